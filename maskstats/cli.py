@@ -1,0 +1,154 @@
+"""``maskstats`` command line: parses, calls the library, turns errors into one line + exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+
+from maskstats import masks as mask_lib
+from maskstats.masks import STRATEGIES
+
+
+class UsageError(Exception):
+    """Bad command-line input: printed as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage dump
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def parse_grid(text: str) -> tuple[int, int]:
+    """'14x14' or '14' -> (14, 14)."""
+    parts = text.lower().split("x")
+    try:
+        values = [int(part) for part in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HxW like 14x14, got {text!r}") from None
+    if len(values) == 1:
+        values = values * 2
+    if len(values) != 2 or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected HxW like 14x14, got {text!r}")
+    return values[0], values[1]
+
+
+def parse_ratio(text: str) -> float:
+    """A mask ratio in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"mask ratio must be in [0, 1), got {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def add_mask_options(parser: argparse.ArgumentParser) -> None:
+    """Options that say which masks to make (shared by stats and masks)."""
+    parser.add_argument("--strategy", default="random", choices=STRATEGIES)
+    parser.add_argument("--mask-ratio", type=parse_ratio, default=0.75)
+    parser.add_argument("--img-size", type=positive_int, default=224)
+    parser.add_argument("--patch-size", type=positive_int, default=16)
+    parser.add_argument(
+        "--mask-patch-size",
+        type=positive_int,
+        default=32,
+        help="SimMIM masking cell in pixels (simmim only)",
+    )
+    parser.add_argument("-n", type=positive_int, default=4096, help="number of masks")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def masks_from_args(args: argparse.Namespace) -> np.ndarray:
+    """Make the masks the options describe, or read them from --masks."""
+    if getattr(args, "masks", None):
+        from maskstats.io import load_masks
+
+        return load_masks(args.masks, args.grid)
+    return mask_lib.generate(
+        args.strategy,
+        args.n,
+        args.img_size,
+        args.patch_size,
+        args.mask_ratio,
+        seed=args.seed,
+        mask_patch_size=args.mask_patch_size,
+    )
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    """Print per-metric statistics; optionally write one row per mask."""
+    import pandas as pd
+
+    from maskstats.analysis import compute_chunked, mask_table, summarize
+    from maskstats.metrics import METRIC_NAMES
+
+    masks = masks_from_args(args)
+    values = compute_chunked(masks, METRIC_NAMES, args.patch_size, on_empty=args.on_empty)
+    summary = summarize(masks, args.patch_size, METRIC_NAMES, values=values)
+    source = args.masks or f"{args.strategy} masks, mask_ratio={args.mask_ratio}"
+    grid = f"{masks.shape[1]}x{masks.shape[2]}"
+    print(f"{masks.shape[0]} masks on a {grid} grid ({source}), patch_size={args.patch_size}")
+    with pd.option_context("display.width", 120, "display.float_format", "{:.3f}".format):
+        print(summary.to_string())
+    if args.out:
+        from maskstats.io import write_table
+
+        path = write_table(mask_table(masks, args.patch_size, values=values), args.out)
+        print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``maskstats`` parser with every subcommand."""
+    parser = _Parser(prog="maskstats", description="Difficulty of masked-image-modeling masks.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    stats = sub.add_parser("stats", help="metric statistics of generated or saved masks")
+    add_mask_options(stats)
+    stats.add_argument("--masks", help="read masks from a .npy/.npz file instead")
+    stats.add_argument("--grid", type=parse_grid, help="HxW for (N, L) mask files")
+    stats.add_argument("--out", help="write one row per mask (.csv or .parquet)")
+    stats.add_argument(
+        "--on-empty",
+        choices=("raise", "nan"),
+        default="raise",
+        help="masks with no visible patch: error (default) or NaN",
+    )
+    stats.set_defaults(func=cmd_stats)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (2 for bad input, with one line on stderr)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        return args.func(args)
+    except UsageError as error:
+        print(str(error), file=sys.stderr)
+        return 2
+    except (ValueError, TypeError, OSError) as error:
+        print(f"maskstats: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("maskstats: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,231 @@
+"""Difficulty metrics of masked patches and masks, and their registry.
+
+Per-patch metrics return (N, H, W) float32 with NaN on visible patches ((N, L) when the masks
+came in as (N, L); a torch tensor on the input's device when a tensor came in). ``avgdist``
+returns (N,) float32. Distances are Euclidean between centres; pixel distances count as
+scipy.ndimage.distance_transform_edt does (4-adjacent pixels are at distance 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from maskstats.masks import GridLike, MaskBatch, as_mask_batch, check_patch_size
+from maskstats.metrics import _kernels
+
+ON_EMPTY = ("raise", "nan")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """What a metric is, so that tables, weights and the trainer can iterate and orient.
+
+    Attributes:
+        name: API name, e.g. "p2dist".
+        paper_name: the Efficient MAE paper's (or SimMIM's) name.
+        unit: "patches", "1/patch", "patch", or "px".
+        per_patch: True for (N, H, W) results, False for one number per mask.
+        higher_is_harder: orientation: True when a larger value means harder to reconstruct.
+        needs_visible: a mask with no visible patch has no defined value.
+        discrete_values: the finite set of values (density3), else None.
+    """
+
+    name: str
+    paper_name: str
+    unit: str
+    per_patch: bool
+    higher_is_harder: bool
+    needs_visible: bool
+    discrete_values: tuple[float, ...] | None = None
+
+    def difficulty(self, values: np.ndarray) -> np.ndarray:
+        """Return ``values`` oriented so that higher = harder."""
+        return values if self.higher_is_harder else -values
+
+
+REGISTRY: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric(
+            "density3",
+            "Number of Patches in 3x3",
+            "patches",
+            True,
+            False,
+            False,
+            tuple(float(v) for v in range(9)),
+        ),
+        Metric("invdist5", "Sum of Patch Distance in 5x5", "1/patch", True, False, False),
+        Metric("nearest", "Nearest Patch Distance", "patch", True, True, True),
+        Metric("p2dist", "P²Dist", "patch", True, True, True),
+        Metric("avgdist", "AvgDist (SimMIM)", "px", False, True, True),
+    )
+}
+PATCH_METRICS = tuple(name for name, m in REGISTRY.items() if m.per_patch)
+METRIC_NAMES = tuple(REGISTRY)
+
+
+def _check_empty(masks: np.ndarray, on_empty: str) -> None:
+    if on_empty not in ON_EMPTY:
+        raise ValueError(f"on_empty must be one of {ON_EMPTY}, got {on_empty!r}")
+    if on_empty == "raise":
+        empty = np.flatnonzero(masks.all(axis=(1, 2)))
+        if empty.size:
+            shown = ", ".join(str(i) for i in empty[:10]) + (" ..." if empty.size > 10 else "")
+            raise ValueError(
+                f"{empty.size} mask(s) have no visible patch, so distances are undefined "
+                f"(indices {shown}); choose on_empty='nan' (CLI: --on-empty nan) to get NaN"
+            )
+
+
+def _compute_numpy(
+    masks: np.ndarray, names: tuple[str, ...], patch_size: int, on_empty: str
+) -> dict[str, np.ndarray]:
+    """All requested metrics for validated (N, H, W) bool masks; shared kernels run once."""
+    if any(REGISTRY[name].needs_visible for name in names):
+        _check_empty(masks, on_empty)
+    out: dict[str, np.ndarray] = {}
+    if "density3" in names:
+        out["density3"] = _kernels.density3_kernel(masks)
+    if "invdist5" in names:
+        out["invdist5"] = _kernels.invdist5_kernel(masks)
+    if "nearest" in names:
+        out["nearest"] = _kernels.pixel_distance_kernel(masks, 1)[0]
+    if "p2dist" in names or "avgdist" in names:
+        p2dist_values, avgdist_values = _kernels.pixel_distance_kernel(masks, patch_size)
+        if "p2dist" in names:
+            out["p2dist"] = p2dist_values
+        if "avgdist" in names:
+            out["avgdist"] = avgdist_values.astype(np.float32)
+    return {name: out[name] for name in names}
+
+
+def _names(names: str | Iterable[str] | None) -> tuple[str, ...]:
+    if names is None:
+        return METRIC_NAMES
+    names = (names,) if isinstance(names, str) else tuple(names)
+    unknown = [name for name in names if name not in REGISTRY]
+    if unknown or not names:
+        raise ValueError(
+            f"unknown metric(s) {unknown or names}; expected names from {', '.join(METRIC_NAMES)}"
+        )
+    return names
+
+
+def compute(
+    masks: Any,
+    names: str | Iterable[str] | None = None,
+    patch_size: int = 16,
+    grid: GridLike | None = None,
+    on_empty: str = "raise",
+) -> dict[str, Any]:
+    """Several metrics at once (the pixel kernel runs once for p2dist and avgdist).
+
+    Args:
+        masks: (N, H, W) or (N, L) bool or 0/1, numpy or torch, True = masked.
+        names: metric names (default: all of ``METRIC_NAMES``).
+        patch_size: pixels per patch side (used by p2dist and avgdist).
+        grid: (H, W), required for (N, L) masks.
+        on_empty: "raise" (ValueError naming the masks with no visible patch) or "nan".
+
+    Returns:
+        name -> per-patch (N, H, W) float32 (NaN on visible) or per-mask (N,) float32.
+    """
+    batch: MaskBatch = as_mask_batch(masks, grid)
+    patch_size = check_patch_size(patch_size)
+    values = _compute_numpy(batch.masks, _names(names), patch_size, on_empty)
+    return {name: batch.restore(value) for name, value in values.items()}
+
+
+def density3(
+    masks: Any, patch_size: int = 16, grid: GridLike | None = None, on_empty: str = "raise"
+) -> Any:
+    """Number of Patches in 3x3: visible patches among the 8 neighbours of a masked patch.
+
+    Args:
+        masks: (N, H, W) or (N, L) bool, True = masked. Outside the grid counts as not visible.
+        patch_size: unused; the same signature as the other metrics.
+
+    Returns:
+        (N, H, W) float32 in 0..8, NaN on visible patches. Higher = easier.
+    """
+    return compute(masks, "density3", patch_size, grid, on_empty)["density3"]
+
+
+def invdist5(
+    masks: Any, patch_size: int = 16, grid: GridLike | None = None, on_empty: str = "raise"
+) -> Any:
+    """Sum of Patch Distance in 5x5: sum of 1/d over the visible patches of the 5x5 window.
+
+    Args:
+        masks: (N, H, W) or (N, L) bool, True = masked. d is the centre distance in patch
+            units (1, sqrt 2, 2, sqrt 5, 2 sqrt 2); the centre is excluded.
+
+    Returns:
+        (N, H, W) float32 in 1/patch, NaN on visible patches. Higher = easier.
+    """
+    return compute(masks, "invdist5", patch_size, grid, on_empty)["invdist5"]
+
+
+def nearest(
+    masks: Any, patch_size: int = 16, grid: GridLike | None = None, on_empty: str = "raise"
+) -> Any:
+    """Nearest Patch Distance: centre distance to the nearest visible patch's centre.
+
+    Args:
+        masks: (N, H, W) or (N, L) bool, True = masked; each mask needs a visible patch.
+
+    Returns:
+        (N, H, W) float32 in patch units (>= 1), NaN on visible patches. Higher = harder.
+    """
+    return compute(masks, "nearest", patch_size, grid, on_empty)["nearest"]
+
+
+def p2dist(
+    masks: Any, patch_size: int = 16, grid: GridLike | None = None, on_empty: str = "raise"
+) -> Any:
+    """P²Dist: mean over a masked patch's pixels of the distance to the nearest visible pixel
+    (pixels, as scipy's EDT counts), divided by ``patch_size``.
+
+    Args:
+        masks: (N, H, W) or (N, L) bool, True = masked; each mask needs a visible patch.
+        patch_size: pixels per patch side.
+
+    Returns:
+        (N, H, W) float32 in patch units, NaN on visible patches. Higher = harder.
+    """
+    return compute(masks, "p2dist", patch_size, grid, on_empty)["p2dist"]
+
+
+def avgdist(
+    masks: Any, patch_size: int = 16, grid: GridLike | None = None, on_empty: str = "raise"
+) -> Any:
+    """SimMIM's AvgDist: mean over a mask's masked pixels of the distance to the nearest
+    visible pixel. Equals ``patch_size`` times the mean p2dist over the masked patches.
+
+    Args:
+        masks: (N, H, W) or (N, L) bool, True = masked; each mask needs a visible patch.
+        patch_size: pixels per patch side.
+
+    Returns:
+        (N,) float32 in pixels; NaN for a mask with nothing masked. Higher = harder.
+    """
+    return compute(masks, "avgdist", patch_size, grid, on_empty)["avgdist"]
+
+
+__all__ = [
+    "METRIC_NAMES",
+    "PATCH_METRICS",
+    "REGISTRY",
+    "Metric",
+    "avgdist",
+    "compute",
+    "density3",
+    "invdist5",
+    "nearest",
+    "p2dist",
+]

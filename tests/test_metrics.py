@@ -1,0 +1,161 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from maskstats import metrics
+from maskstats.masks import block_masks, random_masks, simmim_masks
+from maskstats.metrics import reference
+
+# The worked example of docs/metrics.md: 4x4 grid, patch_size 4, "." visible, "M" masked.
+PLUS = np.array(
+    [
+        [1, 0, 1, 1],
+        [0, 1, 0, 1],
+        [1, 0, 1, 1],
+        [1, 1, 1, 1],
+    ],
+    dtype=bool,
+)[None]
+NAN = math.nan
+R2, R5 = math.sqrt(2), math.sqrt(5)
+
+
+def test_worked_example_density3():
+    expected = [[2, NAN, 2, 1], [NAN, 4, NAN, 1], [2, NAN, 2, 1], [1, 1, 1, 0]]
+    np.testing.assert_array_equal(metrics.density3(PLUS, patch_size=4)[0], expected)
+
+
+def test_worked_example_nearest():
+    expected = [[1, NAN, 1, R2], [NAN, 1, NAN, 1], [1, NAN, 1, R2], [R2, 1, R2, R5]]
+    np.testing.assert_allclose(metrics.nearest(PLUS, patch_size=4)[0], expected, rtol=1e-6)
+
+
+def test_worked_example_invdist5_and_p2dist():
+    inv = metrics.invdist5(PLUS, patch_size=4)[0]
+    assert inv[1, 1] == pytest.approx(4.0)
+    assert inv[3, 1] == pytest.approx(1 + 2 / R5, rel=1e-6)
+    assert inv[3, 3] == pytest.approx(2 / R5, rel=1e-6)
+    p2 = metrics.p2dist(PLUS, patch_size=4)[0]
+    # Visible on four sides vs on one side: same nearest distance 1, different P2Dist.
+    assert p2[1, 1] == pytest.approx(20 / 16 / 4)
+    assert p2[3, 1] == pytest.approx(2.5 / 4)
+    assert p2[0, 0] == pytest.approx(30 / 16 / 4)
+
+
+def test_worked_example_stripes_avgdist():
+    stripes = np.zeros((1, 4, 4), dtype=bool)
+    stripes[:, :, 2:] = True
+    p2 = metrics.p2dist(stripes, patch_size=4)[0]
+    np.testing.assert_allclose(p2[:, 2], 2.5 / 4)
+    np.testing.assert_allclose(p2[:, 3], 6.5 / 4)
+    assert metrics.avgdist(stripes, patch_size=4)[0] == pytest.approx(4.5)
+    np.testing.assert_allclose(metrics.nearest(stripes)[0][:, 3], 2.0)
+
+
+@st.composite
+def mask_batches(draw):
+    """Masks from every generator and plain Bernoulli, on grids 1x1 to 20x24."""
+    kind = draw(st.sampled_from(["random", "block", "simmim", "bernoulli"]))
+    ratio = draw(st.floats(0.0, 0.99))
+    seed = draw(st.integers(0, 2**16))
+    n = draw(st.integers(1, 4))
+    patch_size = draw(st.integers(1, 32))
+    if kind == "simmim":
+        scale = draw(st.integers(1, 3))
+        cells = (draw(st.integers(1, 20 // scale)), draw(st.integers(1, 24 // scale)))
+        img = (cells[0] * scale * patch_size, cells[1] * scale * patch_size)
+        masks = simmim_masks(n, img, scale * patch_size, patch_size, ratio, seed=seed)
+        return masks, patch_size
+    grid = (draw(st.integers(1, 20)), draw(st.integers(1, 24)))
+    if kind == "random":
+        masks = random_masks(n, grid, ratio, seed=seed)
+    elif kind == "block":
+        masks = block_masks(n, grid, ratio, seed=seed)
+    else:
+        masks = np.random.default_rng(seed).random((n, *grid)) < ratio
+    return masks, patch_size
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mask_batches())
+def test_kernels_match_reference(batch):
+    masks, patch_size = batch
+    values = metrics.compute(masks, patch_size=patch_size, on_empty="nan")
+    empty = masks.all(axis=(1, 2))
+    for name in metrics.METRIC_NAMES:
+        fast = values[name]
+        assert fast.dtype == np.float32
+        keep = ~empty if metrics.REGISTRY[name].needs_visible else np.ones_like(empty)
+        expected = reference.REFERENCES[name](masks[keep], patch_size)
+        np.testing.assert_allclose(fast[keep], expected, rtol=1e-5, atol=1e-5, err_msg=name)
+        assert np.isnan(fast[~keep]).all()
+        if metrics.REGISTRY[name].per_patch:
+            assert np.isnan(fast[~masks]).all()  # NaN exactly on visible patches
+            assert np.isfinite(fast[masks & keep[:, None, None]]).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(mask_batches())
+def test_p2dist_relations(batch):
+    masks, patch_size = batch
+    masks = masks[~masks.all(axis=(1, 2))]
+    if not len(masks):
+        return
+    p2_one = metrics.p2dist(masks, patch_size=1)
+    np.testing.assert_allclose(p2_one, metrics.nearest(masks), rtol=1e-6)
+    p2 = metrics.p2dist(masks, patch_size=patch_size).astype(np.float64)
+    avg = metrics.avgdist(masks, patch_size=patch_size)
+    has_masked = masks.any(axis=(1, 2))
+    mean_p2 = np.nansum(p2, axis=(1, 2))[has_masked] / masks.sum(axis=(1, 2))[has_masked]
+    np.testing.assert_allclose(avg[has_masked], patch_size * mean_p2, rtol=1e-5)
+    # Every pixel has the pixel at the same offset in the nearest visible patch, at exactly the
+    # centre distance: P2Dist never exceeds Nearest.
+    near = metrics.nearest(masks)
+    assert (p2[masks] <= near[masks] + 1e-5).all()
+
+
+def test_empty_masks_raise_with_indices_or_give_nan():
+    masks = random_masks(5, 4, 0.5, seed=0)
+    masks[[1, 3]] = True
+    with pytest.raises(ValueError, match=r"indices 1, 3"):
+        metrics.p2dist(masks)
+    out = metrics.avgdist(masks, on_empty="nan")
+    assert np.isnan(out[[1, 3]]).all() and np.isfinite(out[[0, 2, 4]]).all()
+    # density3 is defined for an all-masked mask: no visible neighbours.
+    assert (metrics.density3(masks)[1] == 0).all()
+
+
+def test_flat_masks_and_tensors_keep_their_layout():
+    masks = random_masks(3, (4, 5), 0.6, seed=2)
+    flat = masks.reshape(3, 20)
+    out = metrics.nearest(flat, grid=(4, 5))
+    assert out.shape == (3, 20)
+    np.testing.assert_array_equal(out.reshape(3, 4, 5), metrics.nearest(masks))
+    tensor_out = metrics.compute(torch.from_numpy(masks), ["p2dist", "avgdist"], patch_size=4)
+    assert isinstance(tensor_out["p2dist"], torch.Tensor)
+    assert tensor_out["avgdist"].shape == (3,)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"patch_size": 0}, ValueError),
+        ({"patch_size": 2.5}, TypeError),
+        ({"names": ["p3dist"]}, ValueError),
+        ({"on_empty": "zero"}, ValueError),
+    ],
+)
+def test_compute_rejects_bad_arguments(kwargs, error):
+    with pytest.raises(error):
+        metrics.compute(random_masks(2, 4, 0.5, seed=0), **kwargs)
+
+
+def test_registry_orientation():
+    assert metrics.REGISTRY["p2dist"].higher_is_harder
+    assert not metrics.REGISTRY["density3"].higher_is_harder
+    d = metrics.REGISTRY["density3"].difficulty(np.array([0.0, 8.0]))
+    assert d[0] > d[1]
