@@ -94,7 +94,7 @@ def _compute_numpy(
     if "invdist5" in names:
         out["invdist5"] = _kernels.invdist5_kernel(masks)
     if "nearest" in names:
-        out["nearest"] = _kernels.pixel_distance_kernel(masks, 1)[0]
+        out["nearest"] = _kernels.nearest_kernel(masks)
     if "p2dist" in names or "avgdist" in names:
         p2dist_values, avgdist_values = _kernels.pixel_distance_kernel(masks, patch_size)
         if "p2dist" in names:

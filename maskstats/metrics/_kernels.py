@@ -13,33 +13,49 @@ from numba import njit, prange
 _INF = np.inf
 
 
+CHUNK = 32  # masks per parallel work item: scratch buffers are allocated once per chunk
+
+
+@njit(cache=True)
+def _chunks(n):
+    return (n + CHUNK - 1) // CHUNK
+
+
+@njit(cache=True)
+def _pad_visible(mask, pad, out):
+    """Write the visible indicator (1.0 visible, 0.0 masked or outside) into ``out`` with a
+    ``pad``-wide zero border."""
+    height, width = mask.shape
+    out[:] = 0.0
+    for i in range(height):
+        for j in range(width):
+            out[i + pad, j + pad] = 0.0 if mask[i, j] else 1.0
+
+
 @njit(parallel=True, cache=True)
 def density3_kernel(masks):
     """(N, H, W) float32: visible 8-neighbours of each masked patch; NaN on visible patches."""
     n, height, width = masks.shape
     out = np.empty((n, height, width), np.float32)
-    for k in prange(n):
-        mask = masks[k]
-        for i in range(height):
-            i0 = max(i - 1, 0)
-            i1 = min(i + 2, height)
-            for j in range(width):
-                if not mask[i, j]:
-                    out[k, i, j] = np.nan
-                    continue
-                j0 = max(j - 1, 0)
-                j1 = min(j + 2, width)
-                count = 0
-                for a in range(i0, i1):
-                    for b in range(j0, j1):
-                        count += not mask[a, b]
-                out[k, i, j] = count
+    for c in prange(_chunks(n)):
+        visible = np.empty((height + 2, width + 2), np.float32)
+        column_sum = np.empty((height, width + 2), np.float32)
+        for k in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            mask = masks[k]
+            _pad_visible(mask, 1, visible)
+            for i in range(height):
+                for b in range(width + 2):
+                    column_sum[i, b] = visible[i, b] + visible[i + 1, b] + visible[i + 2, b]
+            for i in range(height):
+                for j in range(width):
+                    count = column_sum[i, j] + column_sum[i, j + 1] + column_sum[i, j + 2]
+                    out[k, i, j] = count if mask[i, j] else np.nan
     return out
 
 
 @njit(cache=True)
 def _inverse_distance_table():
-    table = np.zeros((5, 5), np.float64)
+    table = np.zeros((5, 5), np.float32)
     for a in range(5):
         for b in range(5):
             if a != 2 or b != 2:
@@ -53,117 +69,162 @@ def invdist5_kernel(masks):
     n, height, width = masks.shape
     table = _inverse_distance_table()
     out = np.empty((n, height, width), np.float32)
-    for k in prange(n):
-        mask = masks[k]
-        for i in range(height):
-            for j in range(width):
-                if not mask[i, j]:
-                    out[k, i, j] = np.nan
-                    continue
-                total = 0.0
-                for a in range(max(i - 2, 0), min(i + 3, height)):
-                    for b in range(max(j - 2, 0), min(j + 3, width)):
-                        if not mask[a, b]:
-                            total += table[a - i + 2, b - j + 2]
-                out[k, i, j] = total
+    for c in prange(_chunks(n)):
+        visible = np.empty((height + 4, width + 4), np.float32)
+        row = np.empty(width, np.float32)
+        for k in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            mask = masks[k]
+            _pad_visible(mask, 2, visible)
+            for i in range(height):
+                row[:] = 0.0
+                for a in range(5):
+                    for b in range(5):
+                        weight = table[a, b]
+                        for j in range(width):
+                            row[j] += weight * visible[i + a, j + b]
+                for j in range(width):
+                    out[k, i, j] = row[j] if mask[i, j] else np.nan
     return out
 
 
 @njit(cache=True)
-def _distance_sums_one(mask, p, sums, column_gap, site_pos, site_h, env_site, env_start):
-    """Per masked patch, the sum over its p x p pixels of the Euclidean distance (pixels) to the
-    nearest visible pixel. Returns the total over all masked pixels.
+def _visible_above_below(mask, up, down):
+    """Per patch: row of the nearest visible patch at or above it in its column (-1 if none),
+    and at or below it (H if none)."""
+    height, width = mask.shape
+    for j in range(width):
+        last = -1
+        for i in range(height):
+            if not mask[i, j]:
+                last = i
+            up[i, j] = last
+        last = height
+        for i in range(height - 1, -1, -1):
+            if not mask[i, j]:
+                last = i
+            down[i, j] = last
 
-    Separable exact EDT using the block structure: for pixel row y, ``column_gap[j]`` is the
-    squared vertical distance to the nearest visible pixel in patch column j (the same for all
-    p pixel columns of j). Each patch column j is an interval [j p, j p + p - 1]; outside it
-    the squared distance to it is (x - nearest end)^2 + gap, so the ends are point sites of a
-    1-D lower envelope of parabolas (Felzenszwalb & Huttenlocher), and inside it the
-    squared distance is the gap itself.
+
+@njit(cache=True)
+def _nearest_squared(mask, up, down, column_gap, nearest2):
+    """Squared centre distance (patch units) from each masked patch to the nearest visible
+    patch: vertical distances per column, then a row search that stops once the horizontal
+    offset alone is no better (exact)."""
+    height, width = mask.shape
+    big = height * height + width * width + 1
+    for i in range(height):
+        for j in range(width):
+            gap = big
+            if up[i, j] >= 0:
+                gap = i - up[i, j]
+            if down[i, j] < height and down[i, j] - i < gap:
+                gap = down[i, j] - i
+            column_gap[j] = gap * gap if gap < big else big
+        for j in range(width):
+            if not mask[i, j]:
+                nearest2[i, j] = 0
+                continue
+            best = column_gap[j]
+            d = 1
+            while d * d < best:
+                if j - d >= 0:
+                    value = d * d + column_gap[j - d]
+                    if value < best:
+                        best = value
+                if j + d < width:
+                    value = d * d + column_gap[j + d]
+                    if value < best:
+                        best = value
+                if j - d < 0 and j + d >= width:
+                    break
+                d += 1
+            nearest2[i, j] = best
+
+
+@njit(parallel=True, cache=True)
+def nearest_kernel(masks):
+    """(N, H, W) float32: centre distance to the nearest visible patch; NaN on visible.
+    Masks with no visible patch get NaN everywhere (the caller decides whether to raise)."""
+    n, height, width = masks.shape
+    out = np.empty((n, height, width), np.float32)
+    for c in prange(_chunks(n)):
+        up = np.empty((height, width), np.int64)
+        down = np.empty((height, width), np.int64)
+        column_gap = np.empty(width, np.int64)
+        nearest2 = np.empty((height, width), np.int64)
+        for k in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            mask = masks[k]
+            _visible_above_below(mask, up, down)
+            _nearest_squared(mask, up, down, column_gap, nearest2)
+            big = height * height + width * width + 1
+            for i in range(height):
+                for j in range(width):
+                    value = nearest2[i, j]
+                    if not mask[i, j] or value >= big:
+                        out[k, i, j] = np.nan
+                    else:
+                        out[k, i, j] = math.sqrt(value)
+    return out
+
+
+@njit(cache=True, fastmath={"reassoc", "nsz", "contract"})
+def _patch_distance_sum(i, j, p, mask, up, down, reach, buf):
+    """Sum over the p x p pixels of masked patch (i, j) of the distance (px) to the nearest
+    visible pixel.
+
+    Exact by a bound: every pixel is within nearest * p of a visible pixel (the pixel at the
+    same offset in the nearest visible patch), so only patch columns j' with
+    |j' - j| <= ``reach`` can hold its nearest visible pixel. Pixel (y, x) sees column j' at
+    squared distance (x - ref)^2 + gap(y)^2, ref the column's nearest end pixel column and
+    gap(y) = min(y - last visible pixel row above, first visible pixel row below - y) in that
+    column; its own column j at gap(y)^2. ``buf`` is a (p, p) float32 scratch.
     """
     height, width = mask.shape
-    total = 0.0
-    for i in range(height):
-        row_has_masked = False
-        for j in range(width):
-            if mask[i, j]:
-                row_has_masked = True
-                break
-        if not row_has_masked:
-            continue
-        for j in range(width):
-            sums[i, j] = 0.0
+    y0 = i * p
+    x0 = j * p
+    buf[:, :] = np.inf
+    for jj in range(max(0, j - reach), min(width, j + reach + 1)):
+        above = up[i, jj]
+        below = down[i, jj]
+        if above == i:  # visible patch beside (i, j): vertical gap 0 on every row
+            top = np.float32(-np.inf)
+            bottom = np.float32(np.inf)
+            flat = True
+        else:
+            top = np.float32(above * p + p - 1 - y0) if above >= 0 else np.float32(-np.inf)
+            bottom = np.float32(below * p - y0) if below < height else np.float32(np.inf)
+            if top == -np.inf and bottom == np.inf:
+                continue  # no visible pixel in this column
+            flat = False
+        if jj == j:
+            ref = np.float32(0.0)
+            inside = True
+        else:
+            ref = np.float32(jj * p + p - 1 - x0) if jj < j else np.float32(jj * p - x0)
+            inside = False
         for dy in range(p):
-            y = i * p + dy
-            # Vertical squared gap per patch column.
-            for j in range(width):
-                if not mask[i, j]:
-                    column_gap[j] = 0.0
-                    continue
-                best = _INF
-                for a in range(i - 1, -1, -1):
-                    if not mask[a, j]:
-                        d = y - (a * p + p - 1)
-                        best = d * d
-                        break
-                for a in range(i + 1, height):
-                    if not mask[a, j]:
-                        d = a * p - y
-                        if d * d < best:
-                            best = d * d
-                        break
-                column_gap[j] = best
-            # Point sites: both ends of every patch column with a visible pixel.
-            num_sites = 0
-            for j in range(width):
-                gap = column_gap[j]
-                if gap == _INF:
-                    continue
-                site_pos[num_sites] = j * p
-                site_h[num_sites] = gap
-                num_sites += 1
-                if p > 1:
-                    site_pos[num_sites] = j * p + p - 1
-                    site_h[num_sites] = gap
-                    num_sites += 1
-            # Lower envelope of (x - q)^2 + h over the sites.
-            top = 0
-            env_site[0] = 0
-            env_start[0] = -_INF
-            env_start[1] = _INF
-            for s in range(1, num_sites):
-                q = site_pos[s]
-                fq = site_h[s] + q * q
-                v = site_pos[env_site[top]]
-                cross = (fq - (site_h[env_site[top]] + v * v)) / (2.0 * (q - v))
-                while cross <= env_start[top]:
-                    top -= 1
-                    v = site_pos[env_site[top]]
-                    cross = (fq - (site_h[env_site[top]] + v * v)) / (2.0 * (q - v))
-                top += 1
-                env_site[top] = s
-                env_start[top] = cross
-                env_start[top + 1] = _INF
-            # Evaluate at the pixels of masked patches in this row.
-            e = 0
-            for j in range(width):
-                if not mask[i, j]:
-                    continue
-                inside = column_gap[j]
-                acc = 0.0
-                for x in range(j * p, j * p + p):
-                    while env_start[e + 1] < x:
-                        e += 1
-                    s = env_site[e]
-                    dx = x - site_pos[s]
-                    d2 = dx * dx + site_h[s]
-                    if inside < d2:
-                        d2 = inside
-                    acc += math.sqrt(d2)
-                sums[i, j] += acc
-        for j in range(width):
-            if mask[i, j]:
-                total += sums[i, j]
+            if flat:
+                g2 = np.float32(0.0)
+            else:
+                gap = min(np.float32(dy) - top, bottom - np.float32(dy))
+                g2 = gap * gap
+            row = buf[dy]
+            if inside:
+                for dx in range(p):
+                    row[dx] = min(row[dx], g2)
+            else:
+                for dx in range(p):
+                    offset = np.float32(dx) - ref
+                    row[dx] = min(row[dx], offset * offset + g2)
+    # Squared distances are whole numbers, exact in float32 below 2**24; the square roots are
+    # float32 (relative error < 1e-7), summed per row, accumulated in float64.
+    total = 0.0
+    for dy in range(p):
+        row = buf[dy]
+        row_total = np.float32(0.0)
+        for dx in range(p):
+            row_total += math.sqrt(row[dx])
+        total += row_total
     return total
 
 
@@ -184,26 +245,37 @@ def pixel_distance_kernel(masks, p):
     p2dist = np.empty((n, height, width), np.float32)
     avgdist = np.empty(n, np.float64)
     scale = 1.0 / (p * p * p)
-    for k in prange(n):
-        mask = masks[k]
-        num_masked = 0
-        for i in range(height):
-            for j in range(width):
-                num_masked += mask[i, j]
-        if num_masked == height * width or num_masked == 0:
-            # Nothing masked, or nothing visible (the caller raises unless NaN is asked for).
-            p2dist[k] = np.nan
-            avgdist[k] = np.nan
-            continue
-        sums = np.empty((height, width), np.float64)
-        column_gap = np.empty(width, np.float64)
-        site_pos = np.empty(2 * width, np.float64)
-        site_h = np.empty(2 * width, np.float64)
-        env_site = np.empty(2 * width, np.int64)
-        env_start = np.empty(2 * width + 1, np.float64)
-        total = _distance_sums_one(mask, p, sums, column_gap, site_pos, site_h, env_site, env_start)
-        for i in range(height):
-            for j in range(width):
-                p2dist[k, i, j] = sums[i, j] * scale if mask[i, j] else np.nan
-        avgdist[k] = total / (num_masked * p * p)
+    for c in prange(_chunks(n)):
+        up = np.empty((height, width), np.int64)
+        down = np.empty((height, width), np.int64)
+        column_gap = np.empty(width, np.int64)
+        nearest2 = np.empty((height, width), np.int64)
+        buf = np.empty((p, p), np.float32)
+        for k in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            mask = masks[k]
+            num_masked = 0
+            for i in range(height):
+                for j in range(width):
+                    num_masked += mask[i, j]
+            if num_masked == height * width or num_masked == 0:
+                p2dist[k] = np.nan
+                avgdist[k] = np.nan
+                continue
+            _visible_above_below(mask, up, down)
+            _nearest_squared(mask, up, down, column_gap, nearest2)
+            total = 0.0
+            for i in range(height):
+                for j in range(width):
+                    if not mask[i, j]:
+                        p2dist[k, i, j] = np.nan
+                        continue
+                    # Widest column offset r with ((r - 1) p + 1)^2 <= nearest^2 p^2.
+                    reach = 0
+                    bound = nearest2[i, j] * p * p
+                    while (reach * p + 1) ** 2 <= bound:
+                        reach += 1
+                    patch_sum = _patch_distance_sum(i, j, p, mask, up, down, reach, buf)
+                    p2dist[k, i, j] = patch_sum * scale
+                    total += patch_sum
+            avgdist[k] = total / (num_masked * p * p)
     return p2dist, avgdist
