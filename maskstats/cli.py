@@ -113,6 +113,25 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_sizes(text: str) -> tuple[int, ...]:
+    """'256,4096' -> (256, 4096)."""
+    try:
+        sizes = tuple(positive_int(part) for part in text.split(","))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 256,4096, got {text!r}") from None
+    return sizes
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run the benchmark harness and print its Markdown summary."""
+    from maskstats.bench import run_benchmark
+
+    _, text = run_benchmark(args.out, args.sizes, args.repeats, extras=not args.no_extras)
+    print(text)
+    print(f"wrote {args.out}/benchmark.csv, benchmark.md, benchmark.png")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``maskstats`` parser with every subcommand."""
     parser = _Parser(prog="maskstats", description="Difficulty of masked-image-modeling masks.")
@@ -130,6 +149,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="masks with no visible patch: error (default) or NaN",
     )
     stats.set_defaults(func=cmd_stats)
+
+    bench = sub.add_parser("bench", help="time the kernels against numpy/scipy/torch baselines")
+    bench.add_argument("--sizes", type=parse_sizes, default=(256, 4096, 65536))
+    bench.add_argument("--repeats", type=positive_int, default=5)
+    bench.add_argument("--out", default="figures", help="folder for benchmark.csv/.md/.png")
+    bench.add_argument(
+        "--no-extras",
+        action="store_true",
+        help="skip the scaling, thread, start-up and memory measurements",
+    )
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 

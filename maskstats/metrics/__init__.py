@@ -19,6 +19,14 @@ from maskstats.metrics import _kernels
 
 ON_EMPTY = ("raise", "nan")
 
+DENSITY3_WEIGHTS = np.ones((3, 3), np.float32)
+DENSITY3_WEIGHTS[1, 1] = 0.0
+_offsets = np.arange(-2, 3)
+_distance = np.hypot(_offsets[:, None], _offsets[None, :])
+INVDIST5_WEIGHTS = np.divide(1.0, _distance, out=np.zeros((5, 5)), where=_distance > 0).astype(
+    np.float32
+)
+
 
 @dataclass(frozen=True)
 class Metric:
@@ -90,9 +98,9 @@ def _compute_numpy(
         _check_empty(masks, on_empty)
     out: dict[str, np.ndarray] = {}
     if "density3" in names:
-        out["density3"] = _kernels.density3_kernel(masks)
+        out["density3"] = _kernels.window_kernel(masks, 1)
     if "invdist5" in names:
-        out["invdist5"] = _kernels.invdist5_kernel(masks)
+        out["invdist5"] = _kernels.window_kernel(masks, 2)
     if "nearest" in names:
         out["nearest"] = _kernels.nearest_kernel(masks)
     if "p2dist" in names or "avgdist" in names:

@@ -22,68 +22,121 @@ def _chunks(n):
 
 
 @njit(cache=True)
-def _pad_visible(mask, pad, out):
-    """Write the visible indicator (1.0 visible, 0.0 masked or outside) into ``out`` with a
-    ``pad``-wide zero border."""
-    height, width = mask.shape
-    out[:] = 0.0
-    for i in range(height):
-        for j in range(width):
-            out[i + pad, j + pad] = 0.0 if mask[i, j] else 1.0
-
-
-@njit(parallel=True, cache=True)
-def density3_kernel(masks):
-    """(N, H, W) float32: visible 8-neighbours of each masked patch; NaN on visible patches."""
+def _padded_visible(masks, first, last, pad, visible):
+    """Write the visible indicator (1 visible, 0 masked) of masks[first:last] into the
+    interiors of the flat float32 ``visible``: one (H + 2 pad) x (W + 2 pad) image after
+    another. The ``pad``-wide border (outside the grid) must already be zero."""
     n, height, width = masks.shape
-    out = np.empty((n, height, width), np.float32)
-    for c in prange(_chunks(n)):
-        visible = np.empty((height + 2, width + 2), np.float32)
-        column_sum = np.empty((height, width + 2), np.float32)
-        for k in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
-            mask = masks[k]
-            _pad_visible(mask, 1, visible)
-            for i in range(height):
-                for b in range(width + 2):
-                    column_sum[i, b] = visible[i, b] + visible[i + 1, b] + visible[i + 2, b]
-            for i in range(height):
-                for j in range(width):
-                    count = column_sum[i, j] + column_sum[i, j + 1] + column_sum[i, j + 2]
-                    out[k, i, j] = count if mask[i, j] else np.nan
-    return out
+    row_len = width + 2 * pad
+    image_len = (height + 2 * pad) * row_len
+    for k in range(first, last):
+        base = (k - first) * image_len + pad * row_len + pad
+        for i in range(height):
+            target = visible[base + i * row_len : base + i * row_len + width]
+            source = masks[k, i]
+            for j in range(width):
+                target[j] = np.float32(1.0) - np.float32(source[j])
 
 
 @njit(cache=True)
-def _inverse_distance_table():
-    table = np.zeros((5, 5), np.float32)
-    for a in range(5):
-        for b in range(5):
-            if a != 2 or b != 2:
-                table[a, b] = 1.0 / math.sqrt((a - 2) ** 2 + (b - 2) ** 2)
-    return table
+def _density3_flat(visible, total, row_len, lo, hi):
+    """total[q] = sum of the 8 neighbours of q in the flat padded images, for lo <= q < hi.
+
+    Each neighbour is a shifted view, so the loop is one long vectorisable pass."""
+    r = row_len
+    nw, n_, ne = (
+        visible[lo - r - 1 : hi - r - 1],
+        visible[lo - r : hi - r],
+        visible[lo - r + 1 : hi - r + 1],
+    )
+    w_, e_ = visible[lo - 1 : hi - 1], visible[lo + 1 : hi + 1]
+    sw, s_, se = (
+        visible[lo + r - 1 : hi + r - 1],
+        visible[lo + r : hi + r],
+        visible[lo + r + 1 : hi + r + 1],
+    )
+    out = total[lo:hi]
+    for q in range(hi - lo):
+        out[q] = nw[q] + n_[q] + ne[q] + w_[q] + e_[q] + sw[q] + s_[q] + se[q]
+
+
+INV_SQRT2 = np.float32(1.0 / math.sqrt(2.0))
+INV_SQRT5 = np.float32(1.0 / math.sqrt(5.0))
+INV_SQRT8 = np.float32(1.0 / math.sqrt(8.0))
+
+
+@njit(cache=True)
+def _invdist5_flat(visible, total, row_len, lo, hi):
+    """total[q] = sum over the 24 cells of the 5x5 window of visible / d, for lo <= q < hi,
+    grouped by distance: 1 (4 cells), sqrt 2 (4), 2 (4), sqrt 5 (8), 2 sqrt 2 (4)."""
+    r = row_len
+
+    def at(dy, dx):
+        shift = dy * r + dx
+        return visible[lo + shift : hi + shift]
+
+    a1, a2, a3, a4 = at(-1, 0), at(1, 0), at(0, -1), at(0, 1)
+    d1, d2, d3, d4 = at(-1, -1), at(-1, 1), at(1, -1), at(1, 1)
+    b1, b2, b3, b4 = at(-2, 0), at(2, 0), at(0, -2), at(0, 2)
+    k1, k2, k3, k4 = at(-2, -1), at(-2, 1), at(2, -1), at(2, 1)
+    k5, k6, k7, k8 = at(-1, -2), at(-1, 2), at(1, -2), at(1, 2)
+    c1, c2, c3, c4 = at(-2, -2), at(-2, 2), at(2, -2), at(2, 2)
+    half = np.float32(0.5)
+    out = total[lo:hi]
+    for q in range(hi - lo):
+        axial = a1[q] + a2[q] + a3[q] + a4[q]
+        diagonal = d1[q] + d2[q] + d3[q] + d4[q]
+        axial2 = b1[q] + b2[q] + b3[q] + b4[q]
+        knight = k1[q] + k2[q] + k3[q] + k4[q] + k5[q] + k6[q] + k7[q] + k8[q]
+        corner = c1[q] + c2[q] + c3[q] + c4[q]
+        out[q] = (
+            axial + INV_SQRT2 * diagonal + half * axial2 + INV_SQRT5 * knight + INV_SQRT8 * corner
+        )
+
+
+@njit(cache=True)
+def _scatter_masked(masks, first, last, pad, total, out):
+    """out[k, i, j] = window sum on masked patches, NaN on visible ones."""
+    n, height, width = masks.shape
+    row_len = width + 2 * pad
+    image_len = (height + 2 * pad) * row_len
+    for k in range(first, last):
+        base = (k - first) * image_len + pad * row_len + pad
+        for i in range(height):
+            source = total[base + i * row_len : base + i * row_len + width]
+            masked = masks[k, i]
+            target = out[k, i]
+            for j in range(width):
+                target[j] = source[j] if masked[j] else np.float32(np.nan)
 
 
 @njit(parallel=True, cache=True)
-def invdist5_kernel(masks):
-    """(N, H, W) float32: sum of 1/d over visible patches in the 5x5 window; NaN on visible."""
+def window_kernel(masks, radius):
+    """Window sums of the visible indicator around each masked patch (outside the grid = not
+    visible); NaN on visible patches. radius 1: density3 (8 neighbours, weight 1); radius 2:
+    invdist5 (24 cells, weight 1/d).
+
+    Returns:
+        (N, H, W) float32.
+    """
     n, height, width = masks.shape
-    table = _inverse_distance_table()
+    pad = radius
+    row_len = width + 2 * pad
+    image_len = (height + 2 * pad) * row_len
+    margin = pad * row_len + pad
     out = np.empty((n, height, width), np.float32)
     for c in prange(_chunks(n)):
-        visible = np.empty((height + 4, width + 4), np.float32)
-        row = np.empty(width, np.float32)
-        for k in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
-            mask = masks[k]
-            _pad_visible(mask, 2, visible)
-            for i in range(height):
-                row[:] = 0.0
-                for a in range(5):
-                    for b in range(5):
-                        weight = table[a, b]
-                        for j in range(width):
-                            row[j] += weight * visible[i + a, j + b]
-                for j in range(width):
-                    out[k, i, j] = row[j] if mask[i, j] else np.nan
+        first = c * CHUNK
+        last = min(n, first + CHUNK)
+        size = (last - first) * image_len
+        visible = np.zeros(CHUNK * image_len, np.float32)
+        total = np.empty(CHUNK * image_len, np.float32)
+        _padded_visible(masks, first, last, pad, visible)
+        if radius == 1:
+            _density3_flat(visible, total, row_len, margin, size - margin)
+        else:
+            _invdist5_flat(visible, total, row_len, margin, size - margin)
+        _scatter_masked(masks, first, last, pad, total, out)
     return out
 
 

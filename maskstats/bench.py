@@ -1,0 +1,412 @@
+"""Benchmark harness: the numba kernels against what a user would otherwise write, timed in
+one process, medians of repeats, results checked equal. Speed claims come from here, as ratios
+against baselines measured in the same run."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numba
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+
+from maskstats import masks as mask_lib
+from maskstats.metrics import (
+    DENSITY3_WEIGHTS,
+    INVDIST5_WEIGHTS,
+    METRIC_NAMES,
+    compute,
+    reference,
+)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark input: ``n`` masks of ``strategy`` at ``img_size``/``patch_size``."""
+
+    strategy: str
+    img_size: int
+    patch_size: int
+    mask_ratio: float
+    n: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.strategy} {self.img_size}/{self.patch_size} r={self.mask_ratio} N={self.n}"
+
+    def masks(self, seed: int = 0) -> np.ndarray:
+        return mask_lib.generate(
+            self.strategy, self.n, self.img_size, self.patch_size, self.mask_ratio, seed=seed
+        )
+
+
+def default_cases(sizes: tuple[int, ...] = (256, 4096, 65536)) -> list[Case]:
+    """Random masks at 224/16 (ratios 0.75, 0.9) and SimMIM masks (32-px cells) at 192/16."""
+    cases = []
+    for n in sizes:
+        cases.append(Case("random", 224, 16, 0.75, n))
+        cases.append(Case("random", 224, 16, 0.9, n))
+        cases.append(Case("simmim", 192, 16, 0.6, n))
+    return cases
+
+
+def median_time(func: Callable[..., object], repeats: int, *args: object) -> float:
+    """Median wall time of ``repeats`` calls ``func(*args)``, in seconds."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        func(*args)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _window_numpy(masks: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Numpy shifted adds: sum of weight * visible over the window, for all masks at once."""
+    radius = weights.shape[0] // 2
+    visible = np.pad(~masks, ((0, 0), (radius, radius), (radius, radius))).astype(np.float32)
+    height, width = masks.shape[1:]
+    total = np.zeros(masks.shape, np.float32)
+    for a in range(weights.shape[0]):
+        for b in range(weights.shape[1]):
+            if weights[a, b]:
+                total += np.float32(weights[a, b]) * visible[:, a : a + height, b : b + width]
+    return np.where(masks, total, np.nan)
+
+
+def _window_scipy(masks: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Batched scipy.ndimage.convolve with a (1, k, k) kernel (symmetric, so = correlate)."""
+    visible = (~masks).astype(np.float32)
+    total = ndimage.convolve(visible, weights[None].astype(np.float32), mode="constant")
+    return np.where(masks, total, np.nan)
+
+
+def _window_torch(masks: np.ndarray, weights: np.ndarray) -> np.ndarray | None:
+    """torch conv2d on the CPU, (N, 1, H, W) input."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return None
+    visible = torch.from_numpy(~masks).float()[:, None]
+    kernel = torch.from_numpy(weights.astype(np.float32))[None, None]
+    with torch.no_grad():
+        total = torch.nn.functional.conv2d(visible, kernel, padding=weights.shape[0] // 2)
+    return np.where(masks, total[:, 0].numpy(), np.nan)
+
+
+def _pixel_baseline(masks: np.ndarray, patch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-mask scipy EDT on the upsampled image, then the block mean (p2dist) and the mean
+    over masked pixels (avgdist)."""
+    n, height, width = masks.shape
+    p2dist = np.empty(masks.shape, np.float32)
+    avgdist = np.empty(n, np.float64)
+    block = np.ones((patch_size, patch_size), dtype=bool)
+    for k, mask in enumerate(masks):
+        pixels = np.kron(mask, block)
+        dist = ndimage.distance_transform_edt(pixels)
+        sums = dist.reshape(height, patch_size, width, patch_size).sum(axis=(1, 3))
+        p2dist[k] = np.where(mask, sums / patch_size**3, np.nan)
+        avgdist[k] = sums[mask].sum() / (mask.sum() * patch_size**2)
+    return p2dist, avgdist
+
+
+def baselines(metric: str) -> dict[str, Callable[[np.ndarray, int], object]]:
+    """What a user would otherwise write, per benchmarked metric (p2dist covers avgdist)."""
+    if metric in ("density3", "invdist5"):
+        weights = DENSITY3_WEIGHTS if metric == "density3" else INVDIST5_WEIGHTS
+        return {
+            "numpy shifted adds": lambda m, p: _window_numpy(m, weights),
+            "scipy convolve (batched)": lambda m, p: _window_scipy(m, weights),
+            "torch conv2d (CPU)": lambda m, p: _window_torch(m, weights),
+        }
+    if metric == "nearest":
+        return {"scipy EDT per mask": lambda m, p: reference.nearest(m)}
+    return {"scipy EDT per mask (upsampled)": _pixel_baseline}
+
+
+BENCH_METRICS = {
+    "density3": ("density3",),
+    "invdist5": ("invdist5",),
+    "nearest": ("nearest",),
+    "p2dist+avgdist": ("p2dist", "avgdist"),
+}
+
+
+def _check_equal(kernel: dict[str, np.ndarray], baseline: object, names: tuple[str, ...]) -> bool:
+    outputs = baseline if isinstance(baseline, tuple) else (baseline,)
+    return all(
+        np.allclose(kernel[name], out, rtol=1e-4, atol=1e-4, equal_nan=True)
+        for name, out in zip(names, outputs, strict=True)
+    )
+
+
+def run_cases(
+    cases: list[Case],
+    repeats: int = 5,
+    baseline_max_masks: int = 512,
+    progress: Callable[[str], None] = print,
+) -> pd.DataFrame:
+    """Time every kernel and baseline on every case.
+
+    Baselines that loop over masks run on the first ``baseline_max_masks`` masks and are
+    reported per mask (their cost is linear in N by construction); vectorised baselines run
+    on all N. Returns one row per (case, metric, implementation) with us_per_mask, the ratio
+    fastest-baseline/kernel, and whether the outputs matched.
+    """
+    rows = []
+    for case in cases:
+        masks = case.masks()
+        for label, names in BENCH_METRICS.items():
+            compute(masks[:8], names, case.patch_size)  # compile or load from cache
+            kernel_s = median_time(compute, repeats, masks, names, case.patch_size)
+            kernel_us = kernel_s / case.n * 1e6
+            subset = masks[:baseline_max_masks]
+            expected = compute(subset, names, case.patch_size)
+            rows.append(_row(case, label, "maskstats (numba)", kernel_us, True, case.n))
+            for base_name, base in baselines(names[0]).items():
+                per_mask_loop = "per mask" in base_name
+                sample = subset if per_mask_loop else masks
+                if base(sample[:2], case.patch_size) is None:
+                    continue
+                base_repeats = max(1, repeats if not per_mask_loop else min(repeats, 3))
+                base_s = median_time(base, base_repeats, sample, case.patch_size)
+                same = _check_equal(expected, base(subset, case.patch_size), names)
+                rows.append(
+                    _row(case, label, base_name, base_s / len(sample) * 1e6, same, len(sample))
+                )
+            progress(f"{case.label:40s} {label:15s} kernel {kernel_us:9.3f} us/mask")
+    table = pd.DataFrame(rows)
+    kernel = table[table.implementation == "maskstats (numba)"].set_index(["case", "metric"])
+    fastest = (
+        table[table.implementation != "maskstats (numba)"]
+        .groupby(["case", "metric"])["us_per_mask"]
+        .min()
+    )
+    table["speedup_vs_fastest_baseline"] = [
+        fastest[(c, m)] / kernel.loc[(c, m), "us_per_mask"]
+        if impl.startswith("maskstats")
+        else np.nan
+        for c, m, impl in zip(table.case, table.metric, table.implementation, strict=True)
+    ]
+    return table
+
+
+def _row(case: Case, metric: str, impl: str, us: float, same: bool, timed_n: int) -> dict:
+    return {
+        "case": case.label,
+        "strategy": case.strategy,
+        "img_size": case.img_size,
+        "patch_size": case.patch_size,
+        "mask_ratio": case.mask_ratio,
+        "n": case.n,
+        "metric": metric,
+        "implementation": impl,
+        "us_per_mask": us,
+        "timed_masks": timed_n,
+        "matches_kernel": same,
+    }
+
+
+def scaling_and_threads(n: int = 4096, repeats: int = 5) -> dict[str, float]:
+    """time(16N)/time(N) for all five metrics at 224/16, r=0.75, and the speed-up of the
+    available threads (at most 2 used) over 1 thread."""
+    small = mask_lib.random_masks(n, 14, 0.75, seed=0)
+    large = mask_lib.random_masks(16 * n, 14, 0.75, seed=1)
+    compute(small[:8])
+    t_small = median_time(lambda: compute(small), repeats)
+    t_large = median_time(lambda: compute(large), max(3, repeats // 2))
+    threads = numba.get_num_threads()
+    used = min(2, threads)
+    try:
+        numba.set_num_threads(1)
+        t_one = median_time(lambda: compute(small), repeats)
+        numba.set_num_threads(used)
+        t_two = median_time(lambda: compute(small), repeats)
+    finally:
+        numba.set_num_threads(threads)
+    batch = mask_lib.random_masks(256, 14, 0.75, seed=2)
+    t_batch = median_time(lambda: compute(batch, METRIC_NAMES, 16), max(repeats, 20))
+    return {
+        "n": n,
+        "time_16n_over_n": t_large / t_small,
+        "threads": used,
+        "thread_speedup": t_one / t_two,
+        "batch256_all_metrics_ms": t_batch * 1e3,
+    }
+
+
+_STARTUP_SCRIPT = """
+import time, json
+t0 = time.perf_counter()
+import numpy as np
+from maskstats.masks import random_masks
+from maskstats.metrics import compute
+masks = random_masks(4, 14, 0.75, seed=0)
+t1 = time.perf_counter()
+compute(masks)
+t2 = time.perf_counter()
+print(json.dumps({"import_s": t1 - t0, "first_call_s": t2 - t1, "ready_s": t2 - t0}))
+"""
+
+
+def startup_times() -> dict[str, float]:
+    """First call in a fresh process with an empty numba cache (compile), then again in a
+    second process that finds the on-disk cache."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        results = []
+        for _ in range(2):
+            out = subprocess.run(
+                [sys.executable, "-c", _STARTUP_SCRIPT],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return {
+        "compile_first_call_s": results[0]["first_call_s"],
+        "cached_process_ready_s": results[1]["ready_s"],
+        "cached_first_call_s": results[1]["first_call_s"],
+    }
+
+
+_MEMORY_SCRIPT = """
+import json, resource, sys
+import numpy as np
+from maskstats.masks import random_masks
+from maskstats.metrics import compute
+n = int(sys.argv[1])
+compute(random_masks(4, 14, 0.75, seed=0))
+masks = random_masks(n, 14, 0.75, seed=0)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+out = compute(masks)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+size = sum(v.nbytes for v in out.values())
+print(json.dumps({"output_bytes": size, "rss_before": before, "rss_peak": peak}))
+"""
+
+
+def memory_peak(n: int = 65536) -> dict[str, float]:
+    """Peak RSS of computing all five metrics for ``n`` masks, against the outputs' size."""
+    out = subprocess.run(
+        [sys.executable, "-c", _MEMORY_SCRIPT, str(n)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["growth_over_outputs"] = (result["rss_peak"] - result["rss_before"]) / result[
+        "output_bytes"
+    ]
+    result["peak_over_outputs"] = result["rss_peak"] / result["output_bytes"]
+    return result
+
+
+def machine() -> str:
+    """A line naming this machine: CPU model, cores, numba threads."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    threads = numba.get_num_threads()
+    return f"{model}, {os.cpu_count()} cores, numba {numba.__version__} ({threads} threads)"
+
+
+def summary_markdown(table: pd.DataFrame, extra: dict[str, dict]) -> str:
+    """The README's Performance table: medians in us/mask and speed-up over the fastest
+    baseline, per case and metric, and the scaling, thread, start-up and memory lines."""
+    kernel = table[table.implementation == "maskstats (numba)"]
+    base = table[table.implementation != "maskstats (numba)"]
+    fastest = base.loc[base.groupby(["case", "metric"])["us_per_mask"].idxmin()]
+    merged = kernel.merge(fastest, on=["case", "metric"], suffixes=("", "_baseline"))
+    lines = [
+        f"Machine: {machine()}. Medians of repeated runs, µs per mask.",
+        "",
+        "| case | metric | maskstats | fastest baseline | baseline µs | speed-up | same numbers |",
+        "|---|---|---:|---|---:|---:|---|",
+    ]
+    for _, row in merged.iterrows():
+        lines.append(
+            f"| {row.case} | {row.metric} | {row.us_per_mask:.3f} | "
+            f"{row.implementation_baseline} | {row.us_per_mask_baseline:.2f} | "
+            f"{row.us_per_mask_baseline / row.us_per_mask:.1f}x | "
+            f"{'yes' if row.matches_kernel_baseline else 'NO'} |"
+        )
+    lines.append("")
+    for name, values in extra.items():
+        shown = ", ".join(
+            f"{k} = {v:.3g}" if isinstance(v, float) else f"{k} = {v}" for k, v in values.items()
+        )
+        lines.append(f"- {name}: {shown}")
+    return "\n".join(lines) + "\n"
+
+
+def plot_speedups(table: pd.DataFrame, path: Path) -> None:
+    """Bar chart, log scale: µs per mask of the kernel and each baseline, per metric, for the
+    random 224/16 r=0.75 case with the largest N."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    chosen = table[(table.strategy == "random") & (table.mask_ratio == 0.75)]
+    chosen = chosen[chosen.n == chosen.n.max()]
+    metrics = list(dict.fromkeys(chosen.metric))
+    implementations = list(dict.fromkeys(chosen.implementation))
+    colors = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00"]
+    fig, ax = plt.subplots(figsize=(6.5, 3.4), layout="constrained")
+    width = 0.8 / len(implementations)
+    for k, impl in enumerate(implementations):
+        sub = chosen[chosen.implementation == impl].set_index("metric")
+        xs = [i + k * width for i, m in enumerate(metrics) if m in sub.index]
+        ys = [sub.loc[m, "us_per_mask"] for m in metrics if m in sub.index]
+        ax.bar(xs, ys, width, label=impl, color=colors[k % len(colors)])
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(metrics))], metrics)
+    ax.set_yscale("log")
+    ax.set_ylabel("µs per mask (log)")
+    ax.set_title(f"Metric cost, 224/16, mask ratio 0.75, N={chosen.n.max()}", fontsize=10)
+    ax.legend(fontsize=7, ncol=2)
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+
+
+def run_benchmark(
+    out_dir: str | os.PathLike = "figures",
+    sizes: tuple[int, ...] = (256, 4096, 65536),
+    repeats: int = 5,
+    extras: bool = True,
+    progress: Callable[[str], None] = print,
+) -> tuple[pd.DataFrame, str]:
+    """Run the whole harness; write benchmark.csv, benchmark.md and benchmark.png to
+    ``out_dir``. Returns the table and the Markdown summary."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = run_cases(default_cases(sizes), repeats=repeats, progress=progress)
+    extra: dict[str, dict] = {}
+    if extras:
+        scaling_n = 4096 if max(sizes) >= 4096 else max(sizes)
+        extra["scaling and threads (224/16, r=0.75, all five metrics)"] = scaling_and_threads(
+            scaling_n, repeats
+        )
+        extra["start-up"] = startup_times()
+        extra["memory"] = memory_peak(max(sizes))
+    table.to_csv(out_dir / "benchmark.csv", index=False)
+    text = summary_markdown(table, extra)
+    (out_dir / "benchmark.md").write_text(text)
+    plot_speedups(table, out_dir / "benchmark.png")
+    return table, text
