@@ -288,17 +288,22 @@ from maskstats.masks import random_masks
 from maskstats.metrics import compute
 n = int(sys.argv[1])
 compute(random_masks(4, 14, 0.75, seed=0))
-masks = random_masks(n, 14, 0.75, seed=0)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+masks = np.concatenate([random_masks(1024, 14, 0.75, seed=s) for s in range(n // 1024 or 1)])
+pages = int(open("/proc/self/statm").read().split()[1])
+before = pages * resource.getpagesize()
+peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 out = compute(masks)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 size = sum(v.nbytes for v in out.values())
-print(json.dumps({"output_bytes": size, "rss_before": before, "rss_peak": peak}))
+print(json.dumps({"output_bytes": size, "rss_before": before, "rss_peak": peak,
+                  "peak_before_compute": peak_before}))
 """
 
 
 def memory_peak(n: int = 65536) -> dict[str, float]:
-    """Peak RSS of computing all five metrics for ``n`` masks, against the outputs' size."""
+    """Peak RSS of computing all five metrics for ``n`` masks (a multiple of 1024), against
+    the outputs' size: growth_over_outputs = (peak - RSS just before) / output bytes. Masks
+    are generated in chunks so that the peak is the computation's, not the generator's."""
     out = subprocess.run(
         [sys.executable, "-c", _MEMORY_SCRIPT, str(n)],
         capture_output=True,
@@ -369,14 +374,20 @@ def plot_speedups(table: pd.DataFrame, path: Path) -> None:
     metrics = list(dict.fromkeys(chosen.metric))
     implementations = list(dict.fromkeys(chosen.implementation))
     colors = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00"]
+    color_of = {impl: colors[k % len(colors)] for k, impl in enumerate(implementations)}
     fig, ax = plt.subplots(figsize=(6.5, 3.4), layout="constrained")
-    width = 0.8 / len(implementations)
-    for k, impl in enumerate(implementations):
-        sub = chosen[chosen.implementation == impl].set_index("metric")
-        xs = [i + k * width for i, m in enumerate(metrics) if m in sub.index]
-        ys = [sub.loc[m, "us_per_mask"] for m in metrics if m in sub.index]
-        ax.bar(xs, ys, width, label=impl, color=colors[k % len(colors)])
-    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(metrics))], metrics)
+    width = 0.2
+    labelled = set()
+    for i, metric in enumerate(metrics):
+        sub = chosen[chosen.metric == metric]
+        offsets = (np.arange(len(sub)) - (len(sub) - 1) / 2) * width
+        for offset, (_, row) in zip(offsets, sub.iterrows(), strict=True):
+            label = None if row.implementation in labelled else row.implementation
+            labelled.add(row.implementation)
+            ax.bar(
+                i + offset, row.us_per_mask, width, color=color_of[row.implementation], label=label
+            )
+    ax.set_xticks(range(len(metrics)), metrics)
     ax.set_yscale("log")
     ax.set_ylabel("µs per mask (log)")
     ax.set_title(f"Metric cost, 224/16, mask ratio 0.75, N={chosen.n.max()}", fontsize=10)

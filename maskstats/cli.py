@@ -132,6 +132,47 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_ratio_list(text: str) -> tuple[float, ...]:
+    """'0.5:0.95:0.05' or '0.75,0.9' -> ratios in [0, 1)."""
+    from maskstats.analysis import parse_ratios
+
+    try:
+        return parse_ratios(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def parse_strategies(text: str) -> tuple[str, ...]:
+    """'random,block' -> strategies, each one maskstats can generate."""
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [name for name in names if name not in STRATEGIES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown strategy {unknown or text!r}; expected names from {', '.join(STRATEGIES)}"
+        )
+    return names
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Run the sweep and write the report folder."""
+    from pathlib import Path
+
+    from maskstats.report import ReportSettings, run_report
+
+    settings = ReportSettings(
+        out=Path(args.out),
+        img_size=args.img_size,
+        patch_size=args.patch_size,
+        strategies=args.strategies,
+        mask_ratios=args.ratios,
+        n=args.n,
+        seed=args.seed,
+        overwrite=args.overwrite,
+    )
+    run_report(settings)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``maskstats`` parser with every subcommand."""
     parser = _Parser(prog="maskstats", description="Difficulty of masked-image-modeling masks.")
@@ -149,6 +190,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="masks with no visible patch: error (default) or NaN",
     )
     stats.set_defaults(func=cmd_stats)
+
+    report = sub.add_parser("report", help="the main job: sweep, tables, figures, index.html")
+    report.add_argument("--out", default="maskstats-report")
+    report.add_argument("--img-size", type=positive_int, default=224)
+    report.add_argument("--patch-size", type=positive_int, default=16)
+    report.add_argument("--strategies", type=parse_strategies, default=STRATEGIES)
+    report.add_argument(
+        "--ratios",
+        type=parse_ratio_list,
+        default="0.5:0.95:0.05",
+        help="start:stop:step (stop included) or a,b,c",
+    )
+    report.add_argument("-n", type=positive_int, default=2048, help="masks per setting")
+    report.add_argument("--seed", type=int, default=0)
+    report.add_argument(
+        "--overwrite", action="store_true", help="replace an existing output folder"
+    )
+    report.set_defaults(func=cmd_report)
 
     bench = sub.add_parser("bench", help="time the kernels against numpy/scipy/torch baselines")
     bench.add_argument("--sizes", type=parse_sizes, default=(256, 4096, 65536))

@@ -98,9 +98,9 @@ def _compute_numpy(
         _check_empty(masks, on_empty)
     out: dict[str, np.ndarray] = {}
     if "density3" in names:
-        out["density3"] = _kernels.window_kernel(masks, 1)
+        out["density3"] = _kernels.density3_kernel(masks)
     if "invdist5" in names:
-        out["invdist5"] = _kernels.window_kernel(masks, 2)
+        out["invdist5"] = _kernels.invdist5_kernel(masks)
     if "nearest" in names:
         out["nearest"] = _kernels.nearest_kernel(masks)
     if "p2dist" in names or "avgdist" in names:

@@ -22,6 +22,41 @@ def _chunks(n):
 
 
 @njit(cache=True)
+def _pad_visible(mask, pad, out):
+    """Write the visible indicator (1 visible, 0 masked) of one (H, W) mask into the interior
+    of ``out`` ((H + 2 pad, W + 2 pad) float32, whose border must already be zero)."""
+    height, width = mask.shape
+    for i in range(height):
+        row = out[i + pad]
+        source = mask[i]
+        for j in range(width):
+            row[j + pad] = np.float32(1.0) - np.float32(source[j])
+
+
+@njit(parallel=True, cache=True)
+def density3_kernel(masks):
+    """(N, H, W) float32: visible 8-neighbours of each masked patch (outside the grid = not
+    visible); NaN on visible patches. Separable: 3-row column sums, then 3-column sums (the
+    centre is masked wherever the value is kept, so it adds 0)."""
+    n, height, width = masks.shape
+    out = np.empty((n, height, width), np.float32)
+    for c in prange(_chunks(n)):
+        visible = np.zeros((height + 2, width + 2), np.float32)
+        column_sum = np.empty((height, width + 2), np.float32)
+        for k in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
+            mask = masks[k]
+            _pad_visible(mask, 1, visible)
+            for i in range(height):
+                for b in range(width + 2):
+                    column_sum[i, b] = visible[i, b] + visible[i + 1, b] + visible[i + 2, b]
+            for i in range(height):
+                for j in range(width):
+                    count = column_sum[i, j] + column_sum[i, j + 1] + column_sum[i, j + 2]
+                    out[k, i, j] = count if mask[i, j] else np.nan
+    return out
+
+
+@njit(cache=True)
 def _padded_visible(masks, first, last, pad, visible):
     """Write the visible indicator (1 visible, 0 masked) of masks[first:last] into the
     interiors of the flat float32 ``visible``: one (H + 2 pad) x (W + 2 pad) image after
@@ -36,28 +71,6 @@ def _padded_visible(masks, first, last, pad, visible):
             source = masks[k, i]
             for j in range(width):
                 target[j] = np.float32(1.0) - np.float32(source[j])
-
-
-@njit(cache=True)
-def _density3_flat(visible, total, row_len, lo, hi):
-    """total[q] = sum of the 8 neighbours of q in the flat padded images, for lo <= q < hi.
-
-    Each neighbour is a shifted view, so the loop is one long vectorisable pass."""
-    r = row_len
-    nw, n_, ne = (
-        visible[lo - r - 1 : hi - r - 1],
-        visible[lo - r : hi - r],
-        visible[lo - r + 1 : hi - r + 1],
-    )
-    w_, e_ = visible[lo - 1 : hi - 1], visible[lo + 1 : hi + 1]
-    sw, s_, se = (
-        visible[lo + r - 1 : hi + r - 1],
-        visible[lo + r : hi + r],
-        visible[lo + r + 1 : hi + r + 1],
-    )
-    out = total[lo:hi]
-    for q in range(hi - lo):
-        out[q] = nw[q] + n_[q] + ne[q] + w_[q] + e_[q] + sw[q] + s_[q] + se[q]
 
 
 INV_SQRT2 = np.float32(1.0 / math.sqrt(2.0))
@@ -111,16 +124,12 @@ def _scatter_masked(masks, first, last, pad, total, out):
 
 
 @njit(parallel=True, cache=True)
-def window_kernel(masks, radius):
-    """Window sums of the visible indicator around each masked patch (outside the grid = not
-    visible); NaN on visible patches. radius 1: density3 (8 neighbours, weight 1); radius 2:
-    invdist5 (24 cells, weight 1/d).
-
-    Returns:
-        (N, H, W) float32.
-    """
+def invdist5_kernel(masks):
+    """(N, H, W) float32: sum of 1/d over the visible patches of the 5x5 window (outside the
+    grid = not visible); NaN on visible patches. The chunk's padded images lie end to end in
+    one flat array, so each of the 24 shifted reads is one long vectorisable pass."""
     n, height, width = masks.shape
-    pad = radius
+    pad = 2
     row_len = width + 2 * pad
     image_len = (height + 2 * pad) * row_len
     margin = pad * row_len + pad
@@ -132,10 +141,7 @@ def window_kernel(masks, radius):
         visible = np.zeros(CHUNK * image_len, np.float32)
         total = np.empty(CHUNK * image_len, np.float32)
         _padded_visible(masks, first, last, pad, visible)
-        if radius == 1:
-            _density3_flat(visible, total, row_len, margin, size - margin)
-        else:
-            _invdist5_flat(visible, total, row_len, margin, size - margin)
+        _invdist5_flat(visible, total, row_len, margin, size - margin)
         _scatter_masked(masks, first, last, pad, total, out)
     return out
 

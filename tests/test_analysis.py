@@ -1,0 +1,110 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from maskstats import analysis, metrics, plot
+from maskstats.masks import generate, random_masks
+
+
+@pytest.fixture(scope="module")
+def small_sweep():
+    ratios = (0.5, 0.75, 0.9, 0.95)
+    strategies = ("random", "block", "simmim")
+    return analysis.sweep(strategies, ratios, 128, 8, 300, 0, progress=False, mask_patch_size=16)
+
+
+def test_sweep_equals_metrics_called_directly(small_sweep):
+    rows = small_sweep[(small_sweep.strategy == "block") & (small_sweep.mask_ratio == 0.75)]
+    masks = generate("block", 300, 128, 8, 0.75, seed=np.random.default_rng([0, 5]))
+    p2 = metrics.p2dist(masks, patch_size=8).astype(np.float64)
+    np.testing.assert_allclose(rows["p2dist"], np.nanmean(p2.reshape(300, -1), axis=1), rtol=1e-5)
+    np.testing.assert_allclose(rows["avgdist"], metrics.avgdist(masks, patch_size=8), rtol=1e-6)
+    np.testing.assert_allclose(
+        rows["easy_share"], (p2 < 0.5).sum(axis=(1, 2)) / masks.sum(axis=(1, 2))
+    )
+    d3 = metrics.density3(masks).astype(np.float64)
+    np.testing.assert_allclose(rows["density3"], np.nanmean(d3.reshape(300, -1), axis=1), rtol=1e-6)
+
+
+def test_difficulty_rises_with_ratio(small_sweep):
+    means = analysis.sweep_summary(small_sweep).set_index(["strategy", "mask_ratio"])
+    for strategy in ("random", "block", "simmim"):
+        s = means.loc[strategy].sort_index()
+        assert (np.diff(s["nearest"]) >= -1e-9).all()
+        assert (np.diff(s["p2dist"]) >= -1e-9).all()
+        assert (np.diff(s["easy_share"]) <= 1e-9).all()
+
+
+def test_patch_table_has_one_row_per_masked_patch():
+    masks = random_masks(20, (6, 7), 0.6, seed=1)
+    table = analysis.patch_table(masks, patch_size=4)
+    assert len(table) == masks.sum()
+    p2 = metrics.p2dist(masks, patch_size=4)
+    np.testing.assert_array_equal(table["p2dist"], p2[masks])
+    np.testing.assert_array_equal(
+        table["avgdist"], metrics.avgdist(masks, patch_size=4)[table["mask"]]
+    )
+
+
+def test_metric_agreement_is_symmetric_and_matches_scipy():
+    from scipy import stats
+
+    masks = random_masks(200, 14, 0.75, seed=0)
+    table = analysis.metric_agreement({0.75: masks}, patch_size=16)
+    spearman = table[table.method == "spearman"].pivot(
+        index="metric_a", columns="metric_b", values="correlation"
+    )
+    np.testing.assert_allclose(spearman.to_numpy(), spearman.to_numpy().T)
+    patches = analysis.patch_table(masks, 16)
+    expected = stats.spearmanr(-patches["density3"], patches["p2dist"])[0]
+    assert spearman.loc["density3", "p2dist"] == pytest.approx(expected)
+    assert (spearman.to_numpy() > 0).all()  # oriented: every metric agrees in sign
+
+
+def test_compare_metrics_table_and_exports(tmp_path):
+    table = analysis.compare_metrics((0.75, 0.9), img_size=64, patch_size=8, n=200)
+    assert list(table.index) == list(metrics.METRIC_NAMES)
+    assert table.loc["p2dist", "spearman vs p2dist"] == pytest.approx(1.0)
+    # Easy patches vanish: the easiest decile's share falls from 0.75 to 0.9.
+    for name in ("density3", "nearest", "p2dist"):
+        assert table.loc[name, "easiest decile @0.9"] < table.loc[name, "easiest decile @0.75"]
+    paths = analysis.export_table(table, tmp_path / "tab5")
+    assert [p.suffix for p in paths] == [".csv", ".md", ".tex"]
+    assert "P²Dist" in paths[1].read_text() and "\\begin{tabular}" in paths[2].read_text()
+    assert len(pd.read_csv(paths[0])) == len(table)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("0.5:0.95:0.05", 10), ("0.75,0.9", 2), ("0.1:0.1:0.1", 1)],
+)
+def test_parse_ratios(text, expected):
+    assert len(analysis.parse_ratios(text)) == expected
+
+
+@pytest.mark.parametrize("text", ["0.5:1.2:0.1", "a,b", "0.5:0.9:0", "1.0"])
+def test_parse_ratios_rejects(text):
+    with pytest.raises(ValueError):
+        analysis.parse_ratios(text)
+
+
+def test_figures_are_written(tmp_path, small_sweep):
+    masks = random_masks(4, 8, 0.75, seed=0)
+    values = metrics.p2dist(masks, patch_size=8)
+    figures = {
+        "ratio": plot.difficulty_vs_ratio(small_sweep),
+        "fig2": plot.p2dist_distributions({0.75: values[masks], 0.9: values[masks] + 1}),
+        "gallery": plot.mask_gallery(
+            np.random.default_rng(0).random((64, 64, 3)),
+            masks,
+            values,
+            ["a", "b", "c", "d"],
+            "p2dist",
+            8,
+        ),
+        "agreement": plot.agreement_heatmap(analysis.metric_agreement({0.75: masks}, 8)),
+    }
+    for name, fig in figures.items():
+        png, pdf = plot.save(fig, tmp_path / name)
+        assert png.stat().st_size > 10_000 and pdf.stat().st_size > 5_000
+        assert png.read_bytes()[:4] == b"\x89PNG"
