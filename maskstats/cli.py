@@ -173,6 +173,89 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    """Pretrain an MAE; prints a summary line."""
+    from maskstats.mae.data import DataError
+    from maskstats.mae.train import config_from_args, train
+
+    try:
+        summary = train(config_from_args(vars(args)))
+    except DataError as error:
+        raise ValueError(str(error)) from None
+    print(
+        f"done: step {summary['step']}, loss {summary['loss']:.4f}, "
+        f"{summary['step_ms']:.1f} ms/step, difficulty share of step time "
+        f"{100 * summary['difficulty_share']:.2f}%, outputs in {args.out}"
+    )
+    return 0
+
+
+def add_train_options(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``maskstats train`` (MAE's main_pretrain.py names where they overlap)."""
+    from maskstats.mae.model import CONFIGS
+    from maskstats.weights import DIFFICULTY_METRICS, WEIGHTINGS
+
+    parser.add_argument("--model", default="mae_vit_micro", choices=tuple(CONFIGS))
+    parser.add_argument(
+        "--data",
+        default="builtin:natural",
+        help="builtin:natural, builtin:digits, cifar:PATH, or an image folder",
+    )
+    parser.add_argument("--img-size", type=positive_int, default=None)
+    parser.add_argument("--patch-size", type=positive_int, default=None)
+    parser.add_argument("--mask-ratio", type=parse_ratio, default=0.75)
+    parser.add_argument("--strategy", default="random", choices=(*STRATEGIES, "difficulty"))
+    parser.add_argument("--mask-patch-size", type=positive_int, default=32)
+    parser.add_argument(
+        "--target-avgdist",
+        type=float,
+        default=None,
+        help="AvgDist target in pixels (strategy difficulty)",
+    )
+    parser.add_argument("--metric", default="none", choices=("none", *DIFFICULTY_METRICS))
+    parser.add_argument("--weighting", default="none", choices=WEIGHTINGS)
+    parser.add_argument("--flatten-alpha", type=float, default=1.0)
+    parser.add_argument("--inverse-gamma", type=float, default=1.0)
+    parser.add_argument("--decoder-mask-ratio", type=parse_ratio, default=0.0)
+    parser.add_argument("--epochs", type=positive_int, default=5)
+    parser.add_argument("--max-steps", type=positive_int, default=None)
+    parser.add_argument(
+        "--stop-after-steps",
+        type=positive_int,
+        default=None,
+        help="stop early, as if killed; the schedule still spans the full run",
+    )
+    parser.add_argument("--batch-size", type=positive_int, default=64)
+    parser.add_argument(
+        "--accum_iter", "--accum-iter", dest="accum_iter", type=positive_int, default=1
+    )
+    parser.add_argument("--blr", type=float, default=1.5e-4)
+    parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--min_lr", "--min-lr", dest="min_lr", type=float, default=0.0)
+    parser.add_argument(
+        "--weight_decay", "--weight-decay", dest="weight_decay", type=float, default=0.05
+    )
+    parser.add_argument(
+        "--warmup_epochs", "--warmup-epochs", dest="warmup_epochs", type=float, default=1.0
+    )
+    parser.add_argument(
+        "--norm_pix_loss", "--norm-pix-loss", dest="norm_pix_loss", action="store_true"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="runs/mae")
+    parser.add_argument("--save-every", type=positive_int, default=200)
+    parser.add_argument("--log-every", type=positive_int, default=10)
+    parser.add_argument("--resume", default=None, help="checkpoint file or run folder")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--num-workers", type=int, default=0)
+    parser.add_argument(
+        "--dataset-length",
+        type=positive_int,
+        default=None,
+        help="images per epoch for built-in data (default 4096 crops)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``maskstats`` parser with every subcommand."""
     parser = _Parser(prog="maskstats", description="Difficulty of masked-image-modeling masks.")
@@ -208,6 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="replace an existing output folder"
     )
     report.set_defaults(func=cmd_report)
+
+    train = sub.add_parser("train", help="MAE pretraining with difficulty-weighted loss")
+    add_train_options(train)
+    train.set_defaults(func=cmd_train)
 
     bench = sub.add_parser("bench", help="time the kernels against numpy/scipy/torch baselines")
     bench.add_argument("--sizes", type=parse_sizes, default=(256, 4096, 65536))

@@ -1,0 +1,282 @@
+"""Image data without torchvision: image folders, CIFAR python pickles, and built-in sets that
+need no download (photos shipped inside scikit-image and scikit-learn; scikit-learn's digits).
+
+Every sample's augmentation is drawn from a generator seeded by (seed, epoch, index), so a run
+that stops and resumes sees exactly the same images."""
+
+from __future__ import annotations
+
+import math
+import pickle
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
+IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm"}
+
+
+class DataError(ValueError):
+    """A data source that cannot be used (missing, empty, unreadable)."""
+
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    """(H, W), (H, W, 3) or (H, W, 4) uint8/float image -> (3, H, W) float in [0, 1]."""
+    array = np.asarray(image)
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, axis=2)
+    array = array[..., :3]
+    tensor = torch.from_numpy(np.array(array, copy=True)).permute(2, 0, 1).float()
+    return tensor / 255.0 if array.dtype == np.uint8 or tensor.max() > 1.0 else tensor
+
+
+def random_resized_crop(
+    image: torch.Tensor,
+    size: int,
+    rng: np.random.Generator,
+    scale: tuple[float, float] = (0.2, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+    flip: bool = True,
+) -> torch.Tensor:
+    """RandomResizedCrop (area share in ``scale``, log-uniform aspect in ``ratio``, as
+    torchvision and MAE) and a horizontal flip with probability 1/2, in torch.
+
+    Args:
+        image: (3, H, W) float.
+    Returns:
+        (3, size, size) float.
+    """
+    _, height, width = image.shape
+    area = height * width
+    top, left, crop_h, crop_w = 0, 0, height, width
+    for _ in range(10):
+        target = area * rng.uniform(*scale)
+        aspect = math.exp(rng.uniform(math.log(ratio[0]), math.log(ratio[1])))
+        w = int(round(math.sqrt(target * aspect)))
+        h = int(round(math.sqrt(target / aspect)))
+        if 0 < w <= width and 0 < h <= height:
+            top = int(rng.integers(0, height - h + 1))
+            left = int(rng.integers(0, width - w + 1))
+            crop_h, crop_w = h, w
+            break
+    else:  # central crop, as torchvision's fallback
+        side = min(height, width)
+        top, left, crop_h, crop_w = (height - side) // 2, (width - side) // 2, side, side
+    crop = image[:, top : top + crop_h, left : left + crop_w][None]
+    out = F.interpolate(
+        crop, size=(size, size), mode="bilinear", align_corners=False, antialias=True
+    )[0]
+    if flip and rng.random() < 0.5:
+        out = out.flip(-1)
+    return out
+
+
+def resize(image: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize a (3, H, W) image to (3, size, size) (evaluation: no randomness)."""
+    return F.interpolate(
+        image[None], size=(size, size), mode="bilinear", align_corners=False, antialias=True
+    )[0]
+
+
+def normalize(image: torch.Tensor) -> torch.Tensor:
+    """ImageNet mean/std normalisation of a (3, H, W) image in [0, 1]."""
+    return (image - IMAGENET_MEAN) / IMAGENET_STD
+
+
+class ImageDataset(Dataset):
+    """Images (a list of loaders) with labels; pretraining mode crops and flips, evaluation
+    mode resizes.
+
+    Args:
+        loaders: callables returning a (3, H, W) float tensor in [0, 1] each.
+        labels: one int per image.
+        img_size: output side in pixels.
+        train: random resized crop + flip (seeded by seed, epoch, index) or plain resize.
+        length: dataset length (defaults to len(loaders); longer repeats the images with new
+            crops, for small built-in sets).
+    """
+
+    def __init__(
+        self,
+        loaders: list[Callable[[], torch.Tensor]],
+        labels: list[int],
+        img_size: int,
+        train: bool = True,
+        seed: int = 0,
+        length: int | None = None,
+        names: list[str] | None = None,
+    ) -> None:
+        if not loaders:
+            raise DataError("the data source holds no images")
+        self.loaders = loaders
+        self.labels = labels
+        self.img_size = img_size
+        self.train = train
+        self.seed = seed
+        self.length = length or len(loaders)
+        self.epoch = 0
+        self.names = names or [str(i) for i in range(len(loaders))]
+        self.classes = sorted(set(labels))
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        source = index % len(self.loaders)
+        image = self.loaders[source]()
+        if self.train:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            image = random_resized_crop(image, self.img_size, rng)
+        else:
+            image = resize(image, self.img_size)
+        return normalize(image), self.labels[source]
+
+
+def builtin_photos() -> list[tuple[str, np.ndarray]]:
+    """The colour photos shipped inside scikit-image and scikit-learn (no download)."""
+    from skimage import data as skdata
+
+    photos = []
+    for name in (
+        "astronaut",
+        "coffee",
+        "chelsea",
+        "rocket",
+        "immunohistochemistry",
+        "retina",
+        "colorwheel",
+        "hubble_deep_field",
+        "cat",
+    ):
+        loader = getattr(skdata, name, None)
+        if loader is None:
+            continue
+        try:
+            photos.append((f"skimage:{name}", loader()))
+        except Exception:  # some images are fetched on demand: skip those not shipped
+            continue
+    try:
+        from sklearn.datasets import load_sample_images
+
+        for name, image in zip(("china", "flower"), load_sample_images().images, strict=False):
+            photos.append((f"sklearn:{name}", image))
+    except Exception:
+        pass
+    return photos
+
+
+def natural_dataset(img_size: int, train: bool, seed: int, length: int = 4096) -> ImageDataset:
+    """builtin:natural — random resized crops of the built-in photos (labels = photo index)."""
+    photos = builtin_photos()
+    if not photos:
+        raise DataError("builtin:natural found no photos inside scikit-image/scikit-learn")
+    tensors = [to_tensor(image) for _, image in photos]
+    loaders = [lambda t=t: t for t in tensors]
+    return ImageDataset(
+        loaders,
+        list(range(len(photos))),
+        img_size,
+        train,
+        seed,
+        length,
+        [name for name, _ in photos],
+    )
+
+
+def digits_dataset(img_size: int, train: bool, seed: int) -> ImageDataset:
+    """builtin:digits — scikit-learn's 1797 8x8 digits, upscaled, grey to RGB, labels 0-9."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = torch.from_numpy(digits.images / 16.0).float()
+    tensors = [img[None].repeat(3, 1, 1) for img in images]
+    loaders = [lambda t=t: t for t in tensors]
+    return ImageDataset(loaders, [int(v) for v in digits.target], img_size, train, seed)
+
+
+def image_folder_dataset(root: Path, img_size: int, train: bool, seed: int) -> ImageDataset:
+    """An image-folder tree: class = subfolder (files directly under root get class 0)."""
+    if not root.is_dir():
+        raise DataError(f"data folder {root} does not exist")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataError(f"data folder {root} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    class_names = sorted(
+        {p.parent.relative_to(root).parts[0] if p.parent != root else "" for p in files}
+    )
+    class_of = {name: k for k, name in enumerate(class_names)}
+    readable, labels = [], []
+    from PIL import Image
+
+    for path in files:
+        try:
+            with Image.open(path) as image:
+                image.verify()
+        except Exception as error:
+            warnings.warn(f"skipping unreadable image {path}: {error}", stacklevel=2)
+            continue
+        readable.append(path)
+        labels.append(
+            class_of[path.parent.relative_to(root).parts[0] if path.parent != root else ""]
+        )
+    if not readable:
+        raise DataError(f"data folder {root} holds no readable images")
+
+    def load(path: Path) -> torch.Tensor:
+        with Image.open(path) as image:
+            return to_tensor(np.asarray(image.convert("RGB")))
+
+    loaders = [lambda p=p: load(p) for p in readable]
+    return ImageDataset(loaders, labels, img_size, train, seed, names=[str(p) for p in readable])
+
+
+def cifar_dataset(root: Path, img_size: int, train: bool, seed: int) -> ImageDataset:
+    """A CIFAR-10 (data_batch_1..5, test_batch) or CIFAR-100 (train, test) python folder."""
+    names = [f"data_batch_{k}" for k in range(1, 6)] if train else ["test_batch"]
+    if not (root / "data_batch_1").exists() and not (root / "test_batch").exists():
+        names = ["train" if train else "test"]
+    images, labels = [], []
+    for name in names:
+        path = root / name
+        if not path.exists():
+            raise DataError(f"CIFAR file {path} is missing")
+        try:
+            with open(path, "rb") as handle:
+                batch = pickle.load(handle, encoding="bytes")
+            data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+            label = batch.get(b"labels", batch.get(b"fine_labels"))
+        except Exception as error:
+            raise DataError(f"cannot read CIFAR batch {path}: {error}") from None
+        images.append(data)
+        labels.extend(int(v) for v in label)
+    stacked = torch.from_numpy(np.concatenate(images)).float() / 255.0
+    loaders = [lambda t=t: t for t in stacked]
+    return ImageDataset(loaders, labels, img_size, train, seed)
+
+
+def load_dataset(spec: str, img_size: int, train: bool = True, seed: int = 0) -> ImageDataset:
+    """Resolve a data spec: builtin:natural, builtin:digits, cifar:PATH, or an image folder.
+
+    Raises:
+        DataError: with a one-line message when the source is missing, empty or unreadable.
+    """
+    if spec == "builtin:natural":
+        return natural_dataset(img_size, train, seed)
+    if spec == "builtin:digits":
+        return digits_dataset(img_size, train, seed)
+    if spec.startswith("builtin:"):
+        raise DataError(
+            f"unknown built-in data {spec!r}; expected builtin:natural or builtin:digits"
+        )
+    if spec.startswith("cifar:"):
+        return cifar_dataset(Path(spec[len("cifar:") :]), img_size, train, seed)
+    return image_folder_dataset(Path(spec), img_size, train, seed)

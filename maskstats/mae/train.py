@@ -1,0 +1,525 @@
+"""The MAE pretraining loop: AdamW, warmup + cosine schedule, bf16 autocast on CUDA, gradient
+accumulation, atomic checkpoints and exact resume, DDP under torchrun, difficulty-weighted
+loss and decoder masking from maskstats' metrics."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm.auto import tqdm
+
+from maskstats import masks as mask_lib
+from maskstats import weights as weight_lib
+from maskstats.mae.data import load_dataset
+from maskstats.mae.model import CONFIGS, MaskedAutoencoderViT, create_model
+from maskstats.mae.stats import DifficultyStats
+from maskstats.masks import check_mask_ratio
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on; flag names follow MAE's main_pretrain.py where they
+    overlap (blr, weight_decay, warmup_epochs, norm_pix_loss, accum_iter)."""
+
+    model: str = "mae_vit_micro"
+    data: str = "builtin:natural"
+    img_size: int | None = None
+    patch_size: int | None = None
+    in_chans: int = 3
+    mask_ratio: float = 0.75
+    strategy: str = "random"
+    mask_patch_size: int = 32
+    target_avgdist: float | None = None
+    metric: str = "none"
+    weighting: str = "none"
+    flatten_alpha: float = 1.0
+    inverse_gamma: float = 1.0
+    decoder_mask_ratio: float = 0.0
+    epochs: int = 5
+    max_steps: int | None = None
+    stop_after_steps: int | None = None
+    batch_size: int = 64
+    accum_iter: int = 1
+    blr: float = 1.5e-4
+    lr: float | None = None
+    min_lr: float = 0.0
+    weight_decay: float = 0.05
+    warmup_epochs: float = 1.0
+    norm_pix_loss: bool = False
+    seed: int = 0
+    out: str = "runs/mae"
+    save_every: int = 200
+    log_every: int = 10
+    resume: str | None = None
+    device: str = "auto"
+    num_workers: int = 0
+    dataset_length: int | None = None
+    progress: bool = True
+
+    def validate(self) -> None:
+        """Raise ValueError with one line for settings that cannot work."""
+        if self.model not in CONFIGS:
+            raise ValueError(f"unknown model {self.model!r}; expected one of {', '.join(CONFIGS)}")
+        check_mask_ratio(self.mask_ratio)
+        if self.metric not in ("none", *weight_lib.DIFFICULTY_METRICS):
+            raise ValueError(f"metric must be none or one of {weight_lib.DIFFICULTY_METRICS}")
+        if self.weighting not in weight_lib.WEIGHTINGS:
+            raise ValueError(f"weighting must be one of {weight_lib.WEIGHTINGS}")
+        if self.weighting != "none" and self.metric == "none":
+            raise ValueError(f"--weighting {self.weighting} needs a --metric")
+        if not 0.0 <= self.decoder_mask_ratio < 1.0:
+            raise ValueError(f"decoder mask ratio must be in [0, 1), got {self.decoder_mask_ratio}")
+        if self.decoder_mask_ratio > 0 and self.metric == "none":
+            raise ValueError("--decoder-mask-ratio needs a --metric to find the hardest patches")
+        for name in ("epochs", "batch_size", "accum_iter", "save_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.strategy not in (*mask_lib.STRATEGIES, "difficulty"):
+            raise ValueError(f"unknown strategy {self.strategy!r}")
+
+
+@dataclass
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed(device: torch.device) -> DistInfo:
+    """Join the process group when launched by torchrun (gloo on CPU, nccl on CUDA)."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return DistInfo()
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """No weight decay on biases, norms and tokens (as MAE/timm)."""
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        if param.ndim <= 1 or name.endswith(("cls_token", "mask_token")):
+            no_decay.append(param)
+        else:
+            decay.append(param)
+    return [
+        {"params": no_decay, "weight_decay": 0.0},
+        {"params": decay, "weight_decay": weight_decay},
+    ]
+
+
+def lr_factor(step: int, warmup_steps: int, total_steps: int, min_ratio: float) -> float:
+    """Linear warmup then half-cosine decay, as a factor of the base lr."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return min_ratio + (1 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """Write atomically: a temporary file beside ``path``, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict:
+    """Read a checkpoint; a missing or corrupt file is a one-line ValueError."""
+    if not path.is_file():
+        raise ValueError(f"checkpoint {path} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:
+        raise ValueError(f"cannot read checkpoint {path}: {error}") from None
+
+
+class Trainer:
+    """Runs one pretraining job described by a :class:`TrainConfig`."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        config.validate()
+        self.cfg = config
+        self.device = pick_device(config.device)
+        self.dist = setup_distributed(self.device)
+        torch.manual_seed(config.seed)
+        overrides = dict(
+            img_size=config.img_size,
+            patch_size=config.patch_size,
+            in_chans=config.in_chans,
+            norm_pix_loss=config.norm_pix_loss,
+        )
+        self.model: MaskedAutoencoderViT = create_model(config.model, **overrides).to(self.device)
+        mc = self.model.config
+        self.img_size, self.patch_size, self.grid = mc.img_size, mc.patch_size, mc.grid
+        self.dataset = load_dataset(config.data, self.img_size, train=True, seed=config.seed)
+        if config.dataset_length:
+            self.dataset.length = config.dataset_length
+        self.sampler = DistributedSampler(
+            self.dataset,
+            num_replicas=self.dist.world_size,
+            rank=self.dist.rank,
+            shuffle=True,
+            seed=config.seed,
+            drop_last=True,
+        )
+        per_step = config.batch_size * config.accum_iter
+        self.steps_per_epoch = len(self.sampler) // per_step
+        if self.steps_per_epoch < 1:
+            raise ValueError(
+                f"the data has {len(self.sampler)} images per process, fewer than one step of "
+                f"{per_step} (batch_size x accum_iter)"
+            )
+        self.total_steps = config.max_steps or config.epochs * self.steps_per_epoch
+        self.warmup_steps = int(config.warmup_epochs * self.steps_per_epoch)
+        eff_batch = per_step * self.dist.world_size
+        self.base_lr = config.lr if config.lr is not None else config.blr * eff_batch / 256
+        self.optimizer = torch.optim.AdamW(
+            param_groups(self.model, config.weight_decay), lr=self.base_lr, betas=(0.9, 0.95)
+        )
+        min_ratio = config.min_lr / self.base_lr if self.base_lr else 0.0
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer,
+            lambda step: lr_factor(step, max(1, self.warmup_steps), self.total_steps, min_ratio),
+        )
+        self.use_amp = self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=False)
+        self.step = 0
+        self.out = Path(config.out)
+        self.stats_metric = config.metric if config.metric != "none" else "p2dist"
+        self.binning = weight_lib.default_binning(self.stats_metric)
+        self.net = self.model
+        if self.dist.world_size > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = DistributedDataParallel(self.model, device_ids=ids)
+        if config.resume:
+            self._resume(Path(config.resume))
+        # Load (or compile) the numba kernels now, so that step timings measure steady state.
+        self.prepare_targets(self.make_masks(-1, 2), -1)
+
+    # --- checkpoints -------------------------------------------------------------------
+    def state(self) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "step": self.step,
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "numpy": np.random.get_state(),
+                "python": random.getstate(),
+            },
+            "config": asdict(self.cfg),
+            "model_config": asdict(self.model.config),
+            "model_name": self.cfg.model,
+        }
+
+    def _resume(self, path: Path) -> None:
+        if path.is_dir():
+            path = path / "checkpoint.pt"
+        state = load_checkpoint(path)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.step = int(state["step"])
+        torch.set_rng_state(state["rng"]["torch"])
+        np.random.set_state(state["rng"]["numpy"])
+        random.setstate(state["rng"]["python"])
+
+    def save(self) -> None:
+        if self.dist.is_main:
+            save_checkpoint(self.out / "checkpoint.pt", self.state())
+
+    # --- one micro-batch -----------------------------------------------------------------
+    def make_masks(self, micro_index: int, n: int) -> np.ndarray:
+        """(n, H, W) masks for global micro-batch ``micro_index`` on this rank, from the run's
+        seed alone (so a resumed run draws the same masks)."""
+        rng = np.random.default_rng([self.cfg.seed, micro_index + 1, self.dist.rank])
+        c = self.cfg
+        extra = {}
+        if c.strategy == "difficulty":
+            extra = {"target_avgdist": c.target_avgdist}
+        return mask_lib.generate(
+            c.strategy,
+            n,
+            self.img_size,
+            self.patch_size,
+            c.mask_ratio,
+            seed=rng,
+            mask_patch_size=c.mask_patch_size,
+            **extra,
+        )
+
+    def prepare_targets(self, masks: np.ndarray, micro_index: int) -> dict:
+        """Difficulty, loss weights and decoder selection from the masks alone (CPU numpy)."""
+        c = self.cfg
+        difficulty = weight_lib.patch_difficulty(masks, self.stats_metric, self.patch_size)
+        n = masks.shape[0]
+        flat_masks = masks.reshape(n, -1)
+        flat_difficulty = difficulty.reshape(n, -1)
+        if c.decoder_mask_ratio > 0:
+            rng = np.random.default_rng([c.seed, micro_index + 1, self.dist.rank, 1])
+            keep = weight_lib.decoder_keep(flat_masks, flat_difficulty, c.decoder_mask_ratio, rng)
+        else:
+            keep = flat_masks
+        weights = np.zeros(flat_masks.shape, np.float32)
+        binning = self.binning if c.metric != "none" else None
+        weights[keep] = weight_lib.patch_weights(
+            flat_difficulty[keep], c.weighting, binning, c.flatten_alpha, c.inverse_gamma
+        )
+        return {
+            "masks": flat_masks,
+            "keep": keep,
+            "weights": weights,
+            "difficulty": flat_difficulty,
+        }
+
+    def run(self) -> dict:
+        """Train until total_steps (or stop_after_steps); returns a summary dict."""
+        c = self.cfg
+        if self.dist.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "config.json").write_text(json.dumps(asdict(c), indent=2))
+        stop_at = min(self.total_steps, c.stop_after_steps or self.total_steps)
+        bar = tqdm(
+            total=stop_at,
+            initial=self.step,
+            desc="train",
+            unit="step",
+            disable=not (c.progress and self.dist.is_main),
+            dynamic_ncols=True,
+        )
+        interval = DifficultyStats(self.stats_metric, self.binning)
+        epoch_stats = DifficultyStats(self.stats_metric, self.binning)
+        timing = {"difficulty_s": 0.0, "step_s": 0.0, "images": 0}
+        started = time.perf_counter()
+        last_loss = float("nan")
+        while self.step < stop_at:
+            epoch = self.step // self.steps_per_epoch
+            self.sampler.set_epoch(epoch)
+            self.dataset.set_epoch(epoch)
+            indices = list(self.sampler)
+            per_step = c.batch_size * c.accum_iter
+            first_step = self.step - epoch * self.steps_per_epoch
+            batches = [
+                indices[i : i + c.batch_size]
+                for i in range(first_step * per_step, self.steps_per_epoch * per_step, c.batch_size)
+            ]
+            loader = DataLoader(self.dataset, batch_sampler=batches, num_workers=c.num_workers)
+            micro_in_step = 0
+            step_start = time.perf_counter()
+            for imgs, _labels in loader:
+                micro_index = self.step * c.accum_iter + micro_in_step
+                last_loss = self._micro_step(
+                    imgs, micro_index, micro_in_step, interval, epoch_stats, timing
+                )
+                micro_in_step += 1
+                if micro_in_step < c.accum_iter:
+                    continue
+                self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                self.scheduler.step()
+                self.step += 1
+                micro_in_step = 0
+                timing["step_s"] += time.perf_counter() - step_start
+                step_start = time.perf_counter()
+                images_per_s = timing["images"] / max(timing["step_s"], 1e-9)
+                bar.update(1)
+                bar.set_postfix(loss=f"{last_loss:.4f}", img_s=f"{images_per_s:.0f}")
+                if self.step % c.log_every == 0:
+                    self._log("interval", epoch, interval, timing)
+                    interval = DifficultyStats(self.stats_metric, self.binning)
+                if self.step % c.save_every == 0:
+                    self.save()
+                end_of_epoch = self.step % self.steps_per_epoch == 0
+                if end_of_epoch or self.step >= stop_at:
+                    if end_of_epoch:
+                        self._log("epoch", epoch, epoch_stats, timing)
+                        epoch_stats = DifficultyStats(self.stats_metric, self.binning)
+                    break
+        bar.close()
+        self.save()
+        summary = {
+            "step": self.step,
+            "loss": last_loss,
+            "wall_s": time.perf_counter() - started,
+            "step_ms": 1e3 * timing["step_s"] / max(1, self.step),
+            "difficulty_share": timing["difficulty_s"] / max(timing["step_s"], 1e-9),
+        }
+        if self.dist.is_main:
+            write_csv(self.out)
+            plot_loss_per_bin(self.out)
+            (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
+        return summary
+
+    def _micro_step(self, imgs, micro_index, micro_in_step, interval, epoch_stats, timing) -> float:
+        c = self.cfg
+        t0 = time.perf_counter()
+        masks = self.make_masks(micro_index, imgs.shape[0])
+        prepared = self.prepare_targets(masks, micro_index)
+        timing["difficulty_s"] += time.perf_counter() - t0
+        device = self.device
+        mask_t = torch.from_numpy(prepared["masks"]).to(device)
+        keep_t = torch.from_numpy(prepared["keep"]).to(device)
+        weights_t = torch.from_numpy(prepared["weights"]).to(device)
+        imgs = imgs.to(device, non_blocking=True)
+        sync = micro_in_step == c.accum_iter - 1 or self.dist.world_size == 1
+        context = self.net.no_sync() if not sync else contextlib.nullcontext()
+        with context, torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.use_amp):
+            out = self.net(imgs, mask_t, keep_t, weights_t)
+            loss = out["loss"]
+        (loss / c.accum_iter).backward()
+        timing["images"] += imgs.shape[0]
+        loss_value = float(loss.detach())
+        if not math.isfinite(loss_value):
+            raise FloatingPointError(f"loss is {loss_value} at step {self.step}; stopping")
+        ids = out["ids_target"].cpu().numpy()
+        patch_loss = out["patch_loss"].detach().float().cpu().numpy()
+        difficulty = prepared["difficulty"]
+        kept_difficulty = np.take_along_axis(difficulty, ids, axis=1)
+        kept_weights = np.take_along_axis(prepared["weights"], ids, axis=1)
+        masked_difficulty = difficulty[prepared["masks"]]
+        tokens = 1 + int((~prepared["masks"][0]).sum()) + ids.shape[1]
+        for stats in (interval, epoch_stats):
+            stats.add(
+                masked_difficulty,
+                kept_difficulty.ravel(),
+                patch_loss.ravel(),
+                kept_weights.ravel(),
+                tokens,
+                loss_value,
+            )
+        return loss_value
+
+    def _log(self, kind: str, epoch: int, stats: DifficultyStats, timing: dict) -> None:
+        if not self.dist.is_main:
+            return
+        record = {
+            "kind": kind,
+            "step": self.step,
+            "epoch": epoch,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            **stats.summary(),
+            "step_ms": 1e3 * timing["step_s"] / max(1, self.step),
+            "difficulty_share": timing["difficulty_s"] / max(timing["step_s"], 1e-9),
+            "images_per_s": timing["images"] / max(timing["step_s"], 1e-9),
+        }
+        with open(self.out / "metrics.jsonl", "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+        if kind == "epoch" or not self.cfg.progress:
+            q50 = record.get("difficulty_q50")
+            tqdm.write(
+                f"[{kind} {epoch} step {self.step}] loss {record['loss']:.4f} "
+                f"{self.stats_metric} median {q50 if q50 is None else round(q50, 3)} "
+                f"w [{record['weight_min']:.2f}, {record['weight_max']:.2f}] "
+                f"ess {record['ess']:.2f} decoder tokens {record['decoder_tokens']:.0f}"
+            )
+
+
+def read_metrics(out: Path) -> list[dict]:
+    """The records of ``out``/metrics.jsonl."""
+    path = Path(out) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def write_csv(out: Path) -> Path:
+    """metrics.csv: one row per record, list fields spread into numbered columns."""
+    import pandas as pd
+
+    rows = []
+    for record in read_metrics(out):
+        row = {}
+        for key, value in record.items():
+            if isinstance(value, list):
+                row.update({f"{key}_{k}": v for k, v in enumerate(value)})
+            else:
+                row[key] = value
+        rows.append(row)
+    path = Path(out) / "metrics.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def plot_loss_per_bin(out: Path) -> Path | None:
+    """Figure: mean reconstruction loss per difficulty bin, one line per epoch."""
+    records = [r for r in read_metrics(out) if r["kind"] == "epoch"]
+    if not records:
+        return None
+    from maskstats import plot
+
+    fig, ax = plot.plt.subplots(figsize=(plot.COLUMN_WIDTH, 2.4), layout="constrained")
+    cmap = plot.plt.get_cmap("viridis")
+    for k, record in enumerate(records):
+        centres = record["bin_centre"]
+        points = [(i, loss) for i, loss in enumerate(record["bin_loss"]) if loss is not None]
+        if not points:
+            continue
+        xs = [i for i, _ in points]
+        ax.plot(
+            xs,
+            [loss for _, loss in points],
+            marker="o",
+            ms=2.5,
+            color=cmap(k / max(1, len(records) - 1)),
+            label=f"epoch {record['epoch']}",
+        )
+        labels = [f"{c:.2g}" for c in centres if c is not None]
+        labels += [f"> {labels[-1]}"] * (len(centres) - len(labels))
+        ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=6)
+    ax.set_xlabel(
+        f"{records[0]['metric']} bin centre (harder →)"
+        if records[0]["metric"] in ("nearest", "p2dist")
+        else f"{records[0]['metric']} bin centre (easier →)"
+    )
+    ax.set_ylabel("mean reconstruction loss")
+    ax.legend(fontsize=6, frameon=False, ncol=2)
+    stem = Path(out) / "loss_per_bin"
+    plot.save(fig, stem)
+    return stem.with_suffix(".png")
+
+
+def train(config: TrainConfig) -> dict:
+    """Build a :class:`Trainer` and run it; tears down the process group at the end."""
+    trainer = Trainer(config)
+    try:
+        return trainer.run()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def config_from_args(values: dict) -> TrainConfig:
+    """A TrainConfig from a dict of CLI values (unknown keys ignored)."""
+    names = {f.name for f in fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in values.items() if k in names})
