@@ -256,6 +256,83 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Linear probe, k-NN and real-difficulty correlations of a pretrained checkpoint."""
+    from maskstats.mae.data import DataError
+    from maskstats.mae.evaluate import EvalSettings, evaluate
+
+    settings = EvalSettings(
+        ckpt=args.ckpt,
+        data=args.data,
+        img_size=args.img_size,
+        seed=args.seed,
+        k=args.k,
+        probe_epochs=args.probe_epochs,
+        mask_ratio=args.mask_ratio,
+        out=args.out,
+    )
+    try:
+        result = evaluate(settings)
+    except DataError as error:
+        raise ValueError(str(error)) from None
+    print(
+        f"linear probe top-1: cls {result['linear_probe_cls']:.4f}, "
+        f"mean-pooled {result['linear_probe_mean']:.4f}"
+    )
+    print(
+        f"k-NN (k={args.k}) top-1: cls {result['knn_cls']:.4f}, "
+        f"mean-pooled {result['knn_mean']:.4f}"
+    )
+    print(f"Spearman(metric difficulty, real per-patch loss) at mask ratio {result['mask_ratio']}:")
+    for name, values in result["real_difficulty"].items():
+        if isinstance(values, dict):
+            lo, hi = values["spearman_pooled_ci"]
+            print(
+                f"  {name:9s} pooled {values['spearman_pooled']:+.3f} [{lo:+.3f}, {hi:+.3f}]  "
+                f"per image {values['spearman_per_image']:+.3f}"
+            )
+    print(f"wrote {result['path']}")
+    return 0
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """'0,1,2' -> (0, 1, 2)."""
+    try:
+        seeds = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seeds like 0,1,2, got {text!r}") from None
+    return seeds
+
+
+def cmd_table5(args: argparse.Namespace) -> int:
+    """Run (or resume) the Tab.5 comparison and print the table."""
+    from maskstats.mae.data import DataError
+    from maskstats.mae.table5 import Table5Settings, display_table, run_table5
+
+    settings = Table5Settings(
+        data=args.data,
+        eval_data=args.eval_data,
+        model=args.model,
+        mask_ratio=args.mask_ratio,
+        baseline_ratio=args.baseline_ratio,
+        epochs=args.epochs,
+        max_steps=args.max_steps,
+        batch_size=args.batch_size,
+        seeds=args.seeds,
+        out=args.out,
+        dataset_length=args.dataset_length,
+    )
+    if args.quick:
+        settings = settings.quick()
+    try:
+        tables = run_table5(settings)
+    except DataError as error:
+        raise ValueError(str(error)) from None
+    print(display_table(tables["table"]).to_markdown())
+    print(f"wrote {args.out}/table5.csv, .md, .tex, .png")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``maskstats`` parser with every subcommand."""
     parser = _Parser(prog="maskstats", description="Difficulty of masked-image-modeling masks.")
@@ -295,6 +372,41 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="MAE pretraining with difficulty-weighted loss")
     add_train_options(train)
     train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("eval", help="linear probe, k-NN and real difficulty of a checkpoint")
+    evaluate.add_argument("--ckpt", required=True, help="checkpoint file or run folder")
+    evaluate.add_argument("--data", default="builtin:digits")
+    evaluate.add_argument("--img-size", type=positive_int, default=None)
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("-k", type=positive_int, default=20)
+    evaluate.add_argument("--probe-epochs", type=positive_int, default=300)
+    evaluate.add_argument(
+        "--mask-ratio",
+        type=parse_ratio,
+        default=None,
+        help="masks for the real-difficulty test (default: the training ratio)",
+    )
+    evaluate.add_argument("--out", default=None, help="JSON path (default: RUN/eval.json)")
+    evaluate.set_defaults(func=cmd_eval)
+
+    table5 = sub.add_parser("table5", help="the Tab.5 comparison: train, evaluate, one table")
+    table5.add_argument("--data", default="builtin:natural")
+    table5.add_argument("--eval-data", default="builtin:digits")
+    table5.add_argument("--model", default="mae_vit_micro")
+    table5.add_argument("--mask-ratio", type=parse_ratio, default=0.9)
+    table5.add_argument("--baseline-ratio", type=parse_ratio, default=0.75)
+    table5.add_argument("--epochs", type=positive_int, default=8)
+    table5.add_argument("--max-steps", type=positive_int, default=None)
+    table5.add_argument("--batch-size", type=positive_int, default=64)
+    table5.add_argument("--seeds", type=parse_seeds, default=(0, 1, 2))
+    table5.add_argument("--dataset-length", type=positive_int, default=None)
+    table5.add_argument("--out", default="runs/table5")
+    table5.add_argument(
+        "--quick",
+        action="store_true",
+        help="60 steps per run and one seed (minutes on a 2-core CPU)",
+    )
+    table5.set_defaults(func=cmd_table5)
 
     bench = sub.add_parser("bench", help="time the kernels against numpy/scipy/torch baselines")
     bench.add_argument("--sizes", type=parse_sizes, default=(256, 4096, 65536))

@@ -1,0 +1,271 @@
+"""Evaluating a pretrained encoder: linear probe and k-NN on frozen features, and how well each
+difficulty metric predicts the per-patch reconstruction loss the model really has."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import stats
+from torch.utils.data import Dataset, Subset
+
+from maskstats.mae.data import load_dataset
+from maskstats.mae.model import MaskedAutoencoderViT, create_model
+from maskstats.mae.train import load_checkpoint
+from maskstats.masks import random_masks
+from maskstats.weights import DIFFICULTY_METRICS, patch_difficulty
+
+
+def load_pretrained(path: str | Path) -> tuple[MaskedAutoencoderViT, dict]:
+    """Model and checkpoint dict from a checkpoint file or run folder."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoint.pt"
+    state = load_checkpoint(path)
+    try:
+        model = create_model(state["model_name"], **state["model_config"])
+        model.load_state_dict(state["model"])
+    except (KeyError, RuntimeError) as error:
+        raise ValueError(f"{path} is not a maskstats MAE checkpoint ({error})") from None
+    return model.eval(), state
+
+
+def split_indices(
+    labels: np.ndarray, test_share: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified train/test split of sample indices."""
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        cut = int(round(len(members) * test_share))
+        test.extend(members[:cut])
+        train.extend(members[cut:])
+    return np.sort(np.array(train)), np.sort(np.array(test))
+
+
+@torch.no_grad()
+def extract_features(
+    model: MaskedAutoencoderViT, dataset: Dataset, batch_size: int = 256
+) -> dict[str, torch.Tensor]:
+    """Frozen encoder features of every image, nothing masked.
+
+    Returns:
+        {"cls": (N, D), "mean": (N, D) mean of the patch tokens, "labels": (N,)}.
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    cls, mean, labels = [], [], []
+    for start in range(0, len(dataset), batch_size):
+        items = [dataset[i] for i in range(start, min(len(dataset), start + batch_size))]
+        imgs = torch.stack([img for img, _ in items]).to(device)
+        mask = torch.zeros(imgs.shape[0], model.num_patches, dtype=torch.bool, device=device)
+        latent, _ = model.forward_encoder(imgs, mask)
+        cls.append(latent[:, 0].float().cpu())
+        mean.append(latent[:, 1:].mean(dim=1).float().cpu())
+        labels.extend(label for _, label in items)
+    return {"cls": torch.cat(cls), "mean": torch.cat(mean), "labels": torch.tensor(labels)}
+
+
+def linear_probe(
+    train_x: torch.Tensor,
+    train_y: torch.Tensor,
+    test_x: torch.Tensor,
+    test_y: torch.Tensor,
+    epochs: int = 300,
+    lr: float = 0.01,
+    weight_decay: float = 1e-4,
+    seed: int = 0,
+) -> float:
+    """Logistic regression on standardised frozen features (full batch, AdamW, fixed epochs);
+    returns top-1 accuracy on the test set."""
+    generator = torch.Generator().manual_seed(seed)
+    mean, std = train_x.mean(0), train_x.std(0).clamp_min(1e-6)
+    train_x, test_x = (train_x - mean) / std, (test_x - mean) / std
+    classes = int(max(train_y.max(), test_y.max())) + 1
+    layer = torch.nn.Linear(train_x.shape[1], classes)
+    with torch.no_grad():
+        layer.weight.normal_(0, 0.01, generator=generator)
+        layer.bias.zero_()
+    optimizer = torch.optim.AdamW(layer.parameters(), lr=lr, weight_decay=weight_decay)
+    for _ in range(epochs):
+        optimizer.zero_grad()
+        F.cross_entropy(layer(train_x), train_y).backward()
+        optimizer.step()
+    with torch.no_grad():
+        return float((layer(test_x).argmax(1) == test_y).float().mean())
+
+
+def knn_accuracy(
+    train_x: torch.Tensor,
+    train_y: torch.Tensor,
+    test_x: torch.Tensor,
+    test_y: torch.Tensor,
+    k: int = 20,
+    temperature: float = 0.07,
+) -> float:
+    """Weighted k-NN as in DINO: cosine similarity, the k nearest vote with exp(sim / T)."""
+    train_x = F.normalize(train_x, dim=1)
+    test_x = F.normalize(test_x, dim=1)
+    classes = int(max(train_y.max(), test_y.max())) + 1
+    k = min(k, len(train_x))
+    sims, index = (test_x @ train_x.T).topk(k, dim=1)
+    votes = torch.zeros(len(test_x), classes)
+    votes.scatter_add_(1, train_y[index], (sims / temperature).exp())
+    return float((votes.argmax(1) == test_y).float().mean())
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman rank correlation: Pearson correlation of average ranks (ties share a rank)."""
+    rx = stats.rankdata(x)
+    ry = stats.rankdata(y)
+    rx = rx - rx.mean()
+    ry = ry - ry.mean()
+    denominator = np.sqrt((rx * rx).sum() * (ry * ry).sum())
+    return float((rx * ry).sum() / denominator) if denominator > 0 else float("nan")
+
+
+def bootstrap_interval(
+    values: list[np.ndarray], statistic, n_boot: int = 100, seed: int = 0
+) -> tuple[float, float]:
+    """95% percentile interval of ``statistic`` over images resampled with replacement.
+
+    Args:
+        values: per image, an (M_i, 2) array of (difficulty, loss) rows.
+        statistic: function of the concatenated (M, 2) rows -> float.
+    """
+    rng = np.random.default_rng(seed)
+    results = []
+    for _ in range(n_boot):
+        pick = rng.integers(0, len(values), len(values))
+        results.append(statistic(np.concatenate([values[i] for i in pick])))
+    return float(np.nanpercentile(results, 2.5)), float(np.nanpercentile(results, 97.5))
+
+
+@torch.no_grad()
+def real_difficulty(
+    model: MaskedAutoencoderViT,
+    dataset: Dataset,
+    mask_ratio: float,
+    seed: int = 0,
+    max_images: int = 512,
+    n_boot: int = 100,
+) -> dict[str, dict[str, float]]:
+    """How well each metric predicts the model's per-patch reconstruction loss.
+
+    Fresh random masks (seeded) on held-out images; for each metric, Spearman between its
+    difficulty (oriented, higher = harder) and the loss of every masked patch: pooled over
+    patches, and the mean of per-image correlations, each with a bootstrap 95% interval over
+    images.
+    """
+    count = min(len(dataset), max_images)
+    grid = model.config.grid
+    masks = random_masks(count, grid, mask_ratio, seed=np.random.default_rng([seed, 77]))
+    losses = []
+    for start in range(0, count, 128):
+        stop = min(count, start + 128)
+        imgs = torch.stack([dataset[i][0] for i in range(start, stop)])
+        mask = torch.from_numpy(masks[start:stop].reshape(stop - start, -1))
+        out = model(imgs, mask)
+        full = torch.full(mask.shape, float("nan"))
+        full.scatter_(1, out["ids_target"], out["patch_loss"].float())
+        losses.append(full.numpy())
+    loss = np.concatenate(losses)
+    result = {}
+    for name in DIFFICULTY_METRICS:
+        difficulty = patch_difficulty(masks, name, model.config.patch_size).reshape(count, -1)
+        per_image = [
+            np.stack([difficulty[i][row], loss[i][row]], axis=1)
+            for i, row in enumerate(masks.reshape(count, -1))
+        ]
+
+        def pooled(rows: np.ndarray) -> float:
+            return spearman(rows[:, 0], rows[:, 1])
+
+        rng = np.random.default_rng(seed)
+        image_values = np.array([spearman(r[:, 0], r[:, 1]) for r in per_image])
+        boot_means = [
+            np.nanmean(image_values[rng.integers(0, count, count)]) for _ in range(n_boot)
+        ]
+        result[name] = {
+            "spearman_pooled": pooled(np.concatenate(per_image)),
+            "spearman_pooled_ci": bootstrap_interval(per_image, pooled, n_boot, seed),
+            "spearman_per_image": float(np.nanmean(image_values)),
+            "spearman_per_image_ci": (
+                float(np.nanpercentile(boot_means, 2.5)),
+                float(np.nanpercentile(boot_means, 97.5)),
+            ),
+        }
+    result["mean_patch_loss"] = float(np.nanmean(loss))
+    return result
+
+
+@dataclass
+class EvalSettings:
+    """What ``maskstats eval`` runs."""
+
+    ckpt: str
+    data: str = "builtin:digits"
+    img_size: int | None = None
+    test_share: float = 0.2
+    seed: int = 0
+    k: int = 20
+    temperature: float = 0.07
+    probe_epochs: int = 300
+    mask_ratio: float | None = None
+    difficulty_data: str | None = None
+    out: str | None = None
+    max_images: int | None = None
+
+
+def evaluate(settings: EvalSettings) -> dict:
+    """Linear probe and k-NN (cls and mean-pooled features) on a held-out split, and the real
+    difficulty correlations; written as JSON next to the checkpoint (or to ``out``)."""
+    s = settings
+    model, state = load_pretrained(s.ckpt)
+    img_size = s.img_size or model.config.img_size
+    data = load_dataset(s.data, img_size, train=False, seed=s.seed)
+    if s.max_images and s.max_images < len(data):
+        keep = np.random.default_rng(s.seed).choice(len(data), s.max_images, replace=False)
+        data = Subset(data, np.sort(keep).tolist())
+    features = extract_features(model, data)
+    labels = features["labels"].numpy()
+    train_idx, test_idx = split_indices(labels, s.test_share, s.seed)
+    train_t, test_t = torch.from_numpy(train_idx), torch.from_numpy(test_idx)
+    y_train, y_test = features["labels"][train_t], features["labels"][test_t]
+    result: dict = {
+        "checkpoint": str(s.ckpt),
+        "data": s.data,
+        "n_train": len(train_idx),
+        "n_test": len(test_idx),
+        "step": int(state.get("step", 0)),
+    }
+    for kind in ("cls", "mean"):
+        x = features[kind]
+        result[f"linear_probe_{kind}"] = linear_probe(
+            x[train_t], y_train, x[test_t], y_test, epochs=s.probe_epochs, seed=s.seed
+        )
+        result[f"knn_{kind}"] = knn_accuracy(
+            x[train_t], y_train, x[test_t], y_test, s.k, s.temperature
+        )
+    mask_ratio = s.mask_ratio if s.mask_ratio is not None else state["config"]["mask_ratio"]
+    difficulty_source = data
+    if s.difficulty_data:
+        difficulty_source = load_dataset(s.difficulty_data, img_size, train=False, seed=s.seed)
+        test_idx = np.arange(len(difficulty_source))
+    held_out = Subset(difficulty_source, test_idx.tolist())
+    result["mask_ratio"] = mask_ratio
+    result["real_difficulty"] = real_difficulty(model, held_out, mask_ratio, seed=s.seed)
+    out = (
+        Path(s.out)
+        if s.out
+        else Path(s.ckpt if Path(s.ckpt).is_dir() else Path(s.ckpt).parent) / "eval.json"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    result["path"] = str(out)
+    return result

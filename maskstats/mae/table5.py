@@ -1,0 +1,291 @@
+"""``maskstats table5``: the Efficient MAE Tab.5 comparison, rerun on your data and budget.
+
+Trains, with the same seeds, data and budget: plain MAE at the baseline ratio and at the high
+ratio, Difficulty-Flatten with each metric at the high ratio, and the best of those (by mean
+linear probe) with decoder masking; evaluates each; writes one table. Finished runs (those
+with an eval.json) are skipped, so an interrupted comparison resumes where it stopped."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from maskstats.mae.evaluate import EvalSettings, evaluate
+from maskstats.mae.train import TrainConfig, Trainer, save_checkpoint
+from maskstats.weights import DIFFICULTY_METRICS
+
+
+@dataclass
+class Table5Settings:
+    """The comparison's budget and data; ``quick()`` is the <15-minute CPU preset."""
+
+    data: str = "builtin:natural"
+    eval_data: str = "builtin:digits"
+    model: str = "mae_vit_micro"
+    mask_ratio: float = 0.9
+    baseline_ratio: float = 0.75
+    epochs: int = 8
+    max_steps: int | None = None
+    batch_size: int = 64
+    blr: float = 1.5e-4
+    seeds: Sequence[int] = (0, 1, 2)
+    metrics: Sequence[str] = DIFFICULTY_METRICS
+    decoder_ratios: Sequence[float] = (0.1, 0.2, 0.3)
+    dataset_length: int | None = None
+    out: str = "runs/table5"
+    progress: bool = True
+    eval_max_images: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    def quick(self) -> Table5Settings:
+        """60 steps per run, one seed: every row on a 2-core CPU in minutes."""
+        return replace(self, max_steps=60, seeds=(0,), epochs=1)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One configuration of the comparison."""
+
+    name: str
+    mask_ratio: float
+    metric: str = "none"
+    weighting: str = "none"
+    decoder_mask_ratio: float = 0.0
+    trained: bool = True
+
+    @property
+    def slug(self) -> str:
+        return (
+            self.name.replace(" ", "_")
+            .replace("=", "")
+            .replace(",", "")
+            .replace("(", "")
+            .replace(")", "")
+        )
+
+
+def base_rows(s: Table5Settings) -> list[Row]:
+    """Rows that do not depend on earlier results."""
+    rows = [
+        Row("untrained encoder", s.mask_ratio, trained=False),
+        Row(f"MAE r={s.baseline_ratio:g}", s.baseline_ratio),
+        Row(f"MAE r={s.mask_ratio:g}", s.mask_ratio),
+    ]
+    rows += [Row(f"flatten {m} r={s.mask_ratio:g}", s.mask_ratio, m, "flatten") for m in s.metrics]
+    return rows
+
+
+def decoder_rows(s: Table5Settings, best_metric: str) -> list[Row]:
+    """Decoder masking on top of the best flatten metric."""
+    return [
+        Row(
+            f"flatten {best_metric} r={s.mask_ratio:g} dec={q:g}",
+            s.mask_ratio,
+            best_metric,
+            "flatten",
+            q,
+        )
+        for q in s.decoder_ratios
+    ]
+
+
+def run_one(s: Table5Settings, row: Row, seed: int, echo: Callable[[str], None]) -> dict:
+    """Train (or resume) and evaluate one (row, seed); reuse finished results."""
+    folder = Path(s.out) / row.slug / f"seed{seed}"
+    result_path = folder / "eval.json"
+    if result_path.exists():
+        echo(f"skip {row.name} seed {seed} (finished)")
+        return json.loads(result_path.read_text())
+    config = TrainConfig(
+        model=s.model,
+        data=s.data,
+        mask_ratio=row.mask_ratio,
+        metric=row.metric,
+        weighting=row.weighting,
+        decoder_mask_ratio=row.decoder_mask_ratio,
+        epochs=s.epochs,
+        max_steps=s.max_steps,
+        batch_size=s.batch_size,
+        blr=s.blr,
+        seed=seed,
+        out=str(folder),
+        dataset_length=s.dataset_length,
+        progress=s.progress,
+        log_every=max(1, (s.max_steps or 100) // 10),
+        save_every=100,
+        **s.extra,
+    )
+    if (folder / "checkpoint.pt").exists() and row.trained:
+        config.resume = str(folder)
+    echo(f"run {row.name} seed {seed} -> {folder}")
+    trainer = Trainer(config)
+    if row.trained:
+        summary = trainer.run()
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(folder / "checkpoint.pt", trainer.state())
+        summary = {"step": 0, "wall_s": 0.0, "step_ms": float("nan")}
+    result = evaluate(
+        EvalSettings(
+            ckpt=str(folder),
+            data=s.eval_data,
+            seed=seed,
+            mask_ratio=row.mask_ratio,
+            out=str(folder / "eval.tmp.json"),
+        )
+    )
+    result.update({"row": row.name, "seed": seed, "train": summary, "config": asdict(row)})
+    result_path.write_text(json.dumps(result, indent=2))
+    (folder / "eval.tmp.json").unlink(missing_ok=True)
+    return result
+
+
+def run_table5(s: Table5Settings, echo: Callable[[str], None] = print) -> dict[str, pd.DataFrame]:
+    """Run every row and seed (skipping finished ones) and write the tables.
+
+    Returns:
+        {"table": one row per configuration, "spearman": metric x configuration}.
+    """
+    out = Path(s.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "settings.json").write_text(json.dumps(asdict(s), indent=2))
+    results: list[dict] = []
+    rows = base_rows(s)
+    for row in rows:
+        results += [run_one(s, row, seed, echo) for seed in s.seeds]
+    flatten = [r for r in rows if r.weighting == "flatten"]
+    probe = {
+        r.name: np.mean([x["linear_probe_mean"] for x in results if x["row"] == r.name])
+        for r in flatten
+    }
+    best = max(flatten, key=lambda r: probe[r.name]).metric if flatten else "p2dist"
+    echo(f"best flatten metric by linear probe: {best}")
+    for row in decoder_rows(s, best):
+        rows.append(row)
+        results += [run_one(s, row, seed, echo) for seed in s.seeds]
+    tables = summarize(results, rows, s)
+    write_tables(tables, out)
+    return tables
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    array = np.asarray(values, dtype=np.float64)
+    if not np.isfinite(array).any():
+        return float("nan"), float("nan")
+    return float(np.nanmean(array)), float(np.nanstd(array)) if len(array) > 1 else 0.0
+
+
+def summarize(results: list[dict], rows: list[Row], s: Table5Settings) -> dict[str, pd.DataFrame]:
+    """Mean ± std over seeds per configuration."""
+    baseline = f"MAE r={s.baseline_ratio:g}"
+    base_step = {r["seed"]: r["train"]["step_ms"] for r in results if r["row"] == baseline}
+    records, spearman_records = [], []
+    for row in rows:
+        runs = [r for r in results if r["row"] == row.name]
+        metric = row.metric if row.metric != "none" else "p2dist"
+        values = {
+            "linear probe": [r["linear_probe_mean"] for r in runs],
+            "linear probe (cls)": [r["linear_probe_cls"] for r in runs],
+            "k-NN": [r["knn_mean"] for r in runs],
+            "recon loss": [r["real_difficulty"]["mean_patch_loss"] for r in runs],
+            "spearman(metric, loss)": [
+                r["real_difficulty"][metric]["spearman_pooled"] for r in runs
+            ],
+            "pretrain wall s": [r["train"]["wall_s"] for r in runs],
+            "step-time ratio": [
+                r["train"]["step_ms"] / base_step.get(r["seed"], np.nan) for r in runs
+            ],
+        }
+        record: dict = {"configuration": row.name, "metric": metric, "seeds": len(runs)}
+        for key, vals in values.items():
+            mean, std = _mean_std(vals)
+            record[key] = mean
+            record[f"{key} std"] = std
+        records.append(record)
+        for name in DIFFICULTY_METRICS:
+            mean, std = _mean_std([r["real_difficulty"][name]["spearman_pooled"] for r in runs])
+            spearman_records.append(
+                {"configuration": row.name, "metric": name, "spearman": mean, "std": std}
+            )
+    table = pd.DataFrame(records).set_index("configuration")
+    spearman = (
+        pd.DataFrame(spearman_records)
+        .pivot(index="configuration", columns="metric", values="spearman")
+        .loc[[r.name for r in rows]]
+    )
+    return {"table": table, "spearman": spearman}
+
+
+def display_table(table: pd.DataFrame) -> pd.DataFrame:
+    """``mean ± std`` strings for Markdown/LaTeX."""
+    shown = pd.DataFrame(index=table.index)
+    for key in (
+        "linear probe",
+        "linear probe (cls)",
+        "k-NN",
+        "recon loss",
+        "spearman(metric, loss)",
+        "pretrain wall s",
+        "step-time ratio",
+    ):
+        digits = 1 if key == "pretrain wall s" else 3
+        shown[key] = [
+            f"{m:.{digits}f} ± {sd:.{digits}f}"
+            for m, sd in zip(table[key], table[f"{key} std"], strict=True)
+        ]
+    shown.insert(0, "metric", table["metric"])
+    return shown
+
+
+def write_tables(tables: dict[str, pd.DataFrame], out: Path) -> list[Path]:
+    """table5.csv (numbers), table5.md and table5.tex (mean ± std), spearman_by_metric.*, and a
+    figure of probe and k-NN accuracy per configuration."""
+    from maskstats import plot
+
+    out = Path(out)
+    paths = []
+    table = tables["table"]
+    table.to_csv(out / "table5.csv")
+    shown = display_table(table)
+    (out / "table5.md").write_text(shown.to_markdown() + "\n")
+    (out / "table5.tex").write_text(shown.to_latex(escape=True))
+    tables["spearman"].to_csv(out / "spearman_by_metric.csv")
+    (out / "spearman_by_metric.md").write_text(
+        tables["spearman"].to_markdown(floatfmt=".3f") + "\n"
+    )
+    paths += [
+        out / n
+        for n in (
+            "table5.csv",
+            "table5.md",
+            "table5.tex",
+            "spearman_by_metric.csv",
+            "spearman_by_metric.md",
+        )
+    ]
+    fig, ax = plot.plt.subplots(figsize=(plot.FULL_WIDTH, 2.8), layout="constrained")
+    x = np.arange(len(table))
+    for k, (key, color) in enumerate(
+        (("linear probe", plot.OKABE_ITO[0]), ("k-NN", plot.OKABE_ITO[1]))
+    ):
+        ax.bar(
+            x + (k - 0.5) * 0.38,
+            table[key],
+            0.38,
+            yerr=table[f"{key} std"],
+            capsize=2,
+            color=color,
+            label=key,
+        )
+    ax.set_xticks(x, table.index, rotation=30, ha="right")
+    low = float(np.nanmin(table[["linear probe", "k-NN"]].to_numpy()))
+    ax.set_ylim(max(0.0, low - 0.1), 1.0)
+    ax.set_ylabel(f"top-1 (mean ± std, {int(table['seeds'].max())} seeds)")
+    ax.legend(frameon=False, ncol=2)
+    paths += plot.save(fig, out / "table5")
+    return paths

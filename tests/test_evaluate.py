@@ -1,0 +1,114 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from maskstats.cli import main
+from maskstats.mae.evaluate import knn_accuracy, linear_probe, spearman, split_indices
+from maskstats.mae.table5 import Table5Settings, run_table5
+from maskstats.mae.train import TrainConfig, Trainer
+
+
+def one_hot_problem(n=600, classes=10, noise=False, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = torch.from_numpy(rng.integers(0, classes, n))
+    if noise:
+        features = torch.from_numpy(rng.normal(size=(n, 32))).float()
+    else:
+        features = torch.nn.functional.one_hot(labels, classes).float()
+    return features[: n // 2], labels[: n // 2], features[n // 2 :], labels[n // 2 :]
+
+
+def test_probe_and_knn_are_perfect_on_one_hot_features():
+    problem = one_hot_problem()
+    assert linear_probe(*problem) == 1.0
+    assert knn_accuracy(*problem) == 1.0
+
+
+def test_probe_and_knn_are_at_chance_on_noise():
+    problem = one_hot_problem(n=4000, noise=True)
+    assert 0.06 < linear_probe(*problem) < 0.15
+    assert 0.06 < knn_accuracy(*problem) < 0.15
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 5), st.floats(-10, 10, allow_nan=False)), min_size=3, max_size=60
+    )
+)
+def test_spearman_matches_scipy(pairs):
+    x = np.array([p[0] for p in pairs], dtype=float)
+    y = np.array([p[1] for p in pairs], dtype=float)
+    expected = stats.spearmanr(x, y)[0]
+    got = spearman(x, y)
+    if np.isnan(expected):
+        assert np.isnan(got)
+    else:
+        assert got == pytest.approx(expected, abs=1e-9)
+
+
+def test_split_is_stratified_and_disjoint():
+    labels = np.repeat(np.arange(5), 20)
+    train, test = split_indices(labels, 0.2, seed=0)
+    assert len(np.intersect1d(train, test)) == 0 and len(train) + len(test) == 100
+    assert (np.bincount(labels[test]) == 4).all()
+
+
+def test_eval_end_to_end_on_a_briefly_pretrained_model(tmp_path, capsys):
+    config = TrainConfig(
+        max_steps=3,
+        batch_size=16,
+        dataset_length=48,
+        out=str(tmp_path),
+        progress=False,
+        mask_ratio=0.9,
+    )
+    Trainer(config).run()
+    assert main(["eval", "--ckpt", str(tmp_path), "--probe-epochs", "50"]) == 0
+    printed = capsys.readouterr().out
+    assert "linear probe top-1" in printed
+    result = json.loads((tmp_path / "eval.json").read_text())
+    assert 0.0 <= result["knn_mean"] <= 1.0 and result["linear_probe_cls"] > 0.2
+    for name in ("density3", "invdist5", "nearest", "p2dist"):
+        values = result["real_difficulty"][name]
+        lo, hi = values["spearman_pooled_ci"]
+        assert -1 <= lo <= values["spearman_pooled"] <= hi <= 1
+
+
+def test_eval_rejects_a_missing_or_corrupt_checkpoint(tmp_path, capsys):
+    assert main(["eval", "--ckpt", str(tmp_path / "nothing.pt")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "bad.pt").write_bytes(b"garbage")
+    assert main(["eval", "--ckpt", str(tmp_path / "bad.pt")]) == 2
+    assert "cannot read checkpoint" in capsys.readouterr().err
+
+
+def test_table5_micro_writes_every_row_and_skips_finished(tmp_path):
+    settings = Table5Settings(
+        max_steps=2,
+        batch_size=8,
+        dataset_length=16,
+        seeds=(0,),
+        out=str(tmp_path),
+        progress=False,
+        eval_max_images=200,
+        decoder_ratios=(0.2,),
+    )
+    lines = []
+    tables = run_table5(settings, echo=lines.append)
+    table = tables["table"]
+    assert len(table) == 1 + 2 + 4 + 1
+    assert table.index[0] == "untrained encoder" and "dec=0.2" in table.index[-1]
+    assert table.loc["MAE r=0.75", "step-time ratio"] == pytest.approx(1.0)
+    for name in ("table5.csv", "table5.md", "table5.tex", "table5.png", "spearman_by_metric.md"):
+        assert (tmp_path / name).stat().st_size > 100
+    assert not any(line.startswith("skip") for line in lines)
+    again = []
+    run_table5(settings, echo=again.append)
+    assert sum(line.startswith("skip") for line in again) == len(table)
+    assert not any(line.startswith("run ") for line in again)
