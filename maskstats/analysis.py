@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -170,8 +171,12 @@ def sweep(
     hard_p2dist: float = HARD_P2DIST,
     progress: bool = True,
     mask_patch_size: int = 32,
+    target_avgdist: float | None = None,
 ) -> pd.DataFrame:
     """Difficulty over masking strategies and ratios, one row per (strategy, ratio, mask).
+
+    Strategy "difficulty" holds AvgDist at ``target_avgdist`` (pixels); ratios where that
+    target is out of reach are skipped with a warning.
 
     A mask with no visible patch (SimMIM on few cells at a high ratio) gets NaN distances.
 
@@ -195,15 +200,23 @@ def sweep(
     for index, (strategy, ratio) in enumerate(
         tqdm(jobs, desc="sweep", unit="setting", delay=1.0, disable=not progress)
     ):
-        masks = generate(
-            strategy,
-            n,
-            img_size,
-            patch_size,
-            ratio,
-            seed=np.random.default_rng([seed, index]),
-            mask_patch_size=mask_patch_size,
-        )
+        extra = {"target_avgdist": target_avgdist} if strategy == "difficulty" else {}
+        try:
+            masks = generate(
+                strategy,
+                n,
+                img_size,
+                patch_size,
+                ratio,
+                seed=np.random.default_rng([seed, index]),
+                mask_patch_size=mask_patch_size,
+                **extra,
+            )
+        except ValueError as error:
+            if strategy != "difficulty":
+                raise
+            warnings.warn(f"skipping difficulty masks at mask ratio {ratio}: {error}", stacklevel=2)
+            continue
         values = compute_chunked(masks, METRIC_NAMES, patch_size, False, on_empty="nan")
         table = mask_table(masks, patch_size, values=values)
         p2 = values["p2dist"]

@@ -59,7 +59,22 @@ def positive_int(text: str) -> int:
 
 def add_mask_options(parser: argparse.ArgumentParser) -> None:
     """Options that say which masks to make (shared by stats and masks)."""
-    parser.add_argument("--strategy", default="random", choices=STRATEGIES)
+    parser.add_argument("--strategy", default="random", choices=(*STRATEGIES, "difficulty"))
+    parser.add_argument(
+        "--target-avgdist",
+        type=float,
+        default=None,
+        help="difficulty strategy: target AvgDist in pixels",
+    )
+    parser.add_argument(
+        "--target-p2dist",
+        type=float,
+        default=None,
+        help="difficulty strategy: target mean P2Dist in patches",
+    )
+    parser.add_argument(
+        "--tol", type=float, default=0.02, help="difficulty strategy: relative tolerance"
+    )
     parser.add_argument("--mask-ratio", type=parse_ratio, default=0.75)
     parser.add_argument("--img-size", type=positive_int, default=224)
     parser.add_argument("--patch-size", type=positive_int, default=16)
@@ -79,6 +94,13 @@ def masks_from_args(args: argparse.Namespace) -> np.ndarray:
         from maskstats.io import load_masks
 
         return load_masks(args.masks, args.grid)
+    extra = {}
+    if args.strategy == "difficulty":
+        extra = {
+            "target_avgdist": args.target_avgdist,
+            "target_p2dist": args.target_p2dist,
+            "tol": args.tol,
+        }
     return mask_lib.generate(
         args.strategy,
         args.n,
@@ -87,7 +109,24 @@ def masks_from_args(args: argparse.Namespace) -> np.ndarray:
         args.mask_ratio,
         seed=args.seed,
         mask_patch_size=args.mask_patch_size,
+        **extra,
     )
+
+
+def cmd_masks(args: argparse.Namespace) -> int:
+    """Generate masks of any strategy and save them as .npy (N, H, W) bool."""
+    from maskstats.io import save_masks
+    from maskstats.metrics import avgdist
+
+    masks = masks_from_args(args)
+    path = save_masks(args.out, masks)
+    values = avgdist(masks, args.patch_size, on_empty="nan")
+    print(
+        f"{masks.shape[0]} {args.strategy} masks, grid {masks.shape[1]}x{masks.shape[2]}, "
+        f"{int(masks[0].sum())} masked each; AvgDist mean {np.nanmean(values):.3f} px "
+        f"[{np.nanmin(values):.3f}, {np.nanmax(values):.3f}]; wrote {path}"
+    )
+    return 0
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
@@ -145,7 +184,7 @@ def parse_ratio_list(text: str) -> tuple[float, ...]:
 def parse_strategies(text: str) -> tuple[str, ...]:
     """'random,block' -> strategies, each one maskstats can generate."""
     names = tuple(part.strip() for part in text.split(",") if part.strip())
-    unknown = [name for name in names if name not in STRATEGIES]
+    unknown = [name for name in names if name not in (*STRATEGIES, "difficulty")]
     if unknown or not names:
         raise argparse.ArgumentTypeError(
             f"unknown strategy {unknown or text!r}; expected names from {', '.join(STRATEGIES)}"
@@ -168,7 +207,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         n=args.n,
         seed=args.seed,
         overwrite=args.overwrite,
+        target_avgdist=args.target_avgdist,
     )
+    if "difficulty" in args.strategies and args.target_avgdist is None:
+        raise UsageError("maskstats report: strategy difficulty needs --target-avgdist")
     run_report(settings)
     return 0
 
@@ -351,6 +393,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     stats.set_defaults(func=cmd_stats)
 
+    masks = sub.add_parser("masks", help="generate masks of any strategy and save them (.npy)")
+    add_mask_options(masks)
+    masks.add_argument("--out", required=True, help="output .npy path")
+    masks.set_defaults(func=cmd_masks)
+
     report = sub.add_parser("report", help="the main job: sweep, tables, figures, index.html")
     report.add_argument("--out", default="maskstats-report")
     report.add_argument("--img-size", type=positive_int, default=224)
@@ -364,6 +411,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("-n", type=positive_int, default=2048, help="masks per setting")
     report.add_argument("--seed", type=int, default=0)
+    report.add_argument(
+        "--target-avgdist",
+        type=float,
+        default=None,
+        help="AvgDist (px) for the difficulty strategy",
+    )
     report.add_argument(
         "--overwrite", action="store_true", help="replace an existing output folder"
     )

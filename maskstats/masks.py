@@ -279,6 +279,38 @@ def simmim_masks(
     return cell_masks.repeat(scale, axis=1).repeat(scale, axis=2)
 
 
+def difficulty_masks(
+    n: int,
+    grid: GridLike,
+    mask_ratio: float,
+    patch_size: int = 16,
+    target_avgdist: float | None = None,
+    target_p2dist: float | None = None,
+    tol: float = 0.02,
+    seed: SeedLike = None,
+) -> np.ndarray:
+    """Masks at an exact mask ratio whose AvgDist (or mean P²Dist) is within ±tol (relative)
+    of a target; see :func:`maskstats.controlled.difficulty_masks` (it measures what it makes,
+    so it lives above the metrics).
+
+    Returns:
+        (N, H, W) bool, True = masked.
+    """
+    from maskstats.controlled import difficulty_masks as make
+
+    return make(n, grid, mask_ratio, patch_size, target_avgdist, target_p2dist, tol, seed)
+
+
+def achievable_range(
+    grid: GridLike, mask_ratio: float, patch_size: int = 16
+) -> tuple[float, float]:
+    """Lowest and highest AvgDist (pixels) reachable at this ratio; see
+    :func:`maskstats.controlled.achievable_range`."""
+    from maskstats.controlled import achievable_range as compute_range
+
+    return compute_range(grid, mask_ratio, patch_size)
+
+
 def generate(
     strategy: str,
     n: int,
@@ -292,7 +324,8 @@ def generate(
     """Make N masks of one strategy ("random", "block", "simmim") for an image and patch size.
 
     Args:
-        strategy: one of ``STRATEGIES`` (or "difficulty", with target_avgdist/target_p2dist).
+        strategy: one of ``STRATEGIES``, or "difficulty" with target_avgdist or target_p2dist
+            (and optionally tol) in ``kwargs``.
         n: number of masks.
         img_size: image size in pixels, int or (H, W).
         patch_size: model patch size in pixels.
@@ -310,4 +343,10 @@ def generate(
         return block_masks(n, grid, mask_ratio, seed=seed, **kwargs)
     if strategy == "simmim":
         return simmim_masks(n, img_size, mask_patch_size, patch_size, mask_ratio, seed=seed)
-    raise ValueError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
+    if strategy == "difficulty":
+        if kwargs.get("target_avgdist") is None and kwargs.get("target_p2dist") is None:
+            raise ValueError("strategy 'difficulty' needs target_avgdist or target_p2dist")
+        return difficulty_masks(n, grid, mask_ratio, patch_size, seed=seed, **kwargs)
+    raise ValueError(
+        f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)} or difficulty"
+    )

@@ -213,3 +213,36 @@ def agreement_heatmap(agreement: pd.DataFrame, method: str = "spearman") -> plt.
         ax.set_title(f"mask ratio {ratio:g}")
     fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label=f"{method} (oriented)")
     return fig
+
+
+def achievable_range_plot(range_table: pd.DataFrame, sweep_table: pd.DataFrame) -> plt.Figure:
+    """AvgDist reachable at each mask ratio (shaded, between the lowest and highest), with the
+    mean and 10-90% band of random, block and simmim masks inside it.
+
+    Args:
+        range_table: columns mask_ratio, low, high (pixels).
+        sweep_table: :func:`maskstats.analysis.sweep` output.
+    """
+    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.6), layout="constrained")
+    ax.fill_between(
+        range_table["mask_ratio"],
+        range_table["low"],
+        range_table["high"],
+        color="0.88",
+        label="achievable",
+    )
+    ax.plot(range_table["mask_ratio"], range_table["low"], color="0.5", lw=0.8)
+    ax.plot(range_table["mask_ratio"], range_table["high"], color="0.5", lw=0.8)
+    grouped = sweep_table.groupby(["strategy", "mask_ratio"], sort=False)["avgdist"]
+    stats = grouped.agg(mean="mean", lo=lambda v: v.quantile(0.1), hi=lambda v: v.quantile(0.9))
+    for k, strategy in enumerate(dict.fromkeys(sweep_table["strategy"])):
+        s = stats.loc[strategy]
+        color = OKABE_ITO[k % len(OKABE_ITO)]
+        ax.plot(s.index, s["mean"], marker="o", ms=2.5, color=color, label=strategy)
+        ax.fill_between(s.index, s["lo"], s["hi"], color=color, alpha=0.25, lw=0)
+    ax.axhspan(10, 20, color=OKABE_ITO[5], alpha=0.12, lw=0, label="SimMIM moderate")
+    ax.set_yscale("log")
+    ax.set_xlabel("mask ratio")
+    ax.set_ylabel("AvgDist [px] (log)")
+    ax.legend(frameon=False, fontsize=6, loc="upper left")
+    return fig

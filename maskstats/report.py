@@ -49,6 +49,7 @@ class ReportSettings:
     table_ratios: Sequence[float] = (0.75, 0.9)
     gallery_metric: str = "p2dist"
     overwrite: bool = False
+    target_avgdist: float | None = None
 
 
 def prepare_output(out: Path, overwrite: bool) -> None:
@@ -69,7 +70,14 @@ def write_sweep(
     difficulty-vs-ratio figure. Returns the per-(strategy, ratio) summary and the files."""
     files: dict[str, Path] = {}
     table = analysis.sweep(
-        s.strategies, s.mask_ratios, s.img_size, s.patch_size, s.n, s.seed, progress=progress
+        s.strategies,
+        s.mask_ratios,
+        s.img_size,
+        s.patch_size,
+        s.n,
+        s.seed,
+        progress=progress,
+        target_avgdist=s.target_avgdist,
     )
     if per_mask_rows:
         files["sweep.csv"] = out / "sweep.csv"

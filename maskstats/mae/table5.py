@@ -57,6 +57,8 @@ class Row:
     weighting: str = "none"
     decoder_mask_ratio: float = 0.0
     trained: bool = True
+    strategy: str = "random"
+    target_avgdist: float | None = None
 
     @property
     def slug(self) -> str:
@@ -145,6 +147,11 @@ def run_one(s: Table5Settings, row: Row, seed: int, echo: Callable[[str], None])
     return result
 
 
+def run_rows(s: Table5Settings, rows: Sequence[Row], echo: Callable[[str], None]) -> list[dict]:
+    """Every row with every seed (finished ones reused)."""
+    return [run_one(s, row, seed, echo) for row in rows for seed in s.seeds]
+
+
 def run_table5(s: Table5Settings, echo: Callable[[str], None] = print) -> dict[str, pd.DataFrame]:
     """Run every row and seed (skipping finished ones) and write the tables.
 
@@ -154,10 +161,8 @@ def run_table5(s: Table5Settings, echo: Callable[[str], None] = print) -> dict[s
     out = Path(s.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "settings.json").write_text(json.dumps(asdict(s), indent=2))
-    results: list[dict] = []
     rows = base_rows(s)
-    for row in rows:
-        results += [run_one(s, row, seed, echo) for seed in s.seeds]
+    results = run_rows(s, rows, echo)
     flatten = [r for r in rows if r.weighting == "flatten"]
     probe = {
         r.name: np.mean([x["linear_probe_mean"] for x in results if x["row"] == r.name])
@@ -165,9 +170,9 @@ def run_table5(s: Table5Settings, echo: Callable[[str], None] = print) -> dict[s
     }
     best = max(flatten, key=lambda r: probe[r.name]).metric if flatten else "p2dist"
     echo(f"best flatten metric by linear probe: {best}")
-    for row in decoder_rows(s, best):
-        rows.append(row)
-        results += [run_one(s, row, seed, echo) for seed in s.seeds]
+    extra_rows = decoder_rows(s, best)
+    results += run_rows(s, extra_rows, echo)
+    rows += extra_rows
     tables = summarize(results, rows, s)
     write_tables(tables, out)
     return tables

@@ -287,6 +287,45 @@ def _patch_distance_sum(i, j, p, mask, up, down, reach, buf):
     return total
 
 
+@njit(cache=True)
+def distance_scratch(height, width, p):
+    """Scratch arrays for :func:`mask_distance_total` on an (H, W) grid, patch size p."""
+    return (
+        np.empty((height, width), np.int64),
+        np.empty((height, width), np.int64),
+        np.empty(width, np.int64),
+        np.empty((height, width), np.int64),
+        np.empty((p, p), np.float32),
+    )
+
+
+@njit(cache=True)
+def mask_distance_total(mask, p, scratch, patch_sums):
+    """Sum over all masked pixels of one mask of the distance (px) to the nearest visible
+    pixel. The mask needs a visible patch. When ``patch_sums`` is (H, W), the sum of each
+    masked patch is written there (visible patches are left as they are)."""
+    up, down, column_gap, nearest2, buf = scratch
+    height, width = mask.shape
+    _visible_above_below(mask, up, down)
+    _nearest_squared(mask, up, down, column_gap, nearest2)
+    write = patch_sums.shape[0] == height
+    total = 0.0
+    for i in range(height):
+        for j in range(width):
+            if not mask[i, j]:
+                continue
+            # Widest column offset r with ((r - 1) p + 1)^2 <= nearest^2 p^2.
+            reach = 0
+            bound = nearest2[i, j] * p * p
+            while (reach * p + 1) ** 2 <= bound:
+                reach += 1
+            patch_sum = _patch_distance_sum(i, j, p, mask, up, down, reach, buf)
+            if write:
+                patch_sums[i, j] = patch_sum
+            total += patch_sum
+    return total
+
+
 @njit(parallel=True, cache=True)
 def pixel_distance_kernel(masks, p):
     """P2Dist per patch and AvgDist per mask.
@@ -305,11 +344,8 @@ def pixel_distance_kernel(masks, p):
     avgdist = np.empty(n, np.float64)
     scale = 1.0 / (p * p * p)
     for c in prange(_chunks(n)):
-        up = np.empty((height, width), np.int64)
-        down = np.empty((height, width), np.int64)
-        column_gap = np.empty(width, np.int64)
-        nearest2 = np.empty((height, width), np.int64)
-        buf = np.empty((p, p), np.float32)
+        scratch = distance_scratch(height, width, p)
+        sums = np.empty((height, width), np.float64)
         for k in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
             mask = masks[k]
             num_masked = 0
@@ -320,21 +356,9 @@ def pixel_distance_kernel(masks, p):
                 p2dist[k] = np.nan
                 avgdist[k] = np.nan
                 continue
-            _visible_above_below(mask, up, down)
-            _nearest_squared(mask, up, down, column_gap, nearest2)
-            total = 0.0
+            total = mask_distance_total(mask, p, scratch, sums)
             for i in range(height):
                 for j in range(width):
-                    if not mask[i, j]:
-                        p2dist[k, i, j] = np.nan
-                        continue
-                    # Widest column offset r with ((r - 1) p + 1)^2 <= nearest^2 p^2.
-                    reach = 0
-                    bound = nearest2[i, j] * p * p
-                    while (reach * p + 1) ** 2 <= bound:
-                        reach += 1
-                    patch_sum = _patch_distance_sum(i, j, p, mask, up, down, reach, buf)
-                    p2dist[k, i, j] = patch_sum * scale
-                    total += patch_sum
+                    p2dist[k, i, j] = sums[i, j] * scale if mask[i, j] else np.nan
             avgdist[k] = total / (num_masked * p * p)
     return p2dist, avgdist
