@@ -5,8 +5,10 @@ modeling (MAE, SimMIM, BEiT); fast exact metrics, analysis, and a difficulty-awa
 """
 
 from maskstats.masks import (
+    achievable_range,
     as_masks,
     block_masks,
+    difficulty_masks,
     generate,
     random_masks,
     simmim_masks,
@@ -27,11 +29,13 @@ __version__ = "0.1.0"
 __all__ = [
     "METRIC_NAMES",
     "REGISTRY",
+    "achievable_range",
     "as_masks",
     "avgdist",
     "block_masks",
     "compute",
     "density3",
+    "difficulty_masks",
     "generate",
     "invdist5",
     "nearest",

@@ -435,14 +435,13 @@ class Trainer:
         }
         with open(self.out / "metrics.jsonl", "a") as handle:
             handle.write(json.dumps(record) + "\n")
-        if kind == "epoch" or not self.cfg.progress:
-            q50 = record.get("difficulty_q50")
-            tqdm.write(
-                f"[{kind} {epoch} step {self.step}] loss {record['loss']:.4f} "
-                f"{self.stats_metric} median {q50 if q50 is None else round(q50, 3)} "
-                f"w [{record['weight_min']:.2f}, {record['weight_max']:.2f}] "
-                f"ess {record['ess']:.2f} decoder tokens {record['decoder_tokens']:.0f}"
-            )
+        q50 = record.get("difficulty_q50")
+        tqdm.write(
+            f"[{kind} {epoch} step {self.step}] loss {record['loss']:.4f} "
+            f"{self.stats_metric} median {q50 if q50 is None else round(q50, 3)} "
+            f"w [{record['weight_min']:.2f}, {record['weight_max']:.2f}] "
+            f"ess {record['ess']:.2f} decoder tokens {record['decoder_tokens']:.0f}"
+        )
 
 
 def read_metrics(out: Path) -> list[dict]:
