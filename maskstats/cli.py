@@ -312,6 +312,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         probe_epochs=args.probe_epochs,
         mask_ratio=args.mask_ratio,
         out=args.out,
+        difficulty_data=args.difficulty_data,
     )
     try:
         result = evaluate(settings)
@@ -438,6 +439,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=parse_ratio,
         default=None,
         help="masks for the real-difficulty test (default: the training ratio)",
+    )
+    evaluate.add_argument(
+        "--difficulty-data",
+        default=None,
+        help="measure real difficulty on fresh crops of this data instead "
+        "(e.g. builtin:natural, the pretraining domain)",
     )
     evaluate.add_argument("--out", default=None, help="JSON path (default: RUN/eval.json)")
     evaluate.set_defaults(func=cmd_eval)

@@ -204,6 +204,9 @@ def real_difficulty(
     return result
 
 
+HELD_OUT_SEED = 1_000_003
+
+
 @dataclass
 class EvalSettings:
     """What ``maskstats eval`` runs."""
@@ -224,7 +227,8 @@ class EvalSettings:
 
 def evaluate(settings: EvalSettings) -> dict:
     """Linear probe and k-NN (cls and mean-pooled features) on a held-out split, and the real
-    difficulty correlations; written as JSON next to the checkpoint (or to ``out``)."""
+    difficulty correlations (on the held-out split, or on fresh crops of ``difficulty_data``);
+    written as JSON next to the checkpoint (or to ``out``)."""
     s = settings
     model, state = load_pretrained(s.ckpt)
     img_size = s.img_size or model.config.img_size
@@ -255,8 +259,12 @@ def evaluate(settings: EvalSettings) -> dict:
     mask_ratio = s.mask_ratio if s.mask_ratio is not None else state["config"]["mask_ratio"]
     difficulty_source = data
     if s.difficulty_data:
-        difficulty_source = load_dataset(s.difficulty_data, img_size, train=False, seed=s.seed)
-        test_idx = np.arange(len(difficulty_source))
+        # Fresh random crops (a seed no training run uses), so builtin:natural gives unseen
+        # crops of its photos; image folders give their images with new crops.
+        difficulty_source = load_dataset(
+            s.difficulty_data, img_size, train=True, seed=s.seed + HELD_OUT_SEED
+        )
+        test_idx = np.arange(min(len(difficulty_source), 512))
     held_out = Subset(difficulty_source, test_idx.tolist())
     result["mask_ratio"] = mask_ratio
     result["real_difficulty"] = real_difficulty(model, held_out, mask_ratio, seed=s.seed)
