@@ -320,7 +320,7 @@ class Trainer:
         )
         interval = DifficultyStats(self.stats_metric, self.binning)
         epoch_stats = DifficultyStats(self.stats_metric, self.binning)
-        timing = {"difficulty_s": 0.0, "step_s": 0.0, "images": 0}
+        timing = {"difficulty_s": 0.0, "step_s": 0.0, "images": 0, "steps": 0}
         started = time.perf_counter()
         last_loss = float("nan")
         while self.step < stop_at:
@@ -351,6 +351,7 @@ class Trainer:
                 self.step += 1
                 micro_in_step = 0
                 timing["step_s"] += time.perf_counter() - step_start
+                timing["steps"] += 1
                 step_start = time.perf_counter()
                 images_per_s = timing["images"] / max(timing["step_s"], 1e-9)
                 bar.update(1)
@@ -372,7 +373,7 @@ class Trainer:
             "step": self.step,
             "loss": last_loss,
             "wall_s": time.perf_counter() - started,
-            "step_ms": 1e3 * timing["step_s"] / max(1, self.step),
+            "step_ms": 1e3 * timing["step_s"] / max(1, timing["steps"]),
             "difficulty_share": timing["difficulty_s"] / max(timing["step_s"], 1e-9),
         }
         if self.dist.is_main:
@@ -429,7 +430,7 @@ class Trainer:
             "epoch": epoch,
             "lr": self.optimizer.param_groups[0]["lr"],
             **stats.summary(),
-            "step_ms": 1e3 * timing["step_s"] / max(1, self.step),
+            "step_ms": 1e3 * timing["step_s"] / max(1, timing["steps"]),
             "difficulty_share": timing["difficulty_s"] / max(timing["step_s"], 1e-9),
             "images_per_s": timing["images"] / max(timing["step_s"], 1e-9),
         }
