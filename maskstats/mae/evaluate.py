@@ -160,12 +160,14 @@ def real_difficulty(
     Fresh random masks (seeded) on held-out images; for each metric, Spearman between its
     difficulty (oriented, higher = harder) and the loss of every masked patch: pooled over
     patches, and the mean of per-image correlations, each with a bootstrap 95% interval over
-    images.
+    images. ``spearman_normalized`` does the same for the loss divided by the patch's own pixel
+    variance (the share of the patch the model failed to explain), which takes the patch's
+    content (flat sky vs texture) out of the comparison.
     """
     count = min(len(dataset), max_images)
     grid = model.config.grid
     masks = random_masks(count, grid, mask_ratio, seed=np.random.default_rng([seed, 77]))
-    losses = []
+    losses, variances = [], []
     for start in range(0, count, 128):
         stop = min(count, start + 128)
         imgs = torch.stack([dataset[i][0] for i in range(start, stop)])
@@ -174,7 +176,9 @@ def real_difficulty(
         full = torch.full(mask.shape, float("nan"))
         full.scatter_(1, out["ids_target"], out["patch_loss"].float())
         losses.append(full.numpy())
+        variances.append(model.patchify(imgs).var(dim=-1).numpy())
     loss = np.concatenate(losses)
+    normalized = loss / (np.concatenate(variances) + 1e-6)
     result = {}
     for name in DIFFICULTY_METRICS:
         difficulty = patch_difficulty(masks, name, model.config.patch_size).reshape(count, -1)
@@ -191,7 +195,15 @@ def real_difficulty(
         boot_means = [
             np.nanmean(image_values[rng.integers(0, count, count)]) for _ in range(n_boot)
         ]
+        flat_masks = masks.reshape(count, -1)
+        normalized_rows = np.concatenate(
+            [
+                np.stack([difficulty[i][row], normalized[i][row]], axis=1)
+                for i, row in enumerate(flat_masks)
+            ]
+        )
         result[name] = {
+            "spearman_normalized": pooled(normalized_rows),
             "spearman_pooled": pooled(np.concatenate(per_image)),
             "spearman_pooled_ci": bootstrap_interval(per_image, pooled, n_boot, seed),
             "spearman_per_image": float(np.nanmean(image_values)),
