@@ -9,7 +9,7 @@ from scipy import stats
 
 from maskstats.cli import main
 from maskstats.mae.evaluate import knn_accuracy, linear_probe, spearman, split_indices
-from maskstats.mae.table5 import Table5Settings, run_table5
+from maskstats.mae.table5 import Row, Table5Settings, row_config, run_table5
 from maskstats.mae.train import TrainConfig, Trainer
 
 
@@ -112,3 +112,16 @@ def test_table5_micro_writes_every_row_and_skips_finished(tmp_path):
     run_table5(settings, echo=again.append)
     assert sum(line.startswith("skip") for line in again) == len(table)
     assert not any(line.startswith("run ") for line in again)
+
+
+def test_row_config_carries_every_row_setting(tmp_path):
+    row = Row("held", 0.9, "p2dist", "flatten", 0.2, strategy="difficulty", target_avgdist=5.0)
+    config = row_config(Table5Settings(max_steps=7, batch_size=8), row, 3, tmp_path)
+    assert (config.mask_ratio, config.metric, config.weighting) == (0.9, "p2dist", "flatten")
+    assert (config.decoder_mask_ratio, config.strategy, config.target_avgdist) == (
+        0.2,
+        "difficulty",
+        5.0,
+    )
+    assert (config.seed, config.max_steps, config.batch_size) == (3, 7, 8)
+    assert config.out == str(tmp_path)

@@ -96,20 +96,17 @@ def decoder_rows(s: Table5Settings, best_metric: str) -> list[Row]:
     ]
 
 
-def run_one(s: Table5Settings, row: Row, seed: int, echo: Callable[[str], None]) -> dict:
-    """Train (or resume) and evaluate one (row, seed); reuse finished results."""
-    folder = Path(s.out) / row.slug / f"seed{seed}"
-    result_path = folder / "eval.json"
-    if result_path.exists():
-        echo(f"skip {row.name} seed {seed} (finished)")
-        return json.loads(result_path.read_text())
-    config = TrainConfig(
+def row_config(s: Table5Settings, row: Row, seed: int, folder: Path) -> TrainConfig:
+    """The training configuration of one (row, seed)."""
+    return TrainConfig(
         model=s.model,
         data=s.data,
         mask_ratio=row.mask_ratio,
         metric=row.metric,
         weighting=row.weighting,
         decoder_mask_ratio=row.decoder_mask_ratio,
+        strategy=row.strategy,
+        target_avgdist=row.target_avgdist,
         epochs=s.epochs,
         max_steps=s.max_steps,
         batch_size=s.batch_size,
@@ -122,6 +119,16 @@ def run_one(s: Table5Settings, row: Row, seed: int, echo: Callable[[str], None])
         save_every=100,
         **s.extra,
     )
+
+
+def run_one(s: Table5Settings, row: Row, seed: int, echo: Callable[[str], None]) -> dict:
+    """Train (or resume) and evaluate one (row, seed); reuse finished results."""
+    folder = Path(s.out) / row.slug / f"seed{seed}"
+    result_path = folder / "eval.json"
+    if result_path.exists():
+        echo(f"skip {row.name} seed {seed} (finished)")
+        return json.loads(result_path.read_text())
+    config = row_config(s, row, seed, folder)
     if (folder / "checkpoint.pt").exists() and row.trained:
         config.resume = str(folder)
     echo(f"run {row.name} seed {seed} -> {folder}")
@@ -139,6 +146,7 @@ def run_one(s: Table5Settings, row: Row, seed: int, echo: Callable[[str], None])
             seed=seed,
             mask_ratio=row.mask_ratio,
             out=str(folder / "eval.tmp.json"),
+            max_images=s.eval_max_images,
         )
     )
     result.update({"row": row.name, "seed": seed, "train": summary, "config": asdict(row)})
