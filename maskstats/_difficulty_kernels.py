@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from maskstats.metrics._kernels import distance_scratch, mask_distance_total
+from maskstats.metrics._kernels import count_masked, distance_scratch, mask_distance_total
 
 
 @njit(cache=True)
@@ -68,10 +68,7 @@ def target_search_kernel(init, p, target, tol, seeds, max_iter, proposals):
         np.random.seed(seeds[k])
         scratch = distance_scratch(height, width, p)
         mask = out[k]
-        num_masked = 0
-        for i in range(height):
-            for j in range(width):
-                num_masked += mask[i, j]
+        num_masked = count_masked(mask)
         current = _avgdist(mask, p, scratch, num_masked, no_patches)
         for _ in range(max_iter):
             if abs(current - target) <= tol * target:
@@ -118,10 +115,7 @@ def hill_climb_kernel(starts, p, sign, max_sweeps):
     for s in prange(count):
         scratch = distance_scratch(height, width, p)
         mask = out[s]
-        num_masked = 0
-        for i in range(height):
-            for j in range(width):
-                num_masked += mask[i, j]
+        num_masked = count_masked(mask)
         current = _avgdist(mask, p, scratch, num_masked, no_patches)
         for _sweep in range(max_sweeps):
             improved = False

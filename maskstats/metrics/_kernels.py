@@ -288,6 +288,17 @@ def _patch_distance_sum(i, j, p, mask, up, down, reach, buf):
 
 
 @njit(cache=True)
+def count_masked(mask):
+    """Number of masked patches of one (H, W) mask."""
+    height, width = mask.shape
+    count = 0
+    for i in range(height):
+        for j in range(width):
+            count += mask[i, j]
+    return count
+
+
+@njit(cache=True)
 def distance_scratch(height, width, p):
     """Scratch arrays for :func:`mask_distance_total` on an (H, W) grid, patch size p."""
     return (
@@ -348,10 +359,7 @@ def pixel_distance_kernel(masks, p):
         sums = np.empty((height, width), np.float64)
         for k in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
             mask = masks[k]
-            num_masked = 0
-            for i in range(height):
-                for j in range(width):
-                    num_masked += mask[i, j]
+            num_masked = count_masked(mask)
             if num_masked == height * width or num_masked == 0:
                 p2dist[k] = np.nan
                 avgdist[k] = np.nan
