@@ -22,13 +22,7 @@ import pandas as pd
 from scipy import ndimage
 
 from maskstats import masks as mask_lib
-from maskstats.metrics import (
-    DENSITY3_WEIGHTS,
-    INVDIST5_WEIGHTS,
-    METRIC_NAMES,
-    compute,
-    reference,
-)
+from maskstats.metrics import METRIC_NAMES, compute, reference
 
 
 @dataclass(frozen=True)
@@ -123,7 +117,9 @@ def _pixel_baseline(masks: np.ndarray, patch_size: int) -> tuple[np.ndarray, np.
 def baselines(metric: str) -> dict[str, Callable[[np.ndarray, int], object]]:
     """What a user would otherwise write, per benchmarked metric (p2dist covers avgdist)."""
     if metric in ("density3", "invdist5"):
-        weights = DENSITY3_WEIGHTS if metric == "density3" else INVDIST5_WEIGHTS
+        weights = (
+            reference.density3_weights() if metric == "density3" else reference.invdist5_weights()
+        )
         return {
             "numpy shifted adds": lambda m, p: _window_numpy(m, weights),
             "scipy convolve (batched)": lambda m, p: _window_scipy(m, weights),

@@ -3,7 +3,7 @@ tokens it is given, so that decoder masking really shortens the decoder's sequen
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -247,8 +247,3 @@ def create_model(name: str, **overrides: object) -> MaskedAutoencoderViT:
         raise ValueError(f"unknown model {name!r}; expected one of {', '.join(CONFIGS)}")
     settings = {**CONFIGS[name], **{k: v for k, v in overrides.items() if v is not None}}
     return MaskedAutoencoderViT(MAEConfig(**settings))
-
-
-def config_dict(model: MaskedAutoencoderViT) -> dict:
-    """The model's config as a plain dict (for checkpoints)."""
-    return asdict(model.config)

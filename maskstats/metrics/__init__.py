@@ -19,14 +19,6 @@ from maskstats.metrics import _kernels
 
 ON_EMPTY = ("raise", "nan")
 
-DENSITY3_WEIGHTS = np.ones((3, 3), np.float32)
-DENSITY3_WEIGHTS[1, 1] = 0.0
-_offsets = np.arange(-2, 3)
-_distance = np.hypot(_offsets[:, None], _offsets[None, :])
-INVDIST5_WEIGHTS = np.divide(1.0, _distance, out=np.zeros((5, 5)), where=_distance > 0).astype(
-    np.float32
-)
-
 
 @dataclass(frozen=True)
 class Metric:

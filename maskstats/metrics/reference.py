@@ -11,12 +11,17 @@ import numpy as np
 from scipy import ndimage
 
 
+def density3_weights() -> np.ndarray:
+    """(3, 3) float64: 1 on the 8 neighbours, 0 at the centre."""
+    weights = np.ones((3, 3))
+    weights[1, 1] = 0.0
+    return weights
+
+
 def density3(masks: np.ndarray) -> np.ndarray:
     """(N, H, W) float32: visible 8-neighbours (scipy correlate, zero outside); NaN on visible."""
-    kernel = np.ones((1, 3, 3))
-    kernel[0, 1, 1] = 0
     visible = (~masks).astype(np.float64)
-    count = ndimage.correlate(visible, kernel, mode="constant", cval=0.0)
+    count = ndimage.correlate(visible, density3_weights()[None], mode="constant", cval=0.0)
     return np.where(masks, count, np.nan).astype(np.float32)
 
 
