@@ -66,7 +66,7 @@ def target_search_kernel(init, p, target, tol, seeds, max_iter, proposals):
     no_patches = np.empty((0, 0), np.float64)
     for k in prange(n):
         np.random.seed(seeds[k])
-        scratch = distance_scratch(height, width, p)
+        scratch = distance_scratch(height, width, p, 0)
         mask = out[k]
         num_masked = count_masked(mask)
         current = _avgdist(mask, p, scratch, num_masked, no_patches)
@@ -113,7 +113,7 @@ def hill_climb_kernel(starts, p, sign, max_sweeps):
     values = np.empty(count, np.float64)
     no_patches = np.empty((0, 0), np.float64)
     for s in prange(count):
-        scratch = distance_scratch(height, width, p)
+        scratch = distance_scratch(height, width, p, 0)
         mask = out[s]
         num_masked = count_masked(mask)
         current = _avgdist(mask, p, scratch, num_masked, no_patches)

@@ -159,3 +159,73 @@ def test_registry_orientation():
     assert not metrics.REGISTRY["density3"].higher_is_harder
     d = metrics.REGISTRY["density3"].difficulty(np.array([0.0, 8.0]))
     assert d[0] > d[1]
+
+
+def test_batches_split_over_chunks_and_threads_equal_masks_one_by_one():
+    """A batch that spans several chunks and threads (and a partial last chunk) gives the same
+    bits as each mask alone, with 1 thread and with 2."""
+    import numba
+
+    from maskstats.metrics import _kernels
+
+    n = 3 * _kernels.CHUNK + 5
+    masks = np.concatenate(
+        [random_masks(n // 2, (7, 9), 0.8, seed=1), block_masks(n - n // 2, (7, 9), 0.5, seed=2)]
+    )
+    one_by_one = [metrics.compute(mask[None], patch_size=6) for mask in masks]
+    threads = numba.get_num_threads()
+    try:
+        for count in sorted({1, min(2, threads)}):
+            numba.set_num_threads(count)
+            batch = metrics.compute(masks, patch_size=6)
+            for name in metrics.METRIC_NAMES:
+                alone = np.concatenate([values[name] for values in one_by_one])
+                np.testing.assert_array_equal(batch[name], alone, err_msg=f"{name}, {count}")
+    finally:
+        numba.set_num_threads(threads)
+
+
+@settings(max_examples=40, deadline=None)
+@given(mask_batches(), st.integers(1, 6))
+def test_patch_sum_memo_is_bit_identical(batch, memo_bits):
+    """The memo (any table size, so also with collisions) changes no bit of the patch sums."""
+    from maskstats.metrics import _kernels
+
+    masks, patch_size = batch
+    height, width = masks.shape[1:]
+    plain = _kernels.distance_scratch(height, width, patch_size, 0)
+    memo = _kernels.distance_scratch(height, width, patch_size, memo_bits)
+    for mask in masks[~masks.all(axis=(1, 2)) & masks.any(axis=(1, 2))]:
+        sums_plain = np.zeros((height, width))
+        sums_memo = np.zeros((height, width))
+        total_plain = _kernels.mask_distance_total(mask, patch_size, plain, sums_plain)
+        total_memo = _kernels.mask_distance_total(mask, patch_size, memo, sums_memo)
+        np.testing.assert_array_equal(sums_memo, sums_plain)
+        assert total_memo == total_plain
+
+
+def test_row_ranges_cover_rows_once_on_chunk_bounds():
+    from maskstats.metrics._parallel import row_ranges
+
+    for n in (0, 1, 31, 32, 33, 100, 1000):
+        for parts in (1, 2, 3, 8):
+            ranges = row_ranges(n, parts, 32)
+            assert len(ranges) <= parts
+            covered = [row for first, last in ranges for row in range(first, last)]
+            assert covered == list(range(n))
+            assert all(first % 32 == 0 for first, _ in ranges)
+
+
+def test_compute_works_in_a_forked_child_after_threads_ran():
+    """The thread pool does not survive fork (DataLoader workers): the child makes its own."""
+    import multiprocessing
+
+    import numba
+
+    if numba.get_num_threads() < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("needs 2 threads and fork")
+    masks = random_masks(256, 14, 0.75, seed=0)
+    expected = metrics.nearest(masks)  # runs on the pool in this process
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        result = pool.apply_async(metrics.nearest, (masks,)).get(timeout=60)
+    np.testing.assert_array_equal(result, expected)

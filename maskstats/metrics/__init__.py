@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from maskstats.masks import GridLike, MaskBatch, as_mask_batch, check_patch_size
-from maskstats.metrics import _kernels
+from maskstats.metrics import _kernels, _parallel
 
 ON_EMPTY = ("raise", "nan")
 
@@ -69,6 +69,18 @@ PATCH_METRICS = tuple(name for name, m in REGISTRY.items() if m.per_patch)
 METRIC_NAMES = tuple(REGISTRY)
 
 
+def _new_memo(patch_size: object) -> tuple[np.ndarray, np.ndarray]:
+    """An empty patch-sum memo (keys -1) for :func:`_kernels.mask_distance_total`."""
+    slots = 1 << _kernels.MEMO_BITS
+    return np.full(slots, -1, np.int64), np.empty(slots, np.float64)
+
+
+# Patch sums depend on the local configuration and the patch size only, so the memo of one
+# call serves the next (masks of the next training batch repeat the same configurations).
+_MEMO_POOL = _parallel.ScratchPool(_new_memo)
+_NO_MEMO = (np.empty(0, np.int64), np.empty(0, np.float64))
+
+
 def _check_empty(masks: np.ndarray, on_empty: str) -> None:
     if on_empty not in ON_EMPTY:
         raise ValueError(f"on_empty must be one of {ON_EMPTY}, got {on_empty!r}")
@@ -88,20 +100,47 @@ def _compute_numpy(
     """All requested metrics for validated (N, H, W) bool masks; shared kernels run once."""
     if any(REGISTRY[name].needs_visible for name in names):
         _check_empty(masks, on_empty)
-    out: dict[str, np.ndarray] = {}
-    if "density3" in names:
-        out["density3"] = _kernels.density3_kernel(masks)
-    if "invdist5" in names:
-        out["invdist5"] = _kernels.invdist5_kernel(masks)
-    if "nearest" in names:
-        out["nearest"] = _kernels.nearest_kernel(masks)
-    if "p2dist" in names or "avgdist" in names:
-        p2dist_values, avgdist_values = _kernels.pixel_distance_kernel(masks, patch_size)
-        if "p2dist" in names:
-            out["p2dist"] = p2dist_values
-        if "avgdist" in names:
-            out["avgdist"] = avgdist_values.astype(np.float32)
-    return {name: out[name] for name in names}
+    n, height, width = masks.shape
+    size = height * width
+
+    # Allocated here, not in the kernel: numpy asks for huge pages on large arrays.
+    outputs = {
+        name: np.empty((n if name in names else 0, size), np.float32) for name in PATCH_METRICS
+    }
+    avgdist_values = np.empty(n if "avgdist" in names else 0, np.float64)
+    flat_masks = masks.reshape(n, size)
+    use_memo = "p2dist" in names or "avgdist" in names
+
+    def kernel(first: int, last: int) -> None:
+        memo = _MEMO_POOL.take(patch_size) if use_memo else _NO_MEMO
+        try:
+            _kernels.metrics_kernel(
+                flat_masks,
+                first,
+                last,
+                height,
+                width,
+                patch_size,
+                outputs["density3"],
+                outputs["invdist5"],
+                outputs["nearest"],
+                outputs["p2dist"],
+                avgdist_values,
+                *memo,
+            )
+        finally:
+            if use_memo:
+                _MEMO_POOL.give(patch_size, memo)
+
+    distances = any(REGISTRY[name].needs_visible for name in names)
+    # A thread is worth starting for one chunk of distance work, or ~1000 masks of windows.
+    _parallel.run_rows(kernel, n, _kernels.CHUNK, _kernels.CHUNK if distances else 1024)
+    return {
+        name: avgdist_values.astype(np.float32)
+        if name == "avgdist"
+        else outputs[name].reshape(n, height, width)
+        for name in names
+    }
 
 
 def _names(names: str | Iterable[str] | None) -> tuple[str, ...]:

@@ -1,6 +1,10 @@
 """Numba kernels for the difficulty metrics: no validation, typed arrays in and out.
 
-All kernels take ``masks`` as (N, H, W) bool, True = masked, and run parallel over N.
+One entry point, :func:`metrics_kernel`, computes any subset of the metrics for a range of
+(N, L) bool masks (True = masked, L = H * W, row-major) into outputs the caller allocated,
+chunk by chunk (``CHUNK`` masks share flat scratch buffers), without the GIL. The caller runs
+disjoint ranges on threads (``maskstats.metrics._parallel``). One serial entry point compiles
+in a fraction of the time that numba's parallel loops take.
 """
 
 from __future__ import annotations
@@ -8,142 +12,144 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-_INF = np.inf
-
-
-CHUNK = 32  # masks per parallel work item: scratch buffers are allocated once per chunk
-
-
-@njit(cache=True)
-def _chunks(n):
-    return (n + CHUNK - 1) // CHUNK
-
-
-@njit(cache=True)
-def _pad_visible(mask, pad, out):
-    """Write the visible indicator (1 visible, 0 masked) of one (H, W) mask into the interior
-    of ``out`` ((H + 2 pad, W + 2 pad) float32, whose border must already be zero)."""
-    height, width = mask.shape
-    for i in range(height):
-        row = out[i + pad]
-        source = mask[i]
-        for j in range(width):
-            row[j + pad] = np.float32(1.0) - np.float32(source[j])
-
-
-@njit(parallel=True, cache=True)
-def density3_kernel(masks):
-    """(N, H, W) float32: visible 8-neighbours of each masked patch (outside the grid = not
-    visible); NaN on visible patches. Separable: 3-row column sums, then 3-column sums (the
-    centre is masked wherever the value is kept, so it adds 0)."""
-    n, height, width = masks.shape
-    out = np.empty((n, height, width), np.float32)
-    for c in prange(_chunks(n)):
-        visible = np.zeros((height + 2, width + 2), np.float32)
-        column_sum = np.empty((height, width + 2), np.float32)
-        for k in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
-            mask = masks[k]
-            _pad_visible(mask, 1, visible)
-            for i in range(height):
-                for b in range(width + 2):
-                    column_sum[i, b] = visible[i, b] + visible[i + 1, b] + visible[i + 2, b]
-            for i in range(height):
-                for j in range(width):
-                    count = column_sum[i, j] + column_sum[i, j + 1] + column_sum[i, j + 2]
-                    out[k, i, j] = count if mask[i, j] else np.nan
-    return out
-
-
-@njit(cache=True)
-def _padded_visible(masks, first, last, pad, visible):
-    """Write the visible indicator (1 visible, 0 masked) of masks[first:last] into the
-    interiors of the flat float32 ``visible``: one (H + 2 pad) x (W + 2 pad) image after
-    another. The ``pad``-wide border (outside the grid) must already be zero."""
-    n, height, width = masks.shape
-    row_len = width + 2 * pad
-    image_len = (height + 2 * pad) * row_len
-    for k in range(first, last):
-        base = (k - first) * image_len + pad * row_len + pad
-        for i in range(height):
-            target = visible[base + i * row_len : base + i * row_len + width]
-            source = masks[k, i]
-            for j in range(width):
-                target[j] = np.float32(1.0) - np.float32(source[j])
-
+CHUNK = 32  # masks per work item
 
 INV_SQRT2 = np.float32(1.0 / math.sqrt(2.0))
 INV_SQRT5 = np.float32(1.0 / math.sqrt(5.0))
 INV_SQRT8 = np.float32(1.0 / math.sqrt(8.0))
+HALF = np.float32(0.5)
+
+
+# --------------------------------------------------------------------------- window metrics
 
 
 @njit(cache=True)
-def _invdist5_flat(visible, total, row_len, lo, hi):
-    """total[q] = sum over the 24 cells of the 5x5 window of visible / d, for lo <= q < hi,
-    grouped by distance: 1 (4 cells), sqrt 2 (4), 2 (4), sqrt 5 (8), 2 sqrt 2 (4)."""
-    r = row_len
+def window_validity(height, width):
+    """(8, L) float32: 1 where the neighbour at a given offset lies inside the grid, else 0.
+    Rows: column offset -1, -2, +1, +2, then row offset -1, -2, +1, +2."""
+    valid = np.zeros((8, height * width), np.float32)
+    for i in range(height):
+        for j in range(width):
+            t = i * width + j
+            valid[0, t] = j >= 1
+            valid[1, t] = j >= 2
+            valid[2, t] = j <= width - 2
+            valid[3, t] = j <= width - 3
+            valid[4, t] = i >= 1
+            valid[5, t] = i >= 2
+            valid[6, t] = i <= height - 2
+            valid[7, t] = i <= height - 3
+    return valid
 
-    def at(dy, dx):
-        shift = dy * r + dx
-        return visible[lo + shift : hi + shift]
 
-    a1, a2, a3, a4 = at(-1, 0), at(1, 0), at(0, -1), at(0, 1)
-    d1, d2, d3, d4 = at(-1, -1), at(-1, 1), at(1, -1), at(1, 1)
-    b1, b2, b3, b4 = at(-2, 0), at(2, 0), at(0, -2), at(0, 2)
-    k1, k2, k3, k4 = at(-2, -1), at(-2, 1), at(2, -1), at(2, 1)
-    k5, k6, k7, k8 = at(-1, -2), at(-1, 2), at(1, -2), at(1, 2)
-    c1, c2, c3, c4 = at(-2, -2), at(-2, 2), at(2, -2), at(2, 2)
-    half = np.float32(0.5)
-    out = total[lo:hi]
-    for q in range(hi - lo):
-        axial = a1[q] + a2[q] + a3[q] + a4[q]
-        diagonal = d1[q] + d2[q] + d3[q] + d4[q]
-        axial2 = b1[q] + b2[q] + b3[q] + b4[q]
-        knight = k1[q] + k2[q] + k3[q] + k4[q] + k5[q] + k6[q] + k7[q] + k8[q]
-        corner = c1[q] + c2[q] + c3[q] + c4[q]
-        out[q] = (
-            axial + INV_SQRT2 * diagonal + half * axial2 + INV_SQRT5 * knight + INV_SQRT8 * corner
-        )
+def window_margin(width: int) -> int:
+    """Zero margin on both ends of the flat window buffers: two grid rows and two cells."""
+    return 2 * width + 2
 
 
 @njit(cache=True)
-def _scatter_masked(masks, first, last, pad, total, out):
-    """out[k, i, j] = window sum on masked patches, NaN on visible ones."""
-    n, height, width = masks.shape
-    row_len = width + 2 * pad
-    image_len = (height + 2 * pad) * row_len
+def _visible_flat(masks, first, last, margin, visible):
+    """visible[margin + t] = 1 - masks[first:last].flat[t]: one long pass."""
+    size = masks.shape[1]
+    flat = masks[first:last].reshape(-1)
+    target = visible[margin : margin + (last - first) * size]
+    for t in range(flat.shape[0]):
+        target[t] = np.float32(1.0) - np.float32(flat[t])
+
+
+@njit(cache=True)
+def _masked_or_nan(masks, first, last, margin, total, out):
+    """out[k] = total on masked patches, NaN on visible ones, for k in first..last-1."""
+    size = masks.shape[1]
     for k in range(first, last):
-        base = (k - first) * image_len + pad * row_len + pad
-        for i in range(height):
-            source = total[base + i * row_len : base + i * row_len + width]
-            masked = masks[k, i]
-            target = out[k, i]
-            for j in range(width):
-                target[j] = source[j] if masked[j] else np.float32(np.nan)
+        source = total[margin + (k - first) * size : margin + (k - first + 1) * size]
+        masked = masks[k]
+        target = out[k]
+        for t in range(size):
+            target[t] = source[t] if masked[t] else np.float32(np.nan)
 
 
-@njit(parallel=True, cache=True)
-def invdist5_kernel(masks):
-    """(N, H, W) float32: sum of 1/d over the visible patches of the 5x5 window (outside the
-    grid = not visible); NaN on visible patches. The chunk's padded images lie end to end in
-    one flat array, so each of the 24 shifted reads is one long vectorisable pass."""
-    n, height, width = masks.shape
-    pad = 2
-    row_len = width + 2 * pad
-    image_len = (height + 2 * pad) * row_len
-    margin = pad * row_len + pad
-    out = np.empty((n, height, width), np.float32)
-    for c in prange(_chunks(n)):
-        first = c * CHUNK
-        last = min(n, first + CHUNK)
-        size = (last - first) * image_len
-        visible = np.zeros(CHUNK * image_len, np.float32)
-        total = np.empty(CHUNK * image_len, np.float32)
-        _padded_visible(masks, first, last, pad, visible)
-        _invdist5_flat(visible, total, row_len, margin, size - margin)
-        _scatter_masked(masks, first, last, pad, total, out)
-    return out
+@njit(cache=True)
+def density3_chunk(masks, first, last, width, valid, margin, visible, row_sum, out):
+    """density3 for masks[first:last] into ``out`` ((N, L) float32). Separable: visible counts
+    over three columns (outside the grid counts 0), then over three rows. The centre is
+    included; it is masked wherever the value is kept, so it adds 0."""
+    size = masks.shape[1]
+    _visible_flat(masks, first, last, margin, visible)
+    left, right, up, down = valid[0], valid[2], valid[4], valid[6]
+    for k in range(last - first):
+        base = margin + k * size
+        v = visible[base - 1 : base + size + 1]
+        h = row_sum[base : base + size]
+        for t in range(size):
+            h[t] = v[t + 1] + left[t] * v[t] + right[t] * v[t + 2]
+    for k in range(last - first):
+        base = margin + k * size
+        above = row_sum[base - width : base - width + size]
+        here = row_sum[base : base + size]
+        below = row_sum[base + width : base + width + size]
+        total = visible[base : base + size]  # the visible values are no longer needed
+        for t in range(size):
+            total[t] = here[t] + up[t] * above[t] + down[t] * below[t]
+    _masked_or_nan(masks, first, last, margin, visible, out)
+
+
+@njit(cache=True)
+def invdist5_chunk(masks, first, last, width, valid, margin, visible, rows, out):
+    """invdist5 for masks[first:last] into ``out``. The 5x5 weights 1/d split by row offset:
+    row 0 has 1 at column offsets +-1 and 1/2 at +-2; rows +-1 have 1, 1/sqrt2, 1/sqrt5 at
+    column offsets 0, +-1, +-2; rows +-2 have 1/2, 1/sqrt5, 1/sqrt8. ``rows`` is (3, len)
+    scratch for the three horizontal sums."""
+    size = masks.shape[1]
+    _visible_flat(masks, first, last, margin, visible)
+    left1, left2, right1, right2 = valid[0], valid[1], valid[2], valid[3]
+    up1, up2, down1, down2 = valid[4], valid[5], valid[6], valid[7]
+    for k in range(last - first):
+        base = margin + k * size
+        v = visible[base - 2 : base + size + 2]
+        row0 = rows[0, base : base + size]
+        row1 = rows[1, base : base + size]
+        row2 = rows[2, base : base + size]
+        for t in range(size):
+            near = left1[t] * v[t + 1] + right1[t] * v[t + 3]
+            far = left2[t] * v[t] + right2[t] * v[t + 4]
+            centre = v[t + 2]
+            row0[t] = near + HALF * far
+            row1[t] = centre + INV_SQRT2 * near + INV_SQRT5 * far
+            row2[t] = HALF * centre + INV_SQRT5 * near + INV_SQRT8 * far
+    for k in range(last - first):
+        base = margin + k * size
+        row0 = rows[0, base : base + size]
+        above1 = rows[1, base - width : base - width + size]
+        below1 = rows[1, base + width : base + width + size]
+        above2 = rows[2, base - 2 * width : base - 2 * width + size]
+        below2 = rows[2, base + 2 * width : base + 2 * width + size]
+        total = visible[base : base + size]
+        for t in range(size):
+            total[t] = (
+                row0[t]
+                + up1[t] * above1[t]
+                + down1[t] * below1[t]
+                + up2[t] * above2[t]
+                + down2[t] * below2[t]
+            )
+    _masked_or_nan(masks, first, last, margin, visible, out)
+
+
+# ------------------------------------------------------------------------- distance metrics
+
+
+@njit(cache=True)
+def count_masked(mask):
+    """Number of masked patches of one (H, W) mask."""
+    height, width = mask.shape
+    count = 0
+    for i in range(height):
+        for j in range(width):
+            count += mask[i, j]
+    return count
 
 
 @njit(cache=True)
@@ -198,32 +204,6 @@ def _nearest_squared(mask, up, down, column_gap, nearest2):
                     break
                 d += 1
             nearest2[i, j] = best
-
-
-@njit(parallel=True, cache=True)
-def nearest_kernel(masks):
-    """(N, H, W) float32: centre distance to the nearest visible patch; NaN on visible.
-    Masks with no visible patch get NaN everywhere (the caller decides whether to raise)."""
-    n, height, width = masks.shape
-    out = np.empty((n, height, width), np.float32)
-    for c in prange(_chunks(n)):
-        up = np.empty((height, width), np.int64)
-        down = np.empty((height, width), np.int64)
-        column_gap = np.empty(width, np.int64)
-        nearest2 = np.empty((height, width), np.int64)
-        for k in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
-            mask = masks[k]
-            _visible_above_below(mask, up, down)
-            _nearest_squared(mask, up, down, column_gap, nearest2)
-            big = height * height + width * width + 1
-            for i in range(height):
-                for j in range(width):
-                    value = nearest2[i, j]
-                    if not mask[i, j] or value >= big:
-                        out[k, i, j] = np.nan
-                    else:
-                        out[k, i, j] = math.sqrt(value)
-    return out
 
 
 @njit(cache=True, fastmath={"reassoc", "nsz", "contract"})
@@ -287,39 +267,73 @@ def _patch_distance_sum(i, j, p, mask, up, down, reach, buf):
     return total
 
 
-@njit(cache=True)
-def count_masked(mask):
-    """Number of masked patches of one (H, W) mask."""
-    height, width = mask.shape
-    count = 0
-    for i in range(height):
-        for j in range(width):
-            count += mask[i, j]
-    return count
+MEMO_BITS = 16  # patch-sum memo: 2**16 slots (1 MiB) per thread
+MEMO_MAX_REACH = 4  # keys hold up to 2 * 4 + 1 columns
+_GOLDEN = np.int64(-7046029254386353131)  # 0x9E3779B97F4A7C15 as int64 (Fibonacci hashing)
 
 
 @njit(cache=True)
-def distance_scratch(height, width, p):
-    """Scratch arrays for :func:`mask_distance_total` on an (H, W) grid, patch size p."""
+def distance_scratch(height, width, p, memo_bits):
+    """Scratch arrays for :func:`mask_distance_total` on an (H, W) grid, patch size p, with a
+    patch-sum memo of 2**memo_bits slots (memo_bits = 0: no memo)."""
+    slots = 1 << memo_bits if memo_bits > 0 else 0
     return (
-        np.empty((height, width), np.int64),
-        np.empty((height, width), np.int64),
-        np.empty(width, np.int64),
-        np.empty((height, width), np.int64),
+        np.empty((height, width), np.int32),
+        np.empty((height, width), np.int32),
+        np.empty(width, np.int32),
+        np.empty((height, width), np.int32),
         np.empty((p, p), np.float32),
+        np.full(slots, -1, np.int64),
+        np.empty(slots, np.float64),
     )
+
+
+@njit(cache=True)
+def _patch_key(i, j, reach, up, down):
+    """Everything :func:`_patch_distance_sum` of masked patch (i, j) depends on, packed in an
+    int64 >= 0 (given p), or -1 when reach > MEMO_MAX_REACH. Per column j - reach..j + reach,
+    6 bits: outside the grid; a visible patch in row i; or the rows strictly between row i and
+    the nearest visible patch above (a) and below (b), each 0..reach - 1 or "none": a visible
+    patch reach or more rows away is at least reach * p + 1 px from every pixel of the patch,
+    farther than the bound (the sum is unchanged without it)."""
+    if reach > MEMO_MAX_REACH:
+        return np.int64(-1)
+    height, width = up.shape
+    key = np.int64(reach)
+    for jj in range(j - reach, j + reach + 1):
+        if jj < 0 or jj >= width:
+            code = 63
+        elif up[i, jj] == i:
+            code = 62
+        else:
+            above = up[i, jj]
+            below = down[i, jj]
+            a = i - above - 1 if above >= 0 and i - above - 1 < reach else 7
+            b = below - i - 1 if below < height and below - i - 1 < reach else 7
+            code = a * 8 + b
+        key = key * 64 + code
+    return key
 
 
 @njit(cache=True)
 def mask_distance_total(mask, p, scratch, patch_sums):
     """Sum over all masked pixels of one mask of the distance (px) to the nearest visible
     pixel. The mask needs a visible patch. When ``patch_sums`` is (H, W), the sum of each
-    masked patch is written there (visible patches are left as they are)."""
-    up, down, column_gap, nearest2, buf = scratch
+    masked patch is written there (visible patches are left as they are).
+
+    Patches with the same local configuration (:func:`_patch_key`) have the same sum; the
+    scratch's memo (a direct-mapped table keyed by configuration, valid for one p) returns
+    it without recomputing. The results are bit-identical with or without the memo."""
+    up, down, column_gap, nearest2, buf, memo_keys, memo_sums = scratch
     height, width = mask.shape
     _visible_above_below(mask, up, down)
     _nearest_squared(mask, up, down, column_gap, nearest2)
     write = patch_sums.shape[0] == height
+    slots = memo_keys.shape[0]
+    bits = 0
+    while (1 << bits) < slots:
+        bits += 1
+    shift = 64 - bits
     total = 0.0
     for i in range(height):
         for j in range(width):
@@ -330,43 +344,125 @@ def mask_distance_total(mask, p, scratch, patch_sums):
             bound = nearest2[i, j] * p * p
             while (reach * p + 1) ** 2 <= bound:
                 reach += 1
-            patch_sum = _patch_distance_sum(i, j, p, mask, up, down, reach, buf)
+            key = _patch_key(i, j, reach, up, down) if slots > 0 else np.int64(-1)
+            if key >= 0:
+                slot = ((key * _GOLDEN) >> shift) & (slots - 1)
+                if memo_keys[slot] == key:
+                    patch_sum = memo_sums[slot]
+                else:
+                    patch_sum = _patch_distance_sum(i, j, p, mask, up, down, reach, buf)
+                    memo_keys[slot] = key
+                    memo_sums[slot] = patch_sum
+            else:
+                patch_sum = _patch_distance_sum(i, j, p, mask, up, down, reach, buf)
             if write:
                 patch_sums[i, j] = patch_sum
             total += patch_sum
     return total
 
 
-@njit(parallel=True, cache=True)
-def pixel_distance_kernel(masks, p):
-    """P2Dist per patch and AvgDist per mask.
+@njit(cache=True)
+def _write_nearest(mask, nearest2, out):
+    """out (L,) = sqrt(nearest2) on masked patches, NaN on visible ones and where no visible
+    patch exists."""
+    height, width = mask.shape
+    big = height * height + width * width + 1
+    for i in range(height):
+        for j in range(width):
+            value = nearest2[i, j]
+            if mask[i, j] and value < big:
+                out[i * width + j] = math.sqrt(value)
+            else:
+                out[i * width + j] = np.nan
+
+
+@njit(cache=True)
+def distance_chunk(masks, first, last, height, width, p, scratch, sums, nearest, p2dist, avgdist):
+    """nearest, p2dist and avgdist for masks[first:last]; each is skipped when its output has
+    no rows. Masks with nothing masked or nothing visible get NaN p2dist and avgdist (nearest:
+    NaN where no visible patch exists)."""
+    want_nearest = nearest.shape[0] > 0
+    want_pixels = p2dist.shape[0] > 0 or avgdist.shape[0] > 0
+    size = height * width
+    scale = np.float32(1.0 / (p * p * p))
+    for k in range(first, last):
+        mask = masks[k].reshape(height, width)
+        num_masked = count_masked(mask)
+        pixels_defined = 0 < num_masked < size
+        if want_pixels and pixels_defined:
+            total = mask_distance_total(mask, p, scratch, sums)
+            if p2dist.shape[0] > 0:
+                flat = sums.reshape(-1)
+                row = p2dist[k]
+                for t in range(size):
+                    row[t] = np.float32(flat[t]) * scale if masks[k, t] else np.nan
+            if avgdist.shape[0] > 0:
+                avgdist[k] = total / (num_masked * p * p)
+        else:
+            if want_pixels:
+                if p2dist.shape[0] > 0:
+                    p2dist[k] = np.nan
+                if avgdist.shape[0] > 0:
+                    avgdist[k] = np.nan
+            if want_nearest:
+                _visible_above_below(mask, scratch[0], scratch[1])
+                _nearest_squared(mask, scratch[0], scratch[1], scratch[2], scratch[3])
+        if want_nearest:
+            _write_nearest(mask, scratch[3], nearest[k])
+
+
+# ------------------------------------------------------------------------------- the driver
+
+
+@njit(cache=True, nogil=True)
+def metrics_kernel(
+    masks,
+    first,
+    last,
+    height,
+    width,
+    p,
+    density3,
+    invdist5,
+    nearest,
+    p2dist,
+    avgdist,
+    memo_keys,
+    memo_sums,
+):
+    """Fill rows first..last-1 of the requested metric outputs; an output with no rows is
+    skipped. Releases the GIL, so threads can fill disjoint row ranges at once.
 
     Args:
-        masks: (N, H, W) bool, True = masked.
-        p: patch size in pixels.
-
-    Returns:
-        p2dist: (N, H, W) float32, mean pixel distance / p on masked patches, NaN on visible.
-        avgdist: (N,) float64, mean distance (pixels) over masked pixels.
-        Masks with nothing masked or nothing visible get NaN (the caller decides whether to raise).
+        masks: (N, L) bool, True = masked, L = height * width (row-major patches).
+        first, last: the row range to compute.
+        height, width: the patch grid.
+        p: patch size in pixels (p2dist, avgdist).
+        density3, invdist5, nearest, p2dist: (N, L) float32 or (0, L) to skip; NaN is written
+            on visible patches.
+        avgdist: (N,) float64 or (0,) to skip; mean distance (px) over masked pixels.
+        memo_keys, memo_sums: the patch-sum memo for this p ((2**b,) int64, -1 = empty, and
+            (2**b,) float64; see :func:`mask_distance_total`), owned by this call while it runs.
     """
-    n, height, width = masks.shape
-    p2dist = np.empty((n, height, width), np.float32)
-    avgdist = np.empty(n, np.float64)
-    scale = 1.0 / (p * p * p)
-    for c in prange(_chunks(n)):
-        scratch = distance_scratch(height, width, p)
-        sums = np.empty((height, width), np.float64)
-        for k in range(c * CHUNK, min(n, (c + 1) * CHUNK)):
-            mask = masks[k]
-            num_masked = count_masked(mask)
-            if num_masked == height * width or num_masked == 0:
-                p2dist[k] = np.nan
-                avgdist[k] = np.nan
-                continue
-            total = mask_distance_total(mask, p, scratch, sums)
-            for i in range(height):
-                for j in range(width):
-                    p2dist[k, i, j] = sums[i, j] * scale if mask[i, j] else np.nan
-            avgdist[k] = total / (num_masked * p * p)
-    return p2dist, avgdist
+    size = height * width
+    want_density3 = density3.shape[0] > 0
+    want_invdist5 = invdist5.shape[0] > 0
+    want_distance = nearest.shape[0] > 0 or p2dist.shape[0] > 0 or avgdist.shape[0] > 0
+    margin = 2 * width + 2
+    length = 2 * margin + CHUNK * size if want_density3 or want_invdist5 else 0
+    valid = window_validity(height, width)
+    visible = np.zeros(length, np.float32)
+    rows = np.zeros((3, length), np.float32)
+    grid_scratch = distance_scratch(height, width, p if want_distance else 0, 0)
+    scratch = grid_scratch[:5] + (memo_keys, memo_sums)
+    sums = np.empty((height, width), np.float64)
+    for start in range(first, last, CHUNK):
+        stop = min(last, start + CHUNK)
+        if want_density3:
+            density3_chunk(masks, start, stop, width, valid, margin, visible, rows[0], density3)
+        if want_invdist5:
+            invdist5_chunk(masks, start, stop, width, valid, margin, visible, rows, invdist5)
+        if want_distance:
+            distance_chunk(
+                masks, start, stop, height, width, p, scratch, sums, nearest, p2dist, avgdist
+            )

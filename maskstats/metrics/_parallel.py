@@ -1,0 +1,81 @@
+"""Split a GIL-releasing kernel's rows over threads: numba's thread count
+(``numba.set_num_threads``), one contiguous row range per thread."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+
+_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_pool_key: tuple[int, int] | None = None
+
+
+def _executor(workers: int) -> ThreadPoolExecutor:
+    """A pool of ``workers`` threads, made again in a forked child (its threads do not exist
+    there) or when the thread count changed."""
+    global _pool, _pool_key
+    key = (os.getpid(), workers)
+    with _lock:
+        if _pool is None or _pool_key != key:
+            if _pool is not None and _pool_key[0] == key[0]:
+                _pool.shutdown(wait=False)
+            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="maskstats")
+            _pool_key = key
+        return _pool
+
+
+def row_ranges(n: int, parts: int, align: int) -> list[tuple[int, int]]:
+    """Split rows 0..n-1 into at most ``parts`` contiguous ranges whose bounds are multiples
+    of ``align`` (except the last), as equal as that allows; empty ranges are dropped."""
+    blocks = -(-n // align)
+    parts = max(1, min(parts, blocks))
+    bounds = [min(n, (blocks * k // parts) * align) for k in range(parts + 1)]
+    return [(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+
+
+def run_rows(
+    kernel: Callable[[int, int], object], n: int, align: int, min_rows_per_thread: int
+) -> None:
+    """Call ``kernel(first, last)`` over disjoint ranges covering 0..n-1, on up to
+    numba.get_num_threads() threads; fewer when a thread would get under
+    ``min_rows_per_thread`` rows (its start-up would cost more than it saves)."""
+    threads = min(numba.get_num_threads(), max(1, n // max(1, min_rows_per_thread)))
+    ranges = row_ranges(n, threads, align)
+    if len(ranges) <= 1:
+        if n:
+            kernel(0, n)
+        return
+    pool = _executor(len(ranges))
+    for future in [pool.submit(kernel, first, last) for first, last in ranges]:
+        future.result()
+
+
+class ScratchPool:
+    """Reusable per-task scratch, keyed (e.g. by patch size): a task takes one set, uses it
+    alone, and gives it back, so concurrent calls never share a set. Sets made before a fork
+    are dropped in the child."""
+
+    def __init__(self, make: Callable[[object], object]) -> None:
+        self._make = make
+        self._lock = threading.Lock()
+        self._free: dict[object, list[object]] = {}
+        self._pid = os.getpid()
+
+    def take(self, key: object) -> object:
+        if self._pid != os.getpid():
+            self._lock, self._free, self._pid = threading.Lock(), {}, os.getpid()
+        with self._lock:
+            free = self._free.get(key)
+            if free:
+                return free.pop()
+        return self._make(key)
+
+    def give(self, key: object, item: object) -> None:
+        if self._pid == os.getpid():
+            with self._lock:
+                self._free.setdefault(key, []).append(item)
