@@ -8,6 +8,10 @@ from numba import njit, prange
 
 from maskstats.metrics._kernels import count_masked, distance_scratch, mask_distance_total
 
+# Patch-sum memo per mask (2**12 slots, 64 KiB): a swap changes few patch configurations, so
+# most patch sums of the next evaluation are found there.
+SEARCH_MEMO_BITS = 12
+
 
 @njit(cache=True)
 def _avgdist(mask, p, scratch, num_masked, no_patches):
@@ -66,7 +70,7 @@ def target_search_kernel(init, p, target, tol, seeds, max_iter, proposals):
     no_patches = np.empty((0, 0), np.float64)
     for k in prange(n):
         np.random.seed(seeds[k])
-        scratch = distance_scratch(height, width, p, 0)
+        scratch = distance_scratch(height, width, p, SEARCH_MEMO_BITS)
         mask = out[k]
         num_masked = count_masked(mask)
         current = _avgdist(mask, p, scratch, num_masked, no_patches)
@@ -113,7 +117,7 @@ def hill_climb_kernel(starts, p, sign, max_sweeps):
     values = np.empty(count, np.float64)
     no_patches = np.empty((0, 0), np.float64)
     for s in prange(count):
-        scratch = distance_scratch(height, width, p, 0)
+        scratch = distance_scratch(height, width, p, SEARCH_MEMO_BITS)
         mask = out[s]
         num_masked = count_masked(mask)
         current = _avgdist(mask, p, scratch, num_masked, no_patches)

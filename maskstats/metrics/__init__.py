@@ -81,6 +81,12 @@ _MEMO_POOL = _parallel.ScratchPool(_new_memo)
 _NO_MEMO = (np.empty(0, np.int64), np.empty(0, np.float64))
 
 
+def clear_memo() -> None:
+    """Forget the p2dist/avgdist patch-sum memo (1 MiB per thread and patch size). Results
+    never depend on it; only the time of the next call does."""
+    _MEMO_POOL.clear()
+
+
 def _check_empty(masks: np.ndarray, on_empty: str) -> None:
     if on_empty not in ON_EMPTY:
         raise ValueError(f"on_empty must be one of {ON_EMPTY}, got {on_empty!r}")
@@ -262,6 +268,7 @@ __all__ = [
     "REGISTRY",
     "Metric",
     "avgdist",
+    "clear_memo",
     "compute",
     "density3",
     "invdist5",

@@ -79,3 +79,7 @@ class ScratchPool:
         if self._pid == os.getpid():
             with self._lock:
                 self._free.setdefault(key, []).append(item)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._free.clear()
