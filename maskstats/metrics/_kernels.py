@@ -97,6 +97,35 @@ def density3_chunk(masks, first, last, width, valid, margin, visible, row_sum, o
 
 
 @njit(cache=True)
+def _near_far(masks, first, last, valid, margin, visible, near, far):
+    """Visible indicators of masks[first:last] into ``visible``, and per cell the visible
+    count at column offsets +-1 (``near``) and +-2 (``far``) in the same row."""
+    size = masks.shape[1]
+    _visible_flat(masks, first, last, margin, visible)
+    left1, left2, right1, right2 = valid[0], valid[1], valid[2], valid[3]
+    for k in range(last - first):
+        base = margin + k * size
+        v = visible[base - 2 : base + size + 2]
+        near_row = near[base : base + size]
+        far_row = far[base : base + size]
+        for t in range(size):
+            near_row[t] = left1[t] * v[t + 1] + right1[t] * v[t + 3]
+            far_row[t] = left2[t] * v[t] + right2[t] * v[t + 4]
+
+
+@njit(cache=True)
+def _neighbour_rows(flat, base, size, width):
+    """Views of ``flat`` one grid row above, one below, two above and two below the image
+    that starts at ``base`` (so that every loop indexes with the cell number alone)."""
+    return (
+        flat[base - width : base - width + size],
+        flat[base + width : base + width + size],
+        flat[base - 2 * width : base - 2 * width + size],
+        flat[base + 2 * width : base + 2 * width + size],
+    )
+
+
+@njit(cache=True)
 def invdist5_chunk(masks, first, last, width, valid, margin, visible, rows, out):
     """invdist5 for masks[first:last] into ``out``. The 5x5 weights 1/d split by row offset:
     row 0 has 1 at column offsets +-1 and 1/2 at +-2; rows +-1 have 1, 1/sqrt2, 1/sqrt5 at
@@ -138,7 +167,63 @@ def invdist5_chunk(masks, first, last, width, valid, margin, visible, rows, out)
     _masked_or_nan(masks, first, last, margin, visible, out)
 
 
-# ------------------------------------------------------------------------- distance metrics
+@njit(cache=True)
+def nearest_chunk(
+    masks, first, last, height, width, valid, margin, visible, near, far, ring, scratch, out
+):
+    """nearest for masks[first:last] into ``out``. Within the 5x5 window the squared distance
+    is the first ring holding a visible patch (1: the four neighbours, 2: diagonals, 4: two
+    away in line, 5: knight moves, 8: the corners), counted from the near/far horizontal
+    counts like invdist5. Patches with no visible patch in their window (nearest >= 3) take
+    the exact row search of :func:`_nearest_squared` on their rows. NaN on visible patches and where
+    no visible patch exists."""
+    size = masks.shape[1]
+    _near_far(masks, first, last, valid, margin, visible, near, far)
+    up1, up2, down1, down2 = valid[4], valid[5], valid[6], valid[7]
+    up, down, column_gap = scratch[0], scratch[1], scratch[2]
+    big = height * height + width * width + 1
+    none = np.float32(9.0)
+    for k in range(last - first):
+        base = margin + k * size
+        v_a1, v_b1, v_a2, v_b2 = _neighbour_rows(visible, base, size, width)
+        n_a1, n_b1, n_a2, n_b2 = _neighbour_rows(near, base, size, width)
+        f_a1, f_b1, f_a2, f_b2 = _neighbour_rows(far, base, size, width)
+        n = near[base : base + size]
+        f = far[base : base + size]
+        result = ring[base : base + size]
+        for t in range(size):
+            r1 = n[t] + up1[t] * v_a1[t] + down1[t] * v_b1[t]
+            r2 = up1[t] * n_a1[t] + down1[t] * n_b1[t]
+            r4 = f[t] + up2[t] * v_a2[t] + down2[t] * v_b2[t]
+            r5 = up1[t] * f_a1[t] + down1[t] * f_b1[t] + up2[t] * n_a2[t] + down2[t] * n_b2[t]
+            r8 = up2[t] * f_a2[t] + down2[t] * f_b2[t]
+            value = np.float32(8.0) if r8 > 0 else none
+            value = np.float32(5.0) if r5 > 0 else value
+            value = np.float32(4.0) if r4 > 0 else value
+            value = np.float32(2.0) if r2 > 0 else value
+            result[t] = np.float32(1.0) if r1 > 0 else value
+    for k in range(first, last):
+        result = ring[margin + (k - first) * size : margin + (k - first + 1) * size]
+        masked = masks[k]
+        target = out[k]
+        beyond = False
+        for t in range(size):
+            target[t] = math.sqrt(result[t]) if masked[t] else np.float32(np.nan)
+            beyond |= masked[t] and result[t] == none
+        if beyond:
+            _visible_above_below(masked.reshape(height, width), up, down)
+            for i in range(height):
+                row_beyond = False
+                for j in range(width):
+                    t = i * width + j
+                    row_beyond |= masked[t] and result[t] == none
+                if row_beyond:
+                    _column_gaps(i, up, down, column_gap)
+                    for j in range(width):
+                        t = i * width + j
+                        if masked[t] and result[t] == none:
+                            value = _row_search(j, column_gap, big)
+                            target[t] = math.sqrt(value) if value < big else np.nan
 
 
 @njit(cache=True)
@@ -171,39 +256,53 @@ def _visible_above_below(mask, up, down):
 
 
 @njit(cache=True)
+def _column_gaps(i, up, down, column_gap):
+    """Squared vertical gap from row i to the nearest visible patch in each column (0 where
+    (i, j) is visible; H^2 + W^2 + 1 where the column has none)."""
+    height, width = up.shape
+    big = height * height + width * width + 1
+    for j in range(width):
+        gap = big
+        if up[i, j] >= 0:
+            gap = i - up[i, j]
+        if down[i, j] < height and down[i, j] - i < gap:
+            gap = down[i, j] - i
+        column_gap[j] = gap * gap if gap < big else big
+
+
+@njit(cache=True)
+def _row_search(j, column_gap, big):
+    """min over column offsets d of d^2 + column_gap[j +- d], stopping once d^2 alone is no
+    better (exact); >= big when the row sees no visible patch."""
+    width = column_gap.shape[0]
+    best = column_gap[j]
+    d = 1
+    while d * d < best:
+        if j - d >= 0:
+            value = d * d + column_gap[j - d]
+            if value < best:
+                best = value
+        if j + d < width:
+            value = d * d + column_gap[j + d]
+            if value < best:
+                best = value
+        if j - d < 0 and j + d >= width:
+            break
+        d += 1
+    return best
+
+
+@njit(cache=True)
 def _nearest_squared(mask, up, down, column_gap, nearest2):
     """Squared centre distance (patch units) from each masked patch to the nearest visible
-    patch: vertical distances per column, then a row search that stops once the horizontal
-    offset alone is no better (exact)."""
+    patch (0 on visible patches, H^2 + W^2 + 1 when there is none): vertical gaps per
+    column, then a row search per patch."""
     height, width = mask.shape
     big = height * height + width * width + 1
     for i in range(height):
+        _column_gaps(i, up, down, column_gap)
         for j in range(width):
-            gap = big
-            if up[i, j] >= 0:
-                gap = i - up[i, j]
-            if down[i, j] < height and down[i, j] - i < gap:
-                gap = down[i, j] - i
-            column_gap[j] = gap * gap if gap < big else big
-        for j in range(width):
-            if not mask[i, j]:
-                nearest2[i, j] = 0
-                continue
-            best = column_gap[j]
-            d = 1
-            while d * d < best:
-                if j - d >= 0:
-                    value = d * d + column_gap[j - d]
-                    if value < best:
-                        best = value
-                if j + d < width:
-                    value = d * d + column_gap[j + d]
-                    if value < best:
-                        best = value
-                if j - d < 0 and j + d >= width:
-                    break
-                d += 1
-            nearest2[i, j] = best
+            nearest2[i, j] = _row_search(j, column_gap, big) if mask[i, j] else 0
 
 
 @njit(cache=True, fastmath={"reassoc", "nsz", "contract"})
@@ -362,34 +461,15 @@ def mask_distance_total(mask, p, scratch, patch_sums):
 
 
 @njit(cache=True)
-def _write_nearest(mask, nearest2, out):
-    """out (L,) = sqrt(nearest2) on masked patches, NaN on visible ones and where no visible
-    patch exists."""
-    height, width = mask.shape
-    big = height * height + width * width + 1
-    for i in range(height):
-        for j in range(width):
-            value = nearest2[i, j]
-            if mask[i, j] and value < big:
-                out[i * width + j] = math.sqrt(value)
-            else:
-                out[i * width + j] = np.nan
-
-
-@njit(cache=True)
-def distance_chunk(masks, first, last, height, width, p, scratch, sums, nearest, p2dist, avgdist):
-    """nearest, p2dist and avgdist for masks[first:last]; each is skipped when its output has
-    no rows. Masks with nothing masked or nothing visible get NaN p2dist and avgdist (nearest:
-    NaN where no visible patch exists)."""
-    want_nearest = nearest.shape[0] > 0
-    want_pixels = p2dist.shape[0] > 0 or avgdist.shape[0] > 0
+def pixel_chunk(masks, first, last, height, width, p, scratch, sums, p2dist, avgdist):
+    """p2dist and avgdist for masks[first:last]; each is skipped when its output has no rows.
+    Masks with nothing masked or nothing visible get NaN."""
     size = height * width
     scale = np.float32(1.0 / (p * p * p))
     for k in range(first, last):
         mask = masks[k].reshape(height, width)
         num_masked = count_masked(mask)
-        pixels_defined = 0 < num_masked < size
-        if want_pixels and pixels_defined:
+        if 0 < num_masked < size:
             total = mask_distance_total(mask, p, scratch, sums)
             if p2dist.shape[0] > 0:
                 flat = sums.reshape(-1)
@@ -399,16 +479,10 @@ def distance_chunk(masks, first, last, height, width, p, scratch, sums, nearest,
             if avgdist.shape[0] > 0:
                 avgdist[k] = total / (num_masked * p * p)
         else:
-            if want_pixels:
-                if p2dist.shape[0] > 0:
-                    p2dist[k] = np.nan
-                if avgdist.shape[0] > 0:
-                    avgdist[k] = np.nan
-            if want_nearest:
-                _visible_above_below(mask, scratch[0], scratch[1])
-                _nearest_squared(mask, scratch[0], scratch[1], scratch[2], scratch[3])
-        if want_nearest:
-            _write_nearest(mask, scratch[3], nearest[k])
+            if p2dist.shape[0] > 0:
+                p2dist[k] = np.nan
+            if avgdist.shape[0] > 0:
+                avgdist[k] = np.nan
 
 
 # ------------------------------------------------------------------------------- the driver
@@ -447,22 +521,41 @@ def metrics_kernel(
     size = height * width
     want_density3 = density3.shape[0] > 0
     want_invdist5 = invdist5.shape[0] > 0
-    want_distance = nearest.shape[0] > 0 or p2dist.shape[0] > 0 or avgdist.shape[0] > 0
+    want_nearest = nearest.shape[0] > 0
+    want_pixels = p2dist.shape[0] > 0 or avgdist.shape[0] > 0
     margin = 2 * width + 2
-    length = 2 * margin + CHUNK * size if want_density3 or want_invdist5 else 0
+    windows = want_density3 or want_invdist5 or want_nearest
+    length = 2 * margin + CHUNK * size if windows else 0
     valid = window_validity(height, width)
     visible = np.zeros(length, np.float32)
-    rows = np.zeros((3, length), np.float32)
-    grid_scratch = distance_scratch(height, width, p if want_distance else 0, 0)
+    rows = np.zeros((3, length if want_invdist5 else 0), np.float32)
+    near = np.zeros(length, np.float32)  # near, far, ring: separate arrays for nearest
+    far = np.zeros(length, np.float32)
+    total = np.zeros(length, np.float32)
+    grid_scratch = distance_scratch(height, width, p if want_pixels else 0, 0)
     scratch = grid_scratch[:5] + (memo_keys, memo_sums)
     sums = np.empty((height, width), np.float64)
     for start in range(first, last, CHUNK):
         stop = min(last, start + CHUNK)
         if want_density3:
-            density3_chunk(masks, start, stop, width, valid, margin, visible, rows[0], density3)
+            density3_chunk(masks, start, stop, width, valid, margin, visible, near, density3)
         if want_invdist5:
             invdist5_chunk(masks, start, stop, width, valid, margin, visible, rows, invdist5)
-        if want_distance:
-            distance_chunk(
-                masks, start, stop, height, width, p, scratch, sums, nearest, p2dist, avgdist
+        if want_nearest:
+            nearest_chunk(
+                masks,
+                start,
+                stop,
+                height,
+                width,
+                valid,
+                margin,
+                visible,
+                near,
+                far,
+                total,
+                scratch,
+                nearest,
             )
+        if want_pixels:
+            pixel_chunk(masks, start, stop, height, width, p, scratch, sums, p2dist, avgdist)
