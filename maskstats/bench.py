@@ -242,6 +242,8 @@ def scaling_and_threads(n: int = 4096, repeats: int = 5) -> dict[str, float]:
         numba.set_num_threads(threads)
     batches = [mask_lib.random_masks(256, 14, 0.75, seed=100 + r) for r in range(max(repeats, 20))]
     t_batch = median_time_over(lambda b: compute(b, METRIC_NAMES, 16), [(b,) for b in batches])
+    one = batches[0][:1]
+    t_call = median_time(lambda: compute(one, "density3"), 50)
     clear_memo()
     cold = mask_lib.random_masks(n, 14, 0.9, seed=3)
     t_cold = median_time(lambda: compute(cold, ("p2dist", "avgdist")), 1)
@@ -253,6 +255,7 @@ def scaling_and_threads(n: int = 4096, repeats: int = 5) -> dict[str, float]:
         "threads": used,
         "thread_speedup": t_one / t_two,
         "batch256_all_metrics_ms": t_batch * 1e3,
+        "fixed_us_per_compute_call": t_call * 1e6,
         "p2dist_r0.9_empty_memo_us_per_mask": t_cold / n * 1e6,
         "p2dist_r0.9_next_call_us_per_mask": t_warm / n * 1e6,
     }

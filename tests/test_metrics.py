@@ -229,3 +229,35 @@ def test_compute_works_in_a_forked_child_after_threads_ran():
     with multiprocessing.get_context("fork").Pool(1) as pool:
         result = pool.apply_async(metrics.nearest, (masks,)).get(timeout=60)
     np.testing.assert_array_equal(result, expected)
+
+
+_BOUNDSCHECK_SCRIPT = """
+import numpy as np
+from maskstats import metrics
+from maskstats.masks import block_masks, random_masks
+batches = [
+    (random_masks(37, (14, 14), 0.9, seed=0), 16),
+    (block_masks(5, (1, 7), 0.5, seed=1), 3),
+    (random_masks(4, (9, 1), 0.6, seed=2), 2),
+    (np.ones((2, 3, 4), bool), 4),
+    (np.zeros((2, 2, 2), bool), 5),
+]
+out = [metrics.compute(m, patch_size=p, on_empty="nan") for m, p in batches]
+np.save(__import__("sys").argv[1], np.array(
+    [np.nan_to_num(v[name]).sum() for v in out for name in metrics.METRIC_NAMES]))
+"""
+
+
+def test_kernels_stay_in_bounds(tmp_path):
+    """numba does not check indices: rerun the kernels with NUMBA_BOUNDSCHECK=1 on awkward
+    shapes (one row, one column, all masked, none masked, a partial chunk) and compare."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    checked = tmp_path / "checked.npy"
+    subprocess.run([sys.executable, "-c", _BOUNDSCHECK_SCRIPT, str(checked)], env=env, check=True)
+    plain = tmp_path / "plain.npy"
+    subprocess.run([sys.executable, "-c", _BOUNDSCHECK_SCRIPT, str(plain)], check=True)
+    np.testing.assert_array_equal(np.load(checked), np.load(plain))

@@ -8,6 +8,7 @@ scipy.ndimage.distance_transform_edt does (4-adjacent pixels are at distance 1).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -78,7 +79,12 @@ def _new_memo(patch_size: object) -> tuple[np.ndarray, np.ndarray]:
 # Patch sums depend on the local configuration and the patch size only, so the memo of one
 # call serves the next (masks of the next training batch repeat the same configurations).
 _MEMO_POOL = _parallel.ScratchPool(_new_memo)
-_NO_MEMO = (np.empty(0, np.int64), np.empty(0, np.float64))
+
+
+@functools.lru_cache(maxsize=64)
+def _no_rows(size: int) -> np.ndarray:
+    """(0, size) float32: the output of a metric that was not asked for."""
+    return np.empty((0, size), np.float32)
 
 
 def clear_memo() -> None:
@@ -109,33 +115,39 @@ def _compute_numpy(
     n, height, width = masks.shape
     size = height * width
 
-    # Allocated here, not in the kernel: numpy asks for huge pages on large arrays.
-    outputs = {
-        name: np.empty((n if name in names else 0, size), np.float32) for name in PATCH_METRICS
-    }
+    # Allocated here, not in the kernels: numpy asks for huge pages on large arrays.
+    outputs = {name: np.empty((n, size), np.float32) for name in names if name in PATCH_METRICS}
+    pixels = "p2dist" in names or "avgdist" in names
+    p2dist_values = outputs.get("p2dist", _no_rows(size))
     avgdist_values = np.empty(n if "avgdist" in names else 0, np.float64)
     flat_masks = masks.reshape(n, size)
-    use_memo = "p2dist" in names or "avgdist" in names
+    windows = any(name in outputs for name in ("density3", "invdist5", "nearest"))
+    valid = _kernels.window_validity(height, width) if windows else None
 
     def kernel(first: int, last: int) -> None:
-        memo = _MEMO_POOL.take(patch_size) if use_memo else _NO_MEMO
-        try:
-            _kernels.metrics_kernel(
-                flat_masks,
-                first,
-                last,
-                height,
-                width,
-                patch_size,
-                outputs["density3"],
-                outputs["invdist5"],
-                outputs["nearest"],
-                outputs["p2dist"],
-                avgdist_values,
-                *memo,
+        if "density3" in outputs:
+            _kernels.density3_range(flat_masks, first, last, width, valid, outputs["density3"])
+        if "invdist5" in outputs:
+            _kernels.invdist5_range(flat_masks, first, last, width, valid, outputs["invdist5"])
+        if "nearest" in outputs:
+            _kernels.nearest_range(
+                flat_masks, first, last, height, width, valid, outputs["nearest"]
             )
-        finally:
-            if use_memo:
+        if pixels:
+            memo = _MEMO_POOL.take(patch_size)
+            try:
+                _kernels.pixel_range(
+                    flat_masks,
+                    first,
+                    last,
+                    height,
+                    width,
+                    patch_size,
+                    *memo,
+                    p2dist_values,
+                    avgdist_values,
+                )
+            finally:
                 _MEMO_POOL.give(patch_size, memo)
 
     distances = any(REGISTRY[name].needs_visible for name in names)

@@ -1,14 +1,17 @@
 """Numba kernels for the difficulty metrics: no validation, typed arrays in and out.
 
-One entry point, :func:`metrics_kernel`, computes any subset of the metrics for a range of
-(N, L) bool masks (True = masked, L = H * W, row-major) into outputs the caller allocated,
-chunk by chunk (``CHUNK`` masks share flat scratch buffers), without the GIL. The caller runs
-disjoint ranges on threads (``maskstats.metrics._parallel``). One serial entry point compiles
-in a fraction of the time that numba's parallel loops take.
+Four entry points, ``density3_range``, ``invdist5_range``, ``nearest_range`` and
+``pixel_range`` (p2dist and avgdist), fill a range of rows of (N, L) bool masks (True =
+masked, L = H * W, row-major) into outputs the caller allocated, chunk by chunk (``CHUNK``
+masks share flat scratch buffers), without the GIL. The caller runs disjoint ranges on threads
+(``maskstats.metrics._parallel``). Serial entry points with shallow call trees compile in a
+fraction of the time that numba's parallel loops take (numba re-optimises a function's callees
+in every caller).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -25,28 +28,25 @@ HALF = np.float32(0.5)
 # --------------------------------------------------------------------------- window metrics
 
 
-@njit(cache=True)
-def window_validity(height, width):
-    """(8, L) float32: 1 where the neighbour at a given offset lies inside the grid, else 0.
-    Rows: column offset -1, -2, +1, +2, then row offset -1, -2, +1, +2."""
-    valid = np.zeros((8, height * width), np.float32)
-    for i in range(height):
-        for j in range(width):
-            t = i * width + j
-            valid[0, t] = j >= 1
-            valid[1, t] = j >= 2
-            valid[2, t] = j <= width - 2
-            valid[3, t] = j <= width - 3
-            valid[4, t] = i >= 1
-            valid[5, t] = i >= 2
-            valid[6, t] = i <= height - 2
-            valid[7, t] = i <= height - 3
+@functools.lru_cache(maxsize=32)
+def window_validity(height: int, width: int) -> np.ndarray:
+    """(8, L) float32, read-only: 1 where the neighbour at a given offset lies inside the
+    grid, else 0. Rows: column offset -1, -2, +1, +2, then row offset -1, -2, +1, +2."""
+    rows, columns = np.divmod(np.arange(height * width), width)
+    valid = np.stack(
+        [
+            columns >= 1,
+            columns >= 2,
+            columns <= width - 2,
+            columns <= width - 3,
+            rows >= 1,
+            rows >= 2,
+            rows <= height - 2,
+            rows <= height - 3,
+        ]
+    ).astype(np.float32)
+    valid.flags.writeable = False
     return valid
-
-
-def window_margin(width: int) -> int:
-    """Zero margin on both ends of the flat window buffers: two grid rows and two cells."""
-    return 2 * width + 2
 
 
 @njit(cache=True)
@@ -71,29 +71,35 @@ def _masked_or_nan(masks, first, last, margin, total, out):
             target[t] = source[t] if masked[t] else np.float32(np.nan)
 
 
-@njit(cache=True)
-def density3_chunk(masks, first, last, width, valid, margin, visible, row_sum, out):
+@njit(cache=True, nogil=True)
+def density3_range(masks, first, last, width, valid, out):
     """density3 for masks[first:last] into ``out`` ((N, L) float32). Separable: visible counts
     over three columns (outside the grid counts 0), then over three rows. The centre is
     included; it is masked wherever the value is kept, so it adds 0."""
     size = masks.shape[1]
-    _visible_flat(masks, first, last, margin, visible)
-    left, right, up, down = valid[0], valid[2], valid[4], valid[6]
-    for k in range(last - first):
-        base = margin + k * size
-        v = visible[base - 1 : base + size + 1]
-        h = row_sum[base : base + size]
-        for t in range(size):
-            h[t] = v[t + 1] + left[t] * v[t] + right[t] * v[t + 2]
-    for k in range(last - first):
-        base = margin + k * size
-        above = row_sum[base - width : base - width + size]
-        here = row_sum[base : base + size]
-        below = row_sum[base + width : base + width + size]
-        total = visible[base : base + size]  # the visible values are no longer needed
-        for t in range(size):
-            total[t] = here[t] + up[t] * above[t] + down[t] * below[t]
-    _masked_or_nan(masks, first, last, margin, visible, out)
+    margin = 2 * width + 2
+    length = 2 * margin + min(CHUNK, last - first) * size
+    visible = np.zeros(length, np.float32)
+    row_sum = np.zeros(length, np.float32)
+    for start in range(first, last, CHUNK):
+        stop = min(last, start + CHUNK)
+        _visible_flat(masks, start, stop, margin, visible)
+        left, right, up, down = valid[0], valid[2], valid[4], valid[6]
+        for k in range(stop - start):
+            base = margin + k * size
+            v = visible[base - 1 : base + size + 1]
+            h = row_sum[base : base + size]
+            for t in range(size):
+                h[t] = v[t + 1] + left[t] * v[t] + right[t] * v[t + 2]
+        for k in range(stop - start):
+            base = margin + k * size
+            above = row_sum[base - width : base - width + size]
+            here = row_sum[base : base + size]
+            below = row_sum[base + width : base + width + size]
+            total = visible[base : base + size]  # the visible values are no longer needed
+            for t in range(size):
+                total[t] = here[t] + up[t] * above[t] + down[t] * below[t]
+        _masked_or_nan(masks, start, stop, margin, visible, out)
 
 
 @njit(cache=True)
@@ -125,52 +131,56 @@ def _neighbour_rows(flat, base, size, width):
     )
 
 
-@njit(cache=True)
-def invdist5_chunk(masks, first, last, width, valid, margin, visible, rows, out):
+@njit(cache=True, nogil=True)
+def invdist5_range(masks, first, last, width, valid, out):
     """invdist5 for masks[first:last] into ``out``. The 5x5 weights 1/d split by row offset:
     row 0 has 1 at column offsets +-1 and 1/2 at +-2; rows +-1 have 1, 1/sqrt2, 1/sqrt5 at
     column offsets 0, +-1, +-2; rows +-2 have 1/2, 1/sqrt5, 1/sqrt8. ``rows`` is (3, len)
     scratch for the three horizontal sums."""
     size = masks.shape[1]
-    _visible_flat(masks, first, last, margin, visible)
-    left1, left2, right1, right2 = valid[0], valid[1], valid[2], valid[3]
-    up1, up2, down1, down2 = valid[4], valid[5], valid[6], valid[7]
-    for k in range(last - first):
-        base = margin + k * size
-        v = visible[base - 2 : base + size + 2]
-        row0 = rows[0, base : base + size]
-        row1 = rows[1, base : base + size]
-        row2 = rows[2, base : base + size]
-        for t in range(size):
-            near = left1[t] * v[t + 1] + right1[t] * v[t + 3]
-            far = left2[t] * v[t] + right2[t] * v[t + 4]
-            centre = v[t + 2]
-            row0[t] = near + HALF * far
-            row1[t] = centre + INV_SQRT2 * near + INV_SQRT5 * far
-            row2[t] = HALF * centre + INV_SQRT5 * near + INV_SQRT8 * far
-    for k in range(last - first):
-        base = margin + k * size
-        row0 = rows[0, base : base + size]
-        above1 = rows[1, base - width : base - width + size]
-        below1 = rows[1, base + width : base + width + size]
-        above2 = rows[2, base - 2 * width : base - 2 * width + size]
-        below2 = rows[2, base + 2 * width : base + 2 * width + size]
-        total = visible[base : base + size]
-        for t in range(size):
-            total[t] = (
-                row0[t]
-                + up1[t] * above1[t]
-                + down1[t] * below1[t]
-                + up2[t] * above2[t]
-                + down2[t] * below2[t]
-            )
-    _masked_or_nan(masks, first, last, margin, visible, out)
+    margin = 2 * width + 2
+    length = 2 * margin + min(CHUNK, last - first) * size
+    visible = np.zeros(length, np.float32)
+    rows = np.zeros((3, length), np.float32)
+    for start in range(first, last, CHUNK):
+        stop = min(last, start + CHUNK)
+        _visible_flat(masks, start, stop, margin, visible)
+        left1, left2, right1, right2 = valid[0], valid[1], valid[2], valid[3]
+        up1, up2, down1, down2 = valid[4], valid[5], valid[6], valid[7]
+        for k in range(stop - start):
+            base = margin + k * size
+            v = visible[base - 2 : base + size + 2]
+            row0 = rows[0, base : base + size]
+            row1 = rows[1, base : base + size]
+            row2 = rows[2, base : base + size]
+            for t in range(size):
+                near = left1[t] * v[t + 1] + right1[t] * v[t + 3]
+                far = left2[t] * v[t] + right2[t] * v[t + 4]
+                centre = v[t + 2]
+                row0[t] = near + HALF * far
+                row1[t] = centre + INV_SQRT2 * near + INV_SQRT5 * far
+                row2[t] = HALF * centre + INV_SQRT5 * near + INV_SQRT8 * far
+        for k in range(stop - start):
+            base = margin + k * size
+            row0 = rows[0, base : base + size]
+            above1 = rows[1, base - width : base - width + size]
+            below1 = rows[1, base + width : base + width + size]
+            above2 = rows[2, base - 2 * width : base - 2 * width + size]
+            below2 = rows[2, base + 2 * width : base + 2 * width + size]
+            total = visible[base : base + size]
+            for t in range(size):
+                total[t] = (
+                    row0[t]
+                    + up1[t] * above1[t]
+                    + down1[t] * below1[t]
+                    + up2[t] * above2[t]
+                    + down2[t] * below2[t]
+                )
+        _masked_or_nan(masks, start, stop, margin, visible, out)
 
 
-@njit(cache=True)
-def nearest_chunk(
-    masks, first, last, height, width, valid, margin, visible, near, far, ring, scratch, out
-):
+@njit(cache=True, nogil=True)
+def nearest_range(masks, first, last, height, width, valid, out):
     """nearest for masks[first:last] into ``out``. Within the 5x5 window the squared distance
     is the first ring holding a visible patch (1: the four neighbours, 2: diagonals, 4: two
     away in line, 5: knight moves, 8: the corners), counted from the near/far horizontal
@@ -178,52 +188,62 @@ def nearest_chunk(
     the exact row search of :func:`_nearest_squared` on their rows. NaN on visible patches and where
     no visible patch exists."""
     size = masks.shape[1]
-    _near_far(masks, first, last, valid, margin, visible, near, far)
-    up1, up2, down1, down2 = valid[4], valid[5], valid[6], valid[7]
-    up, down, column_gap = scratch[0], scratch[1], scratch[2]
+    margin = 2 * width + 2
+    length = 2 * margin + min(CHUNK, last - first) * size
+    visible = np.zeros(length, np.float32)
+    near = np.zeros(length, np.float32)  # separate arrays, so that the loops vectorise
+    far = np.zeros(length, np.float32)
+    ring = np.zeros(length, np.float32)
+    up = np.empty((height, width), np.int32)
+    down = np.empty((height, width), np.int32)
+    column_gap = np.empty(width, np.int32)
     big = height * height + width * width + 1
     none = np.float32(9.0)
-    for k in range(last - first):
-        base = margin + k * size
-        v_a1, v_b1, v_a2, v_b2 = _neighbour_rows(visible, base, size, width)
-        n_a1, n_b1, n_a2, n_b2 = _neighbour_rows(near, base, size, width)
-        f_a1, f_b1, f_a2, f_b2 = _neighbour_rows(far, base, size, width)
-        n = near[base : base + size]
-        f = far[base : base + size]
-        result = ring[base : base + size]
-        for t in range(size):
-            r1 = n[t] + up1[t] * v_a1[t] + down1[t] * v_b1[t]
-            r2 = up1[t] * n_a1[t] + down1[t] * n_b1[t]
-            r4 = f[t] + up2[t] * v_a2[t] + down2[t] * v_b2[t]
-            r5 = up1[t] * f_a1[t] + down1[t] * f_b1[t] + up2[t] * n_a2[t] + down2[t] * n_b2[t]
-            r8 = up2[t] * f_a2[t] + down2[t] * f_b2[t]
-            value = np.float32(8.0) if r8 > 0 else none
-            value = np.float32(5.0) if r5 > 0 else value
-            value = np.float32(4.0) if r4 > 0 else value
-            value = np.float32(2.0) if r2 > 0 else value
-            result[t] = np.float32(1.0) if r1 > 0 else value
-    for k in range(first, last):
-        result = ring[margin + (k - first) * size : margin + (k - first + 1) * size]
-        masked = masks[k]
-        target = out[k]
-        beyond = False
-        for t in range(size):
-            target[t] = math.sqrt(result[t]) if masked[t] else np.float32(np.nan)
-            beyond |= masked[t] and result[t] == none
-        if beyond:
-            _visible_above_below(masked.reshape(height, width), up, down)
-            for i in range(height):
-                row_beyond = False
-                for j in range(width):
-                    t = i * width + j
-                    row_beyond |= masked[t] and result[t] == none
-                if row_beyond:
-                    _column_gaps(i, up, down, column_gap)
+    up1, up2, down1, down2 = valid[4], valid[5], valid[6], valid[7]
+    for start in range(first, last, CHUNK):
+        stop = min(last, start + CHUNK)
+        _near_far(masks, start, stop, valid, margin, visible, near, far)
+        for k in range(stop - start):
+            base = margin + k * size
+            v_a1, v_b1, v_a2, v_b2 = _neighbour_rows(visible, base, size, width)
+            n_a1, n_b1, n_a2, n_b2 = _neighbour_rows(near, base, size, width)
+            f_a1, f_b1, f_a2, f_b2 = _neighbour_rows(far, base, size, width)
+            n = near[base : base + size]
+            f = far[base : base + size]
+            result = ring[base : base + size]
+            for t in range(size):
+                r1 = n[t] + up1[t] * v_a1[t] + down1[t] * v_b1[t]
+                r2 = up1[t] * n_a1[t] + down1[t] * n_b1[t]
+                r4 = f[t] + up2[t] * v_a2[t] + down2[t] * v_b2[t]
+                r5 = up1[t] * f_a1[t] + down1[t] * f_b1[t] + up2[t] * n_a2[t] + down2[t] * n_b2[t]
+                r8 = up2[t] * f_a2[t] + down2[t] * f_b2[t]
+                value = np.float32(8.0) if r8 > 0 else none
+                value = np.float32(5.0) if r5 > 0 else value
+                value = np.float32(4.0) if r4 > 0 else value
+                value = np.float32(2.0) if r2 > 0 else value
+                result[t] = np.float32(1.0) if r1 > 0 else value
+        for k in range(start, stop):
+            result = ring[margin + (k - start) * size : margin + (k - start + 1) * size]
+            masked = masks[k]
+            target = out[k]
+            beyond = False
+            for t in range(size):
+                target[t] = math.sqrt(result[t]) if masked[t] else np.float32(np.nan)
+                beyond |= masked[t] and result[t] == none
+            if beyond:
+                _visible_above_below(masked.reshape(height, width), up, down)
+                for i in range(height):
+                    row_beyond = False
                     for j in range(width):
                         t = i * width + j
-                        if masked[t] and result[t] == none:
-                            value = _row_search(j, column_gap, big)
-                            target[t] = math.sqrt(value) if value < big else np.nan
+                        row_beyond |= masked[t] and result[t] == none
+                    if row_beyond:
+                        _column_gaps(i, up, down, column_gap)
+                        for j in range(width):
+                            t = i * width + j
+                            if masked[t] and result[t] == none:
+                                value = _row_search(j, column_gap, big)
+                                target[t] = math.sqrt(value) if value < big else np.nan
 
 
 @njit(cache=True)
@@ -460,12 +480,15 @@ def mask_distance_total(mask, p, scratch, patch_sums):
     return total
 
 
-@njit(cache=True)
-def pixel_chunk(masks, first, last, height, width, p, scratch, sums, p2dist, avgdist):
+@njit(cache=True, nogil=True)
+def pixel_range(masks, first, last, height, width, p, memo_keys, memo_sums, p2dist, avgdist):
     """p2dist and avgdist for masks[first:last]; each is skipped when its output has no rows.
-    Masks with nothing masked or nothing visible get NaN."""
+    Masks with nothing masked or nothing visible get NaN. ``memo_keys``, ``memo_sums``: the
+    patch-sum memo for this p (see :func:`mask_distance_total`), used by this call alone."""
     size = height * width
     scale = np.float32(1.0 / (p * p * p))
+    scratch = distance_scratch(height, width, p, 0)[:5] + (memo_keys, memo_sums)
+    sums = np.empty((height, width), np.float64)
     for k in range(first, last):
         mask = masks[k].reshape(height, width)
         num_masked = count_masked(mask)
@@ -483,79 +506,3 @@ def pixel_chunk(masks, first, last, height, width, p, scratch, sums, p2dist, avg
                 p2dist[k] = np.nan
             if avgdist.shape[0] > 0:
                 avgdist[k] = np.nan
-
-
-# ------------------------------------------------------------------------------- the driver
-
-
-@njit(cache=True, nogil=True)
-def metrics_kernel(
-    masks,
-    first,
-    last,
-    height,
-    width,
-    p,
-    density3,
-    invdist5,
-    nearest,
-    p2dist,
-    avgdist,
-    memo_keys,
-    memo_sums,
-):
-    """Fill rows first..last-1 of the requested metric outputs; an output with no rows is
-    skipped. Releases the GIL, so threads can fill disjoint row ranges at once.
-
-    Args:
-        masks: (N, L) bool, True = masked, L = height * width (row-major patches).
-        first, last: the row range to compute.
-        height, width: the patch grid.
-        p: patch size in pixels (p2dist, avgdist).
-        density3, invdist5, nearest, p2dist: (N, L) float32 or (0, L) to skip; NaN is written
-            on visible patches.
-        avgdist: (N,) float64 or (0,) to skip; mean distance (px) over masked pixels.
-        memo_keys, memo_sums: the patch-sum memo for this p ((2**b,) int64, -1 = empty, and
-            (2**b,) float64; see :func:`mask_distance_total`), owned by this call while it runs.
-    """
-    size = height * width
-    want_density3 = density3.shape[0] > 0
-    want_invdist5 = invdist5.shape[0] > 0
-    want_nearest = nearest.shape[0] > 0
-    want_pixels = p2dist.shape[0] > 0 or avgdist.shape[0] > 0
-    margin = 2 * width + 2
-    windows = want_density3 or want_invdist5 or want_nearest
-    length = 2 * margin + CHUNK * size if windows else 0
-    valid = window_validity(height, width)
-    visible = np.zeros(length, np.float32)
-    rows = np.zeros((3, length if want_invdist5 else 0), np.float32)
-    near = np.zeros(length, np.float32)  # near, far, ring: separate arrays for nearest
-    far = np.zeros(length, np.float32)
-    total = np.zeros(length, np.float32)
-    grid_scratch = distance_scratch(height, width, p if want_pixels else 0, 0)
-    scratch = grid_scratch[:5] + (memo_keys, memo_sums)
-    sums = np.empty((height, width), np.float64)
-    for start in range(first, last, CHUNK):
-        stop = min(last, start + CHUNK)
-        if want_density3:
-            density3_chunk(masks, start, stop, width, valid, margin, visible, near, density3)
-        if want_invdist5:
-            invdist5_chunk(masks, start, stop, width, valid, margin, visible, rows, invdist5)
-        if want_nearest:
-            nearest_chunk(
-                masks,
-                start,
-                stop,
-                height,
-                width,
-                valid,
-                margin,
-                visible,
-                near,
-                far,
-                total,
-                scratch,
-                nearest,
-            )
-        if want_pixels:
-            pixel_chunk(masks, start, stop, height, width, p, scratch, sums, p2dist, avgdist)

@@ -19,7 +19,7 @@ def _executor(workers: int) -> ThreadPoolExecutor:
     """A pool of ``workers`` threads, made again in a forked child (its threads do not exist
     there) or when the thread count changed."""
     global _pool, _pool_key
-    key = (os.getpid(), workers)
+    key = (os.getpid(), workers)  # workers: the ranges beyond the caller's own
     with _lock:
         if _pool is None or _pool_key != key:
             if _pool is not None and _pool_key[0] == key[0]:
@@ -44,14 +44,19 @@ def run_rows(
     """Call ``kernel(first, last)`` over disjoint ranges covering 0..n-1, on up to
     numba.get_num_threads() threads; fewer when a thread would get under
     ``min_rows_per_thread`` rows (its start-up would cost more than it saves)."""
-    threads = min(numba.get_num_threads(), max(1, n // max(1, min_rows_per_thread)))
-    ranges = row_ranges(n, threads, align)
-    if len(ranges) <= 1:
+    if n < 2 * min_rows_per_thread or n <= align:
         if n:
             kernel(0, n)
         return
-    pool = _executor(len(ranges))
-    for future in [pool.submit(kernel, first, last) for first, last in ranges]:
+    threads = min(numba.get_num_threads(), n // max(1, min_rows_per_thread))
+    ranges = row_ranges(n, threads, align)
+    if len(ranges) == 1:
+        kernel(0, n)
+        return
+    pool = _executor(len(ranges) - 1)
+    futures = [pool.submit(kernel, first, last) for first, last in ranges[1:]]
+    kernel(*ranges[0])  # the calling thread takes the first range itself
+    for future in futures:
         future.result()
 
 
