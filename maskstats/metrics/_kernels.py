@@ -59,18 +59,6 @@ def _visible_flat(masks, first, last, margin, visible):
         target[t] = np.float32(1.0) - np.float32(flat[t])
 
 
-@njit(cache=True)
-def _masked_or_nan(masks, first, last, margin, total, out):
-    """out[k] = total on masked patches, NaN on visible ones, for k in first..last-1."""
-    size = masks.shape[1]
-    for k in range(first, last):
-        source = total[margin + (k - first) * size : margin + (k - first + 1) * size]
-        masked = masks[k]
-        target = out[k]
-        for t in range(size):
-            target[t] = source[t] if masked[t] else np.float32(np.nan)
-
-
 @njit(cache=True, nogil=True)
 def density3_range(masks, first, last, width, valid, out):
     """density3 for masks[first:last] into ``out`` ((N, L) float32). Separable: visible counts
@@ -96,10 +84,11 @@ def density3_range(masks, first, last, width, valid, out):
             above = row_sum[base - width : base - width + size]
             here = row_sum[base : base + size]
             below = row_sum[base + width : base + width + size]
-            total = visible[base : base + size]  # the visible values are no longer needed
+            masked = masks[start + k]
+            target = out[start + k]
             for t in range(size):
-                total[t] = here[t] + up[t] * above[t] + down[t] * below[t]
-        _masked_or_nan(masks, start, stop, margin, visible, out)
+                total = here[t] + up[t] * above[t] + down[t] * below[t]
+                target[t] = total if masked[t] else np.float32(np.nan)
 
 
 @njit(cache=True)
@@ -167,16 +156,17 @@ def invdist5_range(masks, first, last, width, valid, out):
             below1 = rows[1, base + width : base + width + size]
             above2 = rows[2, base - 2 * width : base - 2 * width + size]
             below2 = rows[2, base + 2 * width : base + 2 * width + size]
-            total = visible[base : base + size]
+            masked = masks[start + k]
+            target = out[start + k]
             for t in range(size):
-                total[t] = (
+                total = (
                     row0[t]
                     + up1[t] * above1[t]
                     + down1[t] * below1[t]
                     + up2[t] * above2[t]
                     + down2[t] * below2[t]
                 )
-        _masked_or_nan(masks, start, stop, margin, visible, out)
+                target[t] = total if masked[t] else np.float32(np.nan)
 
 
 @njit(cache=True, nogil=True)
