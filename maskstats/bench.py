@@ -229,17 +229,24 @@ def scaling_and_threads(n: int = 4096, repeats: int = 5) -> dict[str, float]:
     small = mask_lib.random_masks(n, 14, 0.75, seed=0)
     large = mask_lib.random_masks(16 * n, 14, 0.75, seed=1)
     compute(small[:8])
-    t_small = median_time(lambda: compute(small), repeats)
-    t_large = median_time(lambda: compute(large), max(3, repeats // 2))
+    # Interleaved, so that drift on a shared machine hits both sides of each ratio alike.
+    small_times, large_times = [], []
+    for _ in range(max(3, repeats // 2)):
+        small_times.append(median_time(lambda: compute(small), 1))
+        large_times.append(median_time(lambda: compute(large), 1))
+    t_small, t_large = statistics.median(small_times), statistics.median(large_times)
     threads = numba.get_num_threads()
     used = min(2, threads)
+    one_times, two_times = [], []
     try:
-        numba.set_num_threads(1)
-        t_one = median_time(lambda: compute(small), repeats)
-        numba.set_num_threads(used)
-        t_two = median_time(lambda: compute(small), repeats)
+        for _ in range(repeats):
+            numba.set_num_threads(1)
+            one_times.append(median_time(lambda: compute(small), 1))
+            numba.set_num_threads(used)
+            two_times.append(median_time(lambda: compute(small), 1))
     finally:
         numba.set_num_threads(threads)
+    t_one, t_two = statistics.median(one_times), statistics.median(two_times)
     batches = [mask_lib.random_masks(256, 14, 0.75, seed=100 + r) for r in range(max(repeats, 20))]
     t_batch = median_time_over(lambda b: compute(b, METRIC_NAMES, 16), [(b,) for b in batches])
     one = batches[0][:1]
