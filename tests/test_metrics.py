@@ -168,7 +168,7 @@ def test_batches_split_over_chunks_and_threads_equal_masks_one_by_one():
 
     from maskstats.metrics import _kernels
 
-    n = 3 * _kernels.CHUNK + 5
+    n = 2 * 1024 + 3 * _kernels.CHUNK + 1  # threads for every metric, a partial chunk
     masks = np.concatenate(
         [random_masks(n // 2, (7, 9), 0.8, seed=1), block_masks(n - n // 2, (7, 9), 0.5, seed=2)]
     )

@@ -2,8 +2,8 @@
 
 Four entry points, ``density3_range``, ``invdist5_range``, ``nearest_range`` and
 ``pixel_range`` (p2dist and avgdist), fill a range of rows of (N, L) bool masks (True =
-masked, L = H * W, row-major) into outputs the caller allocated, chunk by chunk (``CHUNK``
-masks share flat scratch buffers), without the GIL. The caller runs disjoint ranges on threads
+masked, L = H * W, row-major) into outputs the caller allocated, without the GIL; the window
+kernels go ``CHUNK`` masks at a time through flat scratch buffers. The caller runs disjoint ranges on threads
 (``maskstats.metrics._parallel``). Serial entry points with shallow call trees compile in a
 fraction of the time that numba's parallel loops take (numba re-optimises a function's callees
 in every caller).
@@ -17,7 +17,7 @@ import math
 import numpy as np
 from numba import njit
 
-CHUNK = 32  # masks per work item
+CHUNK = 4  # masks per step of the window kernels: their flat buffers stay in L1
 
 INV_SQRT2 = np.float32(1.0 / math.sqrt(2.0))
 INV_SQRT5 = np.float32(1.0 / math.sqrt(5.0))
@@ -30,33 +30,26 @@ HALF = np.float32(0.5)
 
 @functools.lru_cache(maxsize=32)
 def window_validity(height: int, width: int) -> np.ndarray:
-    """(8, L) float32, read-only: 1 where the neighbour at a given offset lies inside the
-    grid, else 0. Rows: column offset -1, -2, +1, +2, then row offset -1, -2, +1, +2."""
-    rows, columns = np.divmod(np.arange(height * width), width)
-    valid = np.stack(
-        [
-            columns >= 1,
-            columns >= 2,
-            columns <= width - 2,
-            columns <= width - 3,
-            rows >= 1,
-            rows >= 2,
-            rows <= height - 2,
-            rows <= height - 3,
-        ]
-    ).astype(np.float32)
+    """(4, L) float32, read-only: 1 where the neighbour at column offset -1, -2, +1, +2 lies
+    inside the grid, else 0 (vertical neighbours need none: images lie two zero rows apart)."""
+    columns = np.arange(height * width) % width
+    valid = np.stack([columns >= 1, columns >= 2, columns <= width - 2, columns <= width - 3])
+    valid = valid.astype(np.float32)
     valid.flags.writeable = False
     return valid
 
 
 @njit(cache=True)
-def _visible_flat(masks, first, last, margin, visible):
-    """visible[margin + t] = 1 - masks[first:last].flat[t]: one long pass."""
+def _visible_images(masks, first, last, margin, stride, visible):
+    """visible[margin + k * stride + t] = 1 - masks[first + k, t]: each image's visible
+    indicators, images ``stride`` apart; the two grid rows between images stay 0, so that
+    vertical neighbours outside an image read 0."""
     size = masks.shape[1]
-    flat = masks[first:last].reshape(-1)
-    target = visible[margin : margin + (last - first) * size]
-    for t in range(flat.shape[0]):
-        target[t] = np.float32(1.0) - np.float32(flat[t])
+    for k in range(last - first):
+        source = masks[first + k]
+        target = visible[margin + k * stride : margin + k * stride + size]
+        for t in range(size):
+            target[t] = np.float32(1.0) - np.float32(source[t])
 
 
 @njit(cache=True, nogil=True)
@@ -66,40 +59,41 @@ def density3_range(masks, first, last, width, valid, out):
     included; it is masked wherever the value is kept, so it adds 0."""
     size = masks.shape[1]
     margin = 2 * width + 2
-    length = 2 * margin + min(CHUNK, last - first) * size
+    stride = size + 2 * width  # two zero grid rows between images
+    length = 2 * margin + min(CHUNK, last - first) * stride
     visible = np.zeros(length, np.float32)
     row_sum = np.zeros(length, np.float32)
     for start in range(first, last, CHUNK):
         stop = min(last, start + CHUNK)
-        _visible_flat(masks, start, stop, margin, visible)
-        left, right, up, down = valid[0], valid[2], valid[4], valid[6]
+        _visible_images(masks, start, stop, margin, stride, visible)
+        left, right = valid[0], valid[2]
         for k in range(stop - start):
-            base = margin + k * size
+            base = margin + k * stride
             v = visible[base - 1 : base + size + 1]
             h = row_sum[base : base + size]
             for t in range(size):
                 h[t] = v[t + 1] + left[t] * v[t] + right[t] * v[t + 2]
         for k in range(stop - start):
-            base = margin + k * size
+            base = margin + k * stride
             above = row_sum[base - width : base - width + size]
             here = row_sum[base : base + size]
             below = row_sum[base + width : base + width + size]
             masked = masks[start + k]
             target = out[start + k]
             for t in range(size):
-                total = here[t] + up[t] * above[t] + down[t] * below[t]
+                total = here[t] + above[t] + below[t]
                 target[t] = total if masked[t] else np.float32(np.nan)
 
 
 @njit(cache=True)
-def _near_far(masks, first, last, valid, margin, visible, near, far):
+def _near_far(masks, first, last, valid, margin, stride, visible, near, far):
     """Visible indicators of masks[first:last] into ``visible``, and per cell the visible
     count at column offsets +-1 (``near``) and +-2 (``far``) in the same row."""
     size = masks.shape[1]
-    _visible_flat(masks, first, last, margin, visible)
+    _visible_images(masks, first, last, margin, stride, visible)
     left1, left2, right1, right2 = valid[0], valid[1], valid[2], valid[3]
     for k in range(last - first):
-        base = margin + k * size
+        base = margin + k * stride
         v = visible[base - 2 : base + size + 2]
         near_row = near[base : base + size]
         far_row = far[base : base + size]
@@ -128,16 +122,16 @@ def invdist5_range(masks, first, last, width, valid, out):
     scratch for the three horizontal sums."""
     size = masks.shape[1]
     margin = 2 * width + 2
-    length = 2 * margin + min(CHUNK, last - first) * size
+    stride = size + 2 * width  # two zero grid rows between images
+    length = 2 * margin + min(CHUNK, last - first) * stride
     visible = np.zeros(length, np.float32)
     rows = np.zeros((3, length), np.float32)
     for start in range(first, last, CHUNK):
         stop = min(last, start + CHUNK)
-        _visible_flat(masks, start, stop, margin, visible)
+        _visible_images(masks, start, stop, margin, stride, visible)
         left1, left2, right1, right2 = valid[0], valid[1], valid[2], valid[3]
-        up1, up2, down1, down2 = valid[4], valid[5], valid[6], valid[7]
         for k in range(stop - start):
-            base = margin + k * size
+            base = margin + k * stride
             v = visible[base - 2 : base + size + 2]
             row0 = rows[0, base : base + size]
             row1 = rows[1, base : base + size]
@@ -150,7 +144,7 @@ def invdist5_range(masks, first, last, width, valid, out):
                 row1[t] = centre + INV_SQRT2 * near + INV_SQRT5 * far
                 row2[t] = HALF * centre + INV_SQRT5 * near + INV_SQRT8 * far
         for k in range(stop - start):
-            base = margin + k * size
+            base = margin + k * stride
             row0 = rows[0, base : base + size]
             above1 = rows[1, base - width : base - width + size]
             below1 = rows[1, base + width : base + width + size]
@@ -159,13 +153,7 @@ def invdist5_range(masks, first, last, width, valid, out):
             masked = masks[start + k]
             target = out[start + k]
             for t in range(size):
-                total = (
-                    row0[t]
-                    + up1[t] * above1[t]
-                    + down1[t] * below1[t]
-                    + up2[t] * above2[t]
-                    + down2[t] * below2[t]
-                )
+                total = row0[t] + above1[t] + below1[t] + above2[t] + below2[t]
                 target[t] = total if masked[t] else np.float32(np.nan)
 
 
@@ -179,7 +167,8 @@ def nearest_range(masks, first, last, height, width, valid, out):
     no visible patch exists."""
     size = masks.shape[1]
     margin = 2 * width + 2
-    length = 2 * margin + min(CHUNK, last - first) * size
+    stride = size + 2 * width  # two zero grid rows between images
+    length = 2 * margin + min(CHUNK, last - first) * stride
     visible = np.zeros(length, np.float32)
     near = np.zeros(length, np.float32)  # separate arrays, so that the loops vectorise
     far = np.zeros(length, np.float32)
@@ -189,12 +178,11 @@ def nearest_range(masks, first, last, height, width, valid, out):
     column_gap = np.empty(width, np.int32)
     big = height * height + width * width + 1
     none = np.float32(9.0)
-    up1, up2, down1, down2 = valid[4], valid[5], valid[6], valid[7]
     for start in range(first, last, CHUNK):
         stop = min(last, start + CHUNK)
-        _near_far(masks, start, stop, valid, margin, visible, near, far)
+        _near_far(masks, start, stop, valid, margin, stride, visible, near, far)
         for k in range(stop - start):
-            base = margin + k * size
+            base = margin + k * stride
             v_a1, v_b1, v_a2, v_b2 = _neighbour_rows(visible, base, size, width)
             n_a1, n_b1, n_a2, n_b2 = _neighbour_rows(near, base, size, width)
             f_a1, f_b1, f_a2, f_b2 = _neighbour_rows(far, base, size, width)
@@ -202,18 +190,18 @@ def nearest_range(masks, first, last, height, width, valid, out):
             f = far[base : base + size]
             result = ring[base : base + size]
             for t in range(size):
-                r1 = n[t] + up1[t] * v_a1[t] + down1[t] * v_b1[t]
-                r2 = up1[t] * n_a1[t] + down1[t] * n_b1[t]
-                r4 = f[t] + up2[t] * v_a2[t] + down2[t] * v_b2[t]
-                r5 = up1[t] * f_a1[t] + down1[t] * f_b1[t] + up2[t] * n_a2[t] + down2[t] * n_b2[t]
-                r8 = up2[t] * f_a2[t] + down2[t] * f_b2[t]
+                r1 = n[t] + v_a1[t] + v_b1[t]
+                r2 = n_a1[t] + n_b1[t]
+                r4 = f[t] + v_a2[t] + v_b2[t]
+                r5 = f_a1[t] + f_b1[t] + n_a2[t] + n_b2[t]
+                r8 = f_a2[t] + f_b2[t]
                 value = np.float32(8.0) if r8 > 0 else none
                 value = np.float32(5.0) if r5 > 0 else value
                 value = np.float32(4.0) if r4 > 0 else value
                 value = np.float32(2.0) if r2 > 0 else value
                 result[t] = np.float32(1.0) if r1 > 0 else value
         for k in range(start, stop):
-            result = ring[margin + (k - start) * size : margin + (k - start + 1) * size]
+            result = ring[margin + (k - start) * stride : margin + (k - start) * stride + size]
             masked = masks[k]
             target = out[k]
             beyond = False
