@@ -3,10 +3,10 @@
 Four entry points, ``density3_range``, ``invdist5_range``, ``nearest_range`` and
 ``pixel_range`` (p2dist and avgdist), fill a range of rows of (N, L) bool masks (True =
 masked, L = H * W, row-major) into outputs the caller allocated, without the GIL; the window
-kernels go ``CHUNK`` masks at a time through flat scratch buffers. The caller runs disjoint ranges on threads
-(``maskstats.metrics._parallel``). Serial entry points with shallow call trees compile in a
-fraction of the time that numba's parallel loops take (numba re-optimises a function's callees
-in every caller).
+kernels go ``CHUNK`` masks at a time through flat scratch buffers. The caller runs disjoint
+ranges on threads (``maskstats.metrics._parallel``). Serial entry points with shallow call
+trees compile in a fraction of the time that numba's parallel loops take (numba re-optimises a
+function's callees in every caller).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ def _executor(workers: int) -> ThreadPoolExecutor:
     """A pool of ``workers`` threads, made again in a forked child (its threads do not exist
     there) or when the thread count changed."""
     global _pool, _pool_key
-    key = (os.getpid(), workers)  # workers: the ranges beyond the caller's own
+    key = (os.getpid(), workers)  # workers: the threads beside the caller
     with _lock:
         if _pool is None or _pool_key != key:
             if _pool is not None and _pool_key[0] == key[0]:
@@ -42,20 +42,26 @@ def run_rows(
     kernel: Callable[[int, int], object], n: int, align: int, min_rows_per_thread: int
 ) -> None:
     """Call ``kernel(first, last)`` over disjoint ranges covering 0..n-1, on up to
-    numba.get_num_threads() threads; fewer when a thread would get under
-    ``min_rows_per_thread`` rows (its start-up would cost more than it saves)."""
+    numba.get_num_threads() threads (the caller is one of them); fewer when a thread would get
+    under ``min_rows_per_thread`` rows (waking it would cost more than it saves). Each thread
+    gets about four ranges in turn, so that one that runs ahead takes more."""
     if n < 2 * min_rows_per_thread or n <= align:
         if n:
             kernel(0, n)
         return
     threads = min(numba.get_num_threads(), n // max(1, min_rows_per_thread))
-    ranges = row_ranges(n, threads, align)
-    if len(ranges) == 1:
+    if threads <= 1:
         kernel(0, n)
         return
-    pool = _executor(len(ranges) - 1)
-    futures = [pool.submit(kernel, first, last) for first, last in ranges[1:]]
-    kernel(*ranges[0])  # the calling thread takes the first range itself
+    pending = iter(row_ranges(n, 4 * threads, align))  # next() on it is atomic under the GIL
+
+    def work() -> None:
+        for first, last in pending:
+            kernel(first, last)
+
+    pool = _executor(threads - 1)
+    futures = [pool.submit(work) for _ in range(threads - 1)]
+    work()
     for future in futures:
         future.result()
 
