@@ -229,24 +229,25 @@ def scaling_and_threads(n: int = 4096, repeats: int = 5) -> dict[str, float]:
     small = mask_lib.random_masks(n, 14, 0.75, seed=0)
     large = mask_lib.random_masks(16 * n, 14, 0.75, seed=1)
     compute(small[:8])
-    # Interleaved, so that drift on a shared machine hits both sides of each ratio alike.
+    # Interleaved pairs, the median of their ratios: drift on a shared machine hits both
+    # sides of each ratio alike.
     small_times, large_times = [], []
     for _ in range(max(3, repeats // 2)):
         small_times.append(median_time(lambda: compute(small), 1))
         large_times.append(median_time(lambda: compute(large), 1))
-    t_small, t_large = statistics.median(small_times), statistics.median(large_times)
+    scaling = statistics.median(b / a for a, b in zip(small_times, large_times, strict=True))
     threads = numba.get_num_threads()
     used = min(2, threads)
     one_times, two_times = [], []
     try:
-        for _ in range(repeats):
+        for _ in range(2 * repeats):
             numba.set_num_threads(1)
             one_times.append(median_time(lambda: compute(small), 1))
             numba.set_num_threads(used)
             two_times.append(median_time(lambda: compute(small), 1))
     finally:
         numba.set_num_threads(threads)
-    t_one, t_two = statistics.median(one_times), statistics.median(two_times)
+    speedup = statistics.median(a / b for a, b in zip(one_times, two_times, strict=True))
     batches = [mask_lib.random_masks(256, 14, 0.75, seed=100 + r) for r in range(max(repeats, 20))]
     t_batch = median_time_over(lambda b: compute(b, METRIC_NAMES, 16), [(b,) for b in batches])
     one = batches[0][:1]
@@ -258,9 +259,9 @@ def scaling_and_threads(n: int = 4096, repeats: int = 5) -> dict[str, float]:
     t_warm = median_time(lambda: compute(warm, ("p2dist", "avgdist")), 1)
     return {
         "n": n,
-        "time_16n_over_n": t_large / t_small,
+        "time_16n_over_n": scaling,
         "threads": used,
-        "thread_speedup": t_one / t_two,
+        "thread_speedup": speedup,
         "batch256_all_metrics_ms": t_batch * 1e3,
         "fixed_us_per_compute_call": t_call * 1e6,
         "p2dist_r0.9_empty_memo_us_per_mask": t_cold / n * 1e6,
