@@ -224,8 +224,10 @@ def _row(case: Case, metric: str, impl: str, us: float, same: bool, timed_n: int
 
 
 def scaling_and_threads(n: int = 4096, repeats: int = 5) -> dict[str, float]:
-    """time(16N)/time(N) for all five metrics at 224/16, r=0.75, and the speed-up of the
-    available threads (at most 2 used) over 1 thread."""
+    """time(16N)/time(N) for all five metrics at 224/16, r=0.75, the speed-up of the
+    available threads (at most 2 used) over 1 thread, the time of a batch of 256, the fixed
+    cost of one compute() call (one mask, density3), and p2dist at r=0.9 with an empty memo
+    and on the next call (new masks)."""
     small = mask_lib.random_masks(n, 14, 0.75, seed=0)
     large = mask_lib.random_masks(16 * n, 14, 0.75, seed=1)
     compute(small[:8])

@@ -109,8 +109,10 @@ def _check_empty(masks: np.ndarray, on_empty: str) -> None:
 def _compute_numpy(
     masks: np.ndarray, names: tuple[str, ...], patch_size: int, on_empty: str
 ) -> dict[str, np.ndarray]:
-    """All requested metrics for validated (N, H, W) bool masks; shared kernels run once."""
-    if any(REGISTRY[name].needs_visible for name in names):
+    """All requested metrics for validated (N, H, W) bool masks (p2dist and avgdist share one
+    kernel run)."""
+    distances = any(REGISTRY[name].needs_visible for name in names)
+    if distances:
         _check_empty(masks, on_empty)
     n, height, width = masks.shape
     size = height * width
@@ -150,7 +152,6 @@ def _compute_numpy(
             finally:
                 _MEMO_POOL.give(patch_size, memo)
 
-    distances = any(REGISTRY[name].needs_visible for name in names)
     # Waking a thread costs ~30 us: worth it for 32 masks of distance work (>= 1 us each) but
     # only for ~1000 masks of window work (~0.2 us each).
     _parallel.run_rows(kernel, n, 32, 32 if distances else 1024)

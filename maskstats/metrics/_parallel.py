@@ -1,5 +1,5 @@
-"""Split a GIL-releasing kernel's rows over threads: numba's thread count
-(``numba.set_num_threads``), one contiguous row range per thread."""
+"""Split a GIL-releasing kernel's rows over threads (numba's thread count, as
+``numba.set_num_threads`` sets it), and pool the scratch that concurrent calls must not share."""
 
 from __future__ import annotations
 
@@ -11,22 +11,22 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 
 _lock = threading.Lock()
-_pool: ThreadPoolExecutor | None = None
-_pool_key: tuple[int, int] | None = None
+_pools: dict[tuple[int, int], ThreadPoolExecutor] = {}
 
 
 def _executor(workers: int) -> ThreadPoolExecutor:
-    """A pool of ``workers`` threads, made again in a forked child (its threads do not exist
-    there) or when the thread count changed."""
-    global _pool, _pool_key
-    key = (os.getpid(), workers)  # workers: the threads beside the caller
+    """A pool of ``workers`` threads (the threads beside the caller), one per count, so that a
+    concurrent call with another thread count never finds its pool shut down. Pools made
+    before a fork are dropped in the child (their threads do not exist there)."""
+    pid = os.getpid()
     with _lock:
-        if _pool is None or _pool_key != key:
-            if _pool is not None and _pool_key[0] == key[0]:
-                _pool.shutdown(wait=False)
-            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="maskstats")
-            _pool_key = key
-        return _pool
+        for key in [key for key in _pools if key[0] != pid]:
+            del _pools[key]
+        pool = _pools.get((pid, workers))
+        if pool is None:
+            pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="maskstats")
+            _pools[(pid, workers)] = pool
+        return pool
 
 
 def row_ranges(n: int, parts: int, align: int) -> list[tuple[int, int]]:
