@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from maskstats.bench import run_benchmark
-from maskstats.cli import parse_sizes
+from maskstats.cli.argtypes import parse_sizes
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"

@@ -14,8 +14,7 @@ import numpy as np
 import pandas as pd
 
 from maskstats.bench import machine
-from maskstats.controlled import achievable_range, difficulty_masks, mean_pairwise_hamming
-from maskstats.masks import random_masks
+from maskstats.masks import achievable_range, difficulty_masks, mean_pairwise_hamming, random_masks
 from maskstats.metrics import avgdist
 
 FIGURES = Path(__file__).resolve().parent.parent / "figures"

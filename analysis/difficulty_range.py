@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from maskstats import analysis, plot
-from maskstats.controlled import achievable_range
+from maskstats import plot, sweeps
+from maskstats.cli.argtypes import parse_ratios
+from maskstats.masks import achievable_range
 
 FIGURES = Path(__file__).resolve().parent.parent / "figures"
-RATIOS = analysis.parse_ratios("0.5:0.95:0.05")
+RATIOS = parse_ratios("0.5:0.95:0.05")
 
 if __name__ == "__main__":
     rows = []
@@ -24,5 +25,5 @@ if __name__ == "__main__":
     table = pd.DataFrame(rows)
     FIGURES.mkdir(exist_ok=True)
     table.to_csv(FIGURES / "achievable_range.csv", index=False)
-    sweep = analysis.sweep(("random", "block", "simmim"), RATIOS, 224, 16, n=512, seed=0)
+    sweep = sweeps.sweep(("random", "block", "simmim"), RATIOS, 224, 16, n=512, seed=0)
     plot.save(plot.achievable_range_plot(table, sweep), FIGURES / "achievable_range")

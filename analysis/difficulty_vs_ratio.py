@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from maskstats import plot
-from maskstats.controlled import achievable_range
-from maskstats.mae.table5 import Row, Table5Settings, display_table, run_rows, summarize
-from maskstats.masks import random_masks
+from maskstats.mae.config import Table5Settings
+from maskstats.mae.table5 import Row, display_table, run_rows, summarize
+from maskstats.masks import achievable_range, random_masks
 from maskstats.metrics import avgdist
 
 FIGURES = Path(__file__).resolve().parent.parent / "figures"

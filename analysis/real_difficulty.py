@@ -16,7 +16,7 @@ import pandas as pd
 
 from maskstats.mae.data import load_dataset
 from maskstats.mae.evaluate import HELD_OUT_SEED, load_pretrained, real_difficulty
-from maskstats.weights import DIFFICULTY_METRICS
+from maskstats.metrics import PATCH_METRICS
 
 FIGURES = Path(__file__).resolve().parent.parent / "figures"
 
@@ -24,7 +24,7 @@ FIGURES = Path(__file__).resolve().parent.parent / "figures"
 def summary_table(table: pd.DataFrame) -> pd.DataFrame:
     """Mean ± std over seeds per configuration, raw loss and loss / patch variance."""
     order = list(dict.fromkeys(table["configuration"]))
-    columns = [f"{n}{suffix}" for suffix in ("", " normalized") for n in DIFFICULTY_METRICS]
+    columns = [f"{n}{suffix}" for suffix in ("", " normalized") for n in PATCH_METRICS]
     summary = table.groupby("configuration")[columns].agg(["mean", "std"])
     shown = pd.DataFrame(index=order)
     for name in columns:
@@ -56,7 +56,7 @@ if __name__ == "__main__":
             "seed": seed,
             "mean_patch_loss": values["mean_patch_loss"],
         }
-        for name in DIFFICULTY_METRICS:
+        for name in PATCH_METRICS:
             row[name] = values[name]["spearman_pooled"]
             row[f"{name} lo"], row[f"{name} hi"] = values[name]["spearman_pooled_ci"]
             row[f"{name} per image"] = values[name]["spearman_per_image"]
@@ -65,8 +65,8 @@ if __name__ == "__main__":
         print(
             row["configuration"],
             seed,
-            {n: round(row[n], 3) for n in DIFFICULTY_METRICS},
-            {n: round(row[f"{n} normalized"], 3) for n in DIFFICULTY_METRICS},
+            {n: round(row[n], 3) for n in PATCH_METRICS},
+            {n: round(row[f"{n} normalized"], 3) for n in PATCH_METRICS},
         )
     table = pd.DataFrame(rows)
     FIGURES.mkdir(exist_ok=True)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 
 from maskstats.bench import machine
+from maskstats.mae.config import TrainConfig
 from maskstats.mae.timing import compare_step_times
-from maskstats.mae.train import TrainConfig
 
 FIGURES = Path(__file__).resolve().parent.parent / "figures"
 

@@ -105,22 +105,6 @@ def _window_torch(masks: np.ndarray, weights: np.ndarray) -> np.ndarray | None:
     return np.where(masks, total[:, 0].numpy(), np.nan)
 
 
-def _pixel_baseline(masks: np.ndarray, patch_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-mask scipy EDT on the upsampled image, then the block mean (p2dist) and the mean
-    over masked pixels (avgdist)."""
-    n, height, width = masks.shape
-    p2dist = np.empty(masks.shape, np.float32)
-    avgdist = np.empty(n, np.float64)
-    block = np.ones((patch_size, patch_size), dtype=bool)
-    for k, mask in enumerate(masks):
-        pixels = np.kron(mask, block)
-        dist = ndimage.distance_transform_edt(pixels)
-        sums = dist.reshape(height, patch_size, width, patch_size).sum(axis=(1, 3))
-        p2dist[k] = np.where(mask, sums / patch_size**3, np.nan)
-        avgdist[k] = sums[mask].sum() / (mask.sum() * patch_size**2)
-    return p2dist, avgdist
-
-
 def baselines(metric: str) -> dict[str, Callable[[np.ndarray, int], object]]:
     """What a user would otherwise write, per benchmarked metric (p2dist covers avgdist)."""
     if metric in ("density3", "invdist5"):
@@ -134,7 +118,7 @@ def baselines(metric: str) -> dict[str, Callable[[np.ndarray, int], object]]:
         }
     if metric == "nearest":
         return {"scipy EDT per mask": lambda m, p: reference.nearest(m)}
-    return {"scipy EDT per mask (upsampled)": _pixel_baseline}
+    return {"scipy EDT per mask (upsampled)": reference.p2dist_avgdist}
 
 
 BENCH_METRICS = {
@@ -398,41 +382,6 @@ def summary_markdown(table: pd.DataFrame, extra: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_speedups(table: pd.DataFrame, path: Path) -> None:
-    """Bar chart, log scale: µs per mask of the kernel and each baseline, per metric, for the
-    random 224/16 r=0.75 case with the largest N."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    chosen = table[(table.strategy == "random") & (table.mask_ratio == 0.75)]
-    chosen = chosen[chosen.n == chosen.n.max()]
-    metrics = list(dict.fromkeys(chosen.metric))
-    implementations = list(dict.fromkeys(chosen.implementation))
-    colors = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00"]
-    color_of = {impl: colors[k % len(colors)] for k, impl in enumerate(implementations)}
-    fig, ax = plt.subplots(figsize=(6.5, 3.4), layout="constrained")
-    width = 0.2
-    labelled = set()
-    for i, metric in enumerate(metrics):
-        sub = chosen[chosen.metric == metric]
-        offsets = (np.arange(len(sub)) - (len(sub) - 1) / 2) * width
-        for offset, (_, row) in zip(offsets, sub.iterrows(), strict=True):
-            label = None if row.implementation in labelled else row.implementation
-            labelled.add(row.implementation)
-            ax.bar(
-                i + offset, row.us_per_mask, width, color=color_of[row.implementation], label=label
-            )
-    ax.set_xticks(range(len(metrics)), metrics)
-    ax.set_yscale("log")
-    ax.set_ylabel("µs per mask (log)")
-    ax.set_title(f"Metric cost, 224/16, mask ratio 0.75, N={chosen.n.max()}", fontsize=10)
-    ax.legend(fontsize=7, ncol=2)
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
-
-
 def run_benchmark(
     out_dir: str | os.PathLike = "figures",
     sizes: tuple[int, ...] = (256, 4096, 65536),
@@ -456,5 +405,7 @@ def run_benchmark(
     table.to_csv(out_dir / "benchmark.csv", index=False)
     text = summary_markdown(table, extra)
     (out_dir / "benchmark.md").write_text(text)
-    plot_speedups(table, out_dir / "benchmark.png")
+    from maskstats import plot
+
+    plot.save(plot.speedups(table), out_dir / "benchmark", formats=("png",), dpi=150)
     return table, text

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from maskstats.masks import GridLike, as_masks
+from maskstats._validate import GridLike, as_masks
 
 
 def load_masks(path: str | os.PathLike, grid: GridLike | None = None) -> np.ndarray:

@@ -16,6 +16,8 @@ import pandas as pd  # noqa: E402
 from maskstats.metrics import REGISTRY  # noqa: E402
 
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000"]
+SIMMIM_MODERATE_PX = (10.0, 20.0)
+"""SimMIM's "moderate" AvgDist band in pixels (its Fig. 3)."""
 COLUMN_WIDTH = 3.4  # inches, one column of a two-column paper
 FULL_WIDTH = 7.0
 
@@ -34,13 +36,19 @@ plt.rcParams.update(
 )
 
 
-def save(fig: plt.Figure, stem: str | Path) -> list[Path]:
-    """Write ``fig`` as stem.png (200 dpi) and stem.pdf; close it. Returns the paths."""
+def save(
+    fig: plt.Figure, stem: str | Path, formats: Sequence[str] = ("png", "pdf"), dpi: int = 200
+) -> list[Path]:
+    """Write ``fig`` as stem.png (``dpi``) and stem.pdf (or the given ``formats``); close it.
+
+    Returns:
+        The paths written.
+    """
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
-    fig.savefig(paths[0], dpi=200)
-    fig.savefig(paths[1])
+    paths = [stem.with_suffix(f".{fmt}") for fmt in formats]
+    for path in paths:
+        fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return paths
 
@@ -54,13 +62,13 @@ def _axis_label(name: str) -> str:
 def difficulty_vs_ratio(
     sweep_table: pd.DataFrame,
     names: Sequence[str] = ("density3", "invdist5", "nearest", "p2dist", "avgdist"),
-    simmim_band: tuple[float, float] = (10.0, 20.0),
+    simmim_band: tuple[float, float] = SIMMIM_MODERATE_PX,
 ) -> plt.Figure:
     """Mean and 10-90% band over masks of each metric's per-mask mean, vs mask ratio; a panel
     per metric, a line per strategy; avgdist's panel shades SimMIM's moderate band.
 
     Args:
-        sweep_table: :func:`maskstats.analysis.sweep` output.
+        sweep_table: :func:`maskstats.sweeps.sweep` output.
     """
     cols = 3
     rows = int(np.ceil(len(names) / cols))
@@ -180,7 +188,7 @@ def agreement_heatmap(agreement: pd.DataFrame, method: str = "spearman") -> plt.
     mask ratio.
 
     Args:
-        agreement: :func:`maskstats.analysis.metric_agreement` output.
+        agreement: :func:`maskstats.tables.metric_agreement` output.
     """
     chosen = agreement[agreement["method"] == method]
     ratios = list(dict.fromkeys(chosen["mask_ratio"]))
@@ -221,7 +229,7 @@ def achievable_range_plot(range_table: pd.DataFrame, sweep_table: pd.DataFrame) 
 
     Args:
         range_table: columns mask_ratio, low, high (pixels).
-        sweep_table: :func:`maskstats.analysis.sweep` output.
+        sweep_table: :func:`maskstats.sweeps.sweep` output.
     """
     fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.6), layout="constrained")
     ax.fill_between(
@@ -240,9 +248,101 @@ def achievable_range_plot(range_table: pd.DataFrame, sweep_table: pd.DataFrame) 
         color = OKABE_ITO[k % len(OKABE_ITO)]
         ax.plot(s.index, s["mean"], marker="o", ms=2.5, color=color, label=strategy)
         ax.fill_between(s.index, s["lo"], s["hi"], color=color, alpha=0.25, lw=0)
-    ax.axhspan(10, 20, color=OKABE_ITO[5], alpha=0.12, lw=0, label="SimMIM moderate")
+    ax.axhspan(*SIMMIM_MODERATE_PX, color=OKABE_ITO[5], alpha=0.12, lw=0, label="SimMIM moderate")
     ax.set_yscale("log")
     ax.set_xlabel("mask ratio")
     ax.set_ylabel("AvgDist [px] (log)")
     ax.legend(frameon=False, fontsize=6, loc="upper left")
+    return fig
+
+
+def loss_per_bin(records: Sequence[dict]) -> plt.Figure:
+    """Mean reconstruction loss per difficulty bin, one line per epoch.
+
+    Args:
+        records: the trainer's epoch records (``maskstats.mae.runlog.read_metrics``), each
+            with ``metric``, ``epoch``, ``bin_centre`` and ``bin_loss``.
+    """
+    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.4), layout="constrained")
+    cmap = plt.get_cmap("viridis")
+    for k, record in enumerate(records):
+        centres = record["bin_centre"]
+        points = [(i, loss) for i, loss in enumerate(record["bin_loss"]) if loss is not None]
+        if not points:
+            continue
+        ax.plot(
+            [i for i, _ in points],
+            [loss for _, loss in points],
+            marker="o",
+            ms=2.5,
+            color=cmap(k / max(1, len(records) - 1)),
+            label=f"epoch {record['epoch']}",
+        )
+        labels = [f"{c:.2g}" for c in centres if c is not None]
+        labels += [f"> {labels[-1]}"] * (len(centres) - len(labels))
+        ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=6)
+    name = records[0]["metric"]
+    direction = "harder →" if REGISTRY[name].higher_is_harder else "easier →"
+    ax.set_xlabel(f"{name} bin centre ({direction})")
+    ax.set_ylabel("mean reconstruction loss")
+    ax.legend(fontsize=6, frameon=False, ncol=2)
+    return fig
+
+
+def speedups(table: pd.DataFrame) -> plt.Figure:
+    """Bar chart, log scale: µs per mask of the kernel and each baseline, per metric, for the
+    random 224/16 r=0.75 case with the largest N.
+
+    Args:
+        table: :func:`maskstats.bench.run_cases` output.
+    """
+    chosen = table[(table.strategy == "random") & (table.mask_ratio == 0.75)]
+    chosen = chosen[chosen.n == chosen.n.max()]
+    metrics = list(dict.fromkeys(chosen.metric))
+    implementations = list(dict.fromkeys(chosen.implementation))
+    color_of = {impl: OKABE_ITO[k % len(OKABE_ITO)] for k, impl in enumerate(implementations)}
+    fig, ax = plt.subplots(figsize=(6.5, 3.4), layout="constrained")
+    width = 0.2
+    labelled = set()
+    for i, metric in enumerate(metrics):
+        sub = chosen[chosen.metric == metric]
+        offsets = (np.arange(len(sub)) - (len(sub) - 1) / 2) * width
+        for offset, (_, row) in zip(offsets, sub.iterrows(), strict=True):
+            label = None if row.implementation in labelled else row.implementation
+            labelled.add(row.implementation)
+            ax.bar(
+                i + offset, row.us_per_mask, width, color=color_of[row.implementation], label=label
+            )
+    ax.set_xticks(range(len(metrics)), metrics)
+    ax.set_yscale("log")
+    ax.set_ylabel("µs per mask (log)")
+    ax.set_title(f"Metric cost, 224/16, mask ratio 0.75, N={chosen.n.max()}", fontsize=10)
+    ax.legend(fontsize=7, ncol=2)
+    return fig
+
+
+def table5_bars(table: pd.DataFrame) -> plt.Figure:
+    """Linear probe and k-NN top-1 (mean ± std over seeds) per configuration.
+
+    Args:
+        table: :func:`maskstats.mae.table5.summarize`'s "table" (columns "linear probe",
+            "linear probe std", "k-NN", "k-NN std", "seeds").
+    """
+    fig, ax = plt.subplots(figsize=(FULL_WIDTH, 2.8), layout="constrained")
+    x = np.arange(len(table))
+    for k, (key, color) in enumerate((("linear probe", OKABE_ITO[0]), ("k-NN", OKABE_ITO[1]))):
+        ax.bar(
+            x + (k - 0.5) * 0.38,
+            table[key],
+            0.38,
+            yerr=table[f"{key} std"],
+            capsize=2,
+            color=color,
+            label=key,
+        )
+    ax.set_xticks(x, table.index, rotation=30, ha="right")
+    low = float(np.nanmin(table[["linear probe", "k-NN"]].to_numpy()))
+    ax.set_ylim(max(0.0, low - 0.1), 1.0)
+    ax.set_ylabel(f"top-1 (mean ± std, {int(table['seeds'].max())} seeds)")
+    ax.legend(frameon=False, ncol=2)
     return fig

@@ -6,14 +6,15 @@ import html
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from maskstats import analysis, plot
-from maskstats.masks import generate, grid_from_image
+from maskstats import plot, sweeps, tables
+from maskstats._options import option
+from maskstats.masks import STRATEGIES, generate, grid_from_image
 from maskstats.metrics import compute
 
 FIG2_RATIOS = (0.75, 0.85, 0.9, 0.95)
@@ -33,23 +34,36 @@ def default_image(img_size: int) -> np.ndarray:
     return transform.resize(crop, (img_size, img_size), anti_aliasing=True)
 
 
+DEFAULT_RATIOS = tuple(round(0.5 + 0.05 * k, 10) for k in range(10))
+"""0.5, 0.55, ..., 0.95."""
+
+
 @dataclass
 class ReportSettings:
-    """What ``maskstats report`` runs; the defaults are the CLI's."""
+    """What ``maskstats report`` runs; the CLI's flags and defaults come from these fields."""
 
-    out: Path = Path("maskstats-report")
-    img_size: int = 224
-    patch_size: int = 16
-    strategies: Sequence[str] = ("random", "block", "simmim")
-    mask_ratios: Sequence[float] = field(
-        default_factory=lambda: analysis.parse_ratios("0.5:0.95:0.05")
+    out: Path = option(Path("maskstats-report"), "output folder", kind="path")
+    img_size: int = option(224, "image side in pixels", kind="positive_int")
+    patch_size: int = option(16, "patch side in pixels", kind="positive_int")
+    strategies: Sequence[str] = option(
+        tuple(name for name in STRATEGIES if name != "difficulty"),
+        f"comma-separated, from {', '.join(STRATEGIES)}",
+        kind="strategies",
     )
-    n: int = 2048
-    seed: int = 0
-    table_ratios: Sequence[float] = (0.75, 0.9)
-    gallery_metric: str = "p2dist"
-    overwrite: bool = False
-    target_avgdist: float | None = None
+    mask_ratios: Sequence[float] = option(
+        DEFAULT_RATIOS,
+        "start:stop:step (stop included) or a,b,c",
+        kind="ratios",
+        aliases=("--ratios",),
+    )
+    n: int = option(2048, "masks per setting", kind="positive_int")
+    seed: int = option(0, "seed")
+    table_ratios: Sequence[float] = option((0.75, 0.9), cli=False)
+    gallery_metric: str = option("p2dist", cli=False)
+    overwrite: bool = option(False, "replace an existing output folder")
+    target_avgdist: float | None = option(
+        None, "AvgDist (px) for the difficulty strategy", kind="float"
+    )
 
 
 def prepare_output(out: Path, overwrite: bool) -> None:
@@ -69,7 +83,7 @@ def write_sweep(
     """Sweep strategies x ratios; write summary.csv (and sweep.csv, one row per mask) and the
     difficulty-vs-ratio figure. Returns the per-(strategy, ratio) summary and the files."""
     files: dict[str, Path] = {}
-    table = analysis.sweep(
+    table = sweeps.sweep(
         s.strategies,
         s.mask_ratios,
         s.img_size,
@@ -82,7 +96,7 @@ def write_sweep(
     if per_mask_rows:
         files["sweep.csv"] = out / "sweep.csv"
         table.to_csv(files["sweep.csv"], index=False)
-    summary = analysis.sweep_summary(table)
+    summary = tables.sweep_summary(table)
     files["summary.csv"] = out / "summary.csv"
     summary.to_csv(files["summary.csv"], index=False)
     files.update(_save(plot.difficulty_vs_ratio(table), out / "difficulty_vs_ratio"))
@@ -107,7 +121,7 @@ def write_distribution_figures(out: Path, s: ReportSettings) -> dict[str, Path]:
     )
     gallery_values = compute(gallery_masks, s.gallery_metric, s.patch_size)[s.gallery_metric]
     files = _save(
-        plot.p2dist_distributions(fig2_values, easy_threshold=analysis.EASY_P2DIST),
+        plot.p2dist_distributions(fig2_values, easy_threshold=sweeps.EASY_P2DIST),
         out / "p2dist_distributions",
     )
     gallery = plot.mask_gallery(
@@ -129,9 +143,9 @@ def write_metric_table(out: Path, s: ReportSettings) -> tuple[pd.DataFrame, dict
     masks = {
         r: generate("random", s.n, s.img_size, s.patch_size, r, seed=rng) for r in s.table_ratios
     }
-    table = analysis.compare_metrics(patch_size=s.patch_size, masks_by_ratio=masks)
-    files = {path.name: path for path in analysis.export_table(table, out / "metric_table")}
-    agreement = analysis.metric_agreement(masks, s.patch_size)
+    table = tables.compare_metrics(patch_size=s.patch_size, masks_by_ratio=masks)
+    files = {path.name: path for path in tables.export_table(table, out / "metric_table")}
+    agreement = tables.metric_agreement(masks, s.patch_size)
     files["agreement.csv"] = out / "agreement.csv"
     agreement.to_csv(files["agreement.csv"], index=False)
     files.update(_save(plot.agreement_heatmap(agreement), out / "metric_agreement"))
@@ -205,8 +219,8 @@ img{{max-width:100%}} table{{border-collapse:collapse;font-size:13px}}
 td,th{{border:1px solid #ccc;padding:2px 6px;text-align:right}}</style></head><body>
 <h1>maskstats report</h1>
 <p>{html.escape(", ".join(s.strategies))} masks, image {s.img_size}px, patch {s.patch_size}px,
-{s.n} masks per setting, seed {s.seed}. Easy: p2dist &lt; {analysis.EASY_P2DIST};
-hard: p2dist &gt; {analysis.HARD_P2DIST} (patch units).</p>
+{s.n} masks per setting, seed {s.seed}. Easy: p2dist &lt; {sweeps.EASY_P2DIST};
+hard: p2dist &gt; {sweeps.HARD_P2DIST} (patch units).</p>
 <h2>Difficulty by strategy and mask ratio</h2>
 {headline.to_html(float_format="{:.3f}".format)}
 <h2>Tab.5-style metric table</h2>

@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from maskstats import analysis, metrics, plot
+from maskstats import metrics, plot, sweeps, tables
+from maskstats.cli.argtypes import parse_ratios
 from maskstats.masks import generate, random_masks
 
 
@@ -10,7 +11,7 @@ from maskstats.masks import generate, random_masks
 def small_sweep():
     ratios = (0.5, 0.75, 0.9, 0.95)
     strategies = ("random", "block", "simmim")
-    return analysis.sweep(strategies, ratios, 128, 8, 300, 0, progress=False, mask_patch_size=16)
+    return sweeps.sweep(strategies, ratios, 128, 8, 300, 0, progress=False, mask_patch_size=16)
 
 
 def test_sweep_equals_metrics_called_directly(small_sweep):
@@ -27,7 +28,7 @@ def test_sweep_equals_metrics_called_directly(small_sweep):
 
 
 def test_difficulty_rises_with_ratio(small_sweep):
-    means = analysis.sweep_summary(small_sweep).set_index(["strategy", "mask_ratio"])
+    means = tables.sweep_summary(small_sweep).set_index(["strategy", "mask_ratio"])
     for strategy in ("random", "block", "simmim"):
         s = means.loc[strategy].sort_index()
         assert (np.diff(s["nearest"]) >= -1e-9).all()
@@ -37,7 +38,7 @@ def test_difficulty_rises_with_ratio(small_sweep):
 
 def test_patch_table_has_one_row_per_masked_patch():
     masks = random_masks(20, (6, 7), 0.6, seed=1)
-    table = analysis.patch_table(masks, patch_size=4)
+    table = tables.patch_table(masks, patch_size=4)
     assert len(table) == masks.sum()
     p2 = metrics.p2dist(masks, patch_size=4)
     np.testing.assert_array_equal(table["p2dist"], p2[masks])
@@ -50,25 +51,25 @@ def test_metric_agreement_is_symmetric_and_matches_scipy():
     from scipy import stats
 
     masks = random_masks(200, 14, 0.75, seed=0)
-    table = analysis.metric_agreement({0.75: masks}, patch_size=16)
+    table = tables.metric_agreement({0.75: masks}, patch_size=16)
     spearman = table[table.method == "spearman"].pivot(
         index="metric_a", columns="metric_b", values="correlation"
     )
     np.testing.assert_allclose(spearman.to_numpy(), spearman.to_numpy().T)
-    patches = analysis.patch_table(masks, 16)
+    patches = tables.patch_table(masks, 16)
     expected = stats.spearmanr(-patches["density3"], patches["p2dist"])[0]
     assert spearman.loc["density3", "p2dist"] == pytest.approx(expected)
     assert (spearman.to_numpy() > 0).all()  # oriented: every metric agrees in sign
 
 
 def test_compare_metrics_table_and_exports(tmp_path):
-    table = analysis.compare_metrics((0.75, 0.9), img_size=64, patch_size=8, n=200)
+    table = tables.compare_metrics((0.75, 0.9), img_size=64, patch_size=8, n=200)
     assert list(table.index) == list(metrics.METRIC_NAMES)
     assert table.loc["p2dist", "spearman vs p2dist"] == pytest.approx(1.0)
     # Easy patches vanish: the easiest decile's share falls from 0.75 to 0.9.
     for name in ("density3", "nearest", "p2dist"):
         assert table.loc[name, "easiest decile @0.9"] < table.loc[name, "easiest decile @0.75"]
-    paths = analysis.export_table(table, tmp_path / "tab5")
+    paths = tables.export_table(table, tmp_path / "tab5")
     assert [p.suffix for p in paths] == [".csv", ".md", ".tex"]
     assert "P²Dist" in paths[1].read_text() and "\\begin{tabular}" in paths[2].read_text()
     assert len(pd.read_csv(paths[0])) == len(table)
@@ -79,13 +80,13 @@ def test_compare_metrics_table_and_exports(tmp_path):
     [("0.5:0.95:0.05", 10), ("0.75,0.9", 2), ("0.1:0.1:0.1", 1)],
 )
 def test_parse_ratios(text, expected):
-    assert len(analysis.parse_ratios(text)) == expected
+    assert len(parse_ratios(text)) == expected
 
 
 @pytest.mark.parametrize("text", ["0.5:1.2:0.1", "a,b", "0.5:0.9:0", "1.0"])
 def test_parse_ratios_rejects(text):
     with pytest.raises(ValueError):
-        analysis.parse_ratios(text)
+        parse_ratios(text)
 
 
 def test_figures_are_written(tmp_path, small_sweep):
@@ -102,7 +103,7 @@ def test_figures_are_written(tmp_path, small_sweep):
             "p2dist",
             8,
         ),
-        "agreement": plot.agreement_heatmap(analysis.metric_agreement({0.75: masks}, 8)),
+        "agreement": plot.agreement_heatmap(tables.metric_agreement({0.75: masks}, 8)),
     }
     for name, fig in figures.items():
         png, pdf = plot.save(fig, tmp_path / name)

@@ -79,7 +79,7 @@ def test_corrupt_mask_file(tmp_path, capsys):
 
 def test_console_script_has_no_traceback():
     result = subprocess.run(
-        [sys.executable, "-m", "maskstats.cli", "stats", "--mask-ratio", "2"],
+        [sys.executable, "-m", "maskstats.cli.main", "stats", "--mask-ratio", "2"],
         capture_output=True,
         text=True,
     )
@@ -88,6 +88,7 @@ def test_console_script_has_no_traceback():
 
 
 def test_import_does_not_import_torch():
-    code = "import sys, maskstats, maskstats.analysis, maskstats.cli; print('torch' in sys.modules)"
+    modules = "maskstats, maskstats.tables, maskstats.sweeps, maskstats.cli, maskstats.report"
+    code = f"import sys, {modules}, maskstats.mae.config; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stderr

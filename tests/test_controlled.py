@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from maskstats import masks as mask_lib
-from maskstats.controlled import achievable_range, difficulty_masks, mean_pairwise_hamming
 from maskstats.masks import mae_num_masked, random_masks
+from maskstats.masks.difficulty import achievable_range, difficulty_masks, mean_pairwise_hamming
 from maskstats.metrics import avgdist, p2dist
 
 

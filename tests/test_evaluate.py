@@ -8,9 +8,10 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from maskstats.cli import main
+from maskstats.mae.config import Table5Settings, TrainConfig
 from maskstats.mae.evaluate import knn_accuracy, linear_probe, spearman, split_indices
-from maskstats.mae.table5 import Row, Table5Settings, row_config, run_table5
-from maskstats.mae.train import TrainConfig, Trainer
+from maskstats.mae.table5 import Row, row_config, run_table5
+from maskstats.mae.train import Trainer
 
 
 def one_hot_problem(n=600, classes=10, noise=False, seed=0):

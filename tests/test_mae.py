@@ -10,8 +10,10 @@ import pytest
 import torch
 
 from maskstats.cli import main
+from maskstats.mae.config import TrainConfig
 from maskstats.mae.model import create_model, sincos_pos_embed
-from maskstats.mae.train import TrainConfig, Trainer, read_metrics
+from maskstats.mae.runlog import read_metrics
+from maskstats.mae.train import Trainer
 from maskstats.masks import random_masks
 
 

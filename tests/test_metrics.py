@@ -166,9 +166,9 @@ def test_batches_split_over_chunks_and_threads_equal_masks_one_by_one():
     bits as each mask alone, with 1 thread and with 2."""
     import numba
 
-    from maskstats.metrics import _kernels
+    from maskstats.metrics import _window_kernels
 
-    n = 2 * 1024 + 3 * _kernels.CHUNK + 1  # threads for every metric, a partial chunk
+    n = 2 * 1024 + 3 * _window_kernels.CHUNK + 1  # threads for every metric, a partial chunk
     masks = np.concatenate(
         [random_masks(n // 2, (7, 9), 0.8, seed=1), block_masks(n - n // 2, (7, 9), 0.5, seed=2)]
     )
@@ -189,17 +189,17 @@ def test_batches_split_over_chunks_and_threads_equal_masks_one_by_one():
 @given(mask_batches(), st.integers(1, 6))
 def test_patch_sum_memo_is_bit_identical(batch, memo_bits):
     """The memo (any table size, so also with collisions) changes no bit of the patch sums."""
-    from maskstats.metrics import _kernels
+    from maskstats.metrics import distance_kernels
 
     masks, patch_size = batch
     height, width = masks.shape[1:]
-    plain = _kernels.distance_scratch(height, width, patch_size, 0)
-    memo = _kernels.distance_scratch(height, width, patch_size, memo_bits)
+    plain = distance_kernels.distance_scratch(height, width, patch_size, 0)
+    memo = distance_kernels.distance_scratch(height, width, patch_size, memo_bits)
     for mask in masks[~masks.all(axis=(1, 2)) & masks.any(axis=(1, 2))]:
         sums_plain = np.zeros((height, width))
         sums_memo = np.zeros((height, width))
-        total_plain = _kernels.mask_distance_total(mask, patch_size, plain, sums_plain)
-        total_memo = _kernels.mask_distance_total(mask, patch_size, memo, sums_memo)
+        total_plain = distance_kernels.mask_distance_total(mask, patch_size, plain, sums_plain)
+        total_memo = distance_kernels.mask_distance_total(mask, patch_size, memo, sums_memo)
         np.testing.assert_array_equal(sums_memo, sums_plain)
         assert total_memo == total_plain
 

@@ -1,5 +1,6 @@
-"""MAE pretraining that acts on difficulty (imports torch)."""
+"""MAE pretraining that acts on difficulty. ``maskstats.mae.config`` (settings) imports no
+torch; the model, data, trainer and evaluation do."""
 
-from maskstats.mae.model import CONFIGS, MAEConfig, MaskedAutoencoderViT, create_model
+from maskstats.mae.config import CONFIGS, EvalSettings, MAEConfig, Table5Settings, TrainConfig
 
-__all__ = ["CONFIGS", "MAEConfig", "MaskedAutoencoderViT", "create_model"]
+__all__ = ["CONFIGS", "EvalSettings", "MAEConfig", "Table5Settings", "TrainConfig"]

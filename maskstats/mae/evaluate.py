@@ -4,7 +4,6 @@ difficulty metric predicts the per-patch reconstruction loss the model really ha
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +12,13 @@ import torch.nn.functional as F
 from scipy import stats
 from torch.utils.data import Dataset, Subset
 
+from maskstats.mae.checkpoint import load_checkpoint
+from maskstats.mae.config import EvalSettings
 from maskstats.mae.data import load_dataset
 from maskstats.mae.model import MaskedAutoencoderViT, create_model
-from maskstats.mae.train import load_checkpoint
 from maskstats.masks import random_masks
-from maskstats.weights import DIFFICULTY_METRICS, patch_difficulty
+from maskstats.metrics import PATCH_METRICS
+from maskstats.weights import patch_difficulty
 
 
 def load_pretrained(path: str | Path) -> tuple[MaskedAutoencoderViT, dict]:
@@ -120,13 +121,11 @@ def knn_accuracy(
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
-    """Spearman rank correlation: Pearson correlation of average ranks (ties share a rank)."""
-    rx = stats.rankdata(x)
-    ry = stats.rankdata(y)
-    rx = rx - rx.mean()
-    ry = ry - ry.mean()
-    denominator = np.sqrt((rx * rx).sum() * (ry * ry).sum())
-    return float((rx * ry).sum() / denominator) if denominator > 0 else float("nan")
+    """scipy's Spearman rank correlation (ties share a rank); NaN when either side is constant
+    (instead of scipy's warning)."""
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    return float(stats.spearmanr(x, y).statistic)
 
 
 def bootstrap_interval(
@@ -180,7 +179,7 @@ def real_difficulty(
     loss = np.concatenate(losses)
     normalized = loss / (np.concatenate(variances) + 1e-6)
     result = {}
-    for name in DIFFICULTY_METRICS:
+    for name in PATCH_METRICS:
         difficulty = patch_difficulty(masks, name, model.config.patch_size).reshape(count, -1)
         per_image = [
             np.stack([difficulty[i][row], loss[i][row]], axis=1)
@@ -217,24 +216,6 @@ def real_difficulty(
 
 
 HELD_OUT_SEED = 1_000_003
-
-
-@dataclass
-class EvalSettings:
-    """What ``maskstats eval`` runs."""
-
-    ckpt: str
-    data: str = "builtin:digits"
-    img_size: int | None = None
-    test_share: float = 0.2
-    seed: int = 0
-    k: int = 20
-    temperature: float = 0.07
-    probe_epochs: int = 300
-    mask_ratio: float | None = None
-    difficulty_data: str | None = None
-    out: str | None = None
-    max_images: int | None = None
 
 
 def evaluate(settings: EvalSettings) -> dict:

@@ -3,58 +3,11 @@ tokens it is given, so that decoder masking really shortens the decoder's sequen
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from torch import nn
 
-
-@dataclass(frozen=True)
-class MAEConfig:
-    """Architecture of an MAE ViT; sizes in pixels and channels."""
-
-    img_size: int = 224
-    patch_size: int = 16
-    in_chans: int = 3
-    embed_dim: int = 768
-    depth: int = 12
-    num_heads: int = 12
-    decoder_embed_dim: int = 512
-    decoder_depth: int = 8
-    decoder_num_heads: int = 16
-    mlp_ratio: float = 4.0
-    norm_pix_loss: bool = False
-
-    @property
-    def grid(self) -> tuple[int, int]:
-        return self.img_size // self.patch_size, self.img_size // self.patch_size
-
-
-CONFIGS: dict[str, dict] = {
-    "mae_vit_base_patch16": dict(patch_size=16, embed_dim=768, depth=12, num_heads=12),
-    "mae_vit_large_patch16": dict(patch_size=16, embed_dim=1024, depth=24, num_heads=16),
-    "mae_vit_huge_patch14": dict(patch_size=14, embed_dim=1280, depth=32, num_heads=16),
-    "mae_vit_tiny": dict(
-        patch_size=16,
-        embed_dim=192,
-        depth=12,
-        num_heads=3,
-        decoder_embed_dim=128,
-        decoder_depth=2,
-        decoder_num_heads=4,
-    ),
-    "mae_vit_micro": dict(
-        img_size=32,
-        patch_size=4,
-        embed_dim=192,
-        depth=4,
-        num_heads=3,
-        decoder_embed_dim=128,
-        decoder_depth=2,
-        decoder_num_heads=4,
-    ),
-}
+from maskstats.mae.config import CONFIGS, MAEConfig
 
 
 def sincos_pos_embed(dim: int, grid: tuple[int, int], cls_token: bool = True) -> torch.Tensor:

@@ -8,9 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from maskstats.metrics import REGISTRY
+from maskstats.tables import QUANTILES
 from maskstats.weights import Binning
-
-QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 
 
 @dataclass
@@ -52,8 +51,7 @@ class DifficultyStats:
             decoder_tokens: decoder sequence length per sample.
             loss: the micro-batch's weighted loss.
         """
-        sign = 1.0 if REGISTRY[self.metric].higher_is_harder else -1.0
-        self.raw_masked.append(sign * difficulty_masked)
+        self.raw_masked.append(REGISTRY[self.metric].from_difficulty(difficulty_masked))
         bins = self.binning.assign(difficulty_kept)
         self.bin_loss_sum += np.bincount(bins, patch_loss, self.binning.num_bins)
         self.bin_loss_count += np.bincount(bins, minlength=self.binning.num_bins)
@@ -67,8 +65,10 @@ class DifficultyStats:
         effective sample size as a share of patches ((sum w)^2 / sum w^2 / K), decoder
         tokens kept, mean loss."""
         raw = np.concatenate(self.raw_masked) if self.raw_masked else np.zeros(0)
-        sign = 1.0 if REGISTRY[self.metric].higher_is_harder else -1.0
-        counts = np.bincount(self.binning.assign(sign * raw), minlength=self.binning.num_bins)
+        info = REGISTRY[self.metric]
+        counts = np.bincount(
+            self.binning.assign(info.difficulty(raw)), minlength=self.binning.num_bins
+        )
         weights = np.concatenate(self.weights) if self.weights else np.zeros(0)
         with np.errstate(invalid="ignore", divide="ignore"):
             bin_loss = self.bin_loss_sum / self.bin_loss_count
@@ -76,7 +76,8 @@ class DifficultyStats:
             "metric": self.metric,
             "loss": float(np.mean(self.losses)) if self.losses else None,
             "bin_centre": [
-                float(sign * c) if np.isfinite(c) else None for c in self.binning.centres()
+                float(info.from_difficulty(c)) if np.isfinite(c) else None
+                for c in self.binning.centres()
             ],
             "bin_share": (counts / max(counts.sum(), 1)).round(6).tolist(),
             "bin_loss": [None if not np.isfinite(v) else float(v) for v in bin_loss],

@@ -9,42 +9,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from maskstats.mae.evaluate import EvalSettings, evaluate
-from maskstats.mae.train import TrainConfig, Trainer, save_checkpoint
-from maskstats.weights import DIFFICULTY_METRICS
-
-
-@dataclass
-class Table5Settings:
-    """The comparison's budget and data; ``quick()`` is the <15-minute CPU preset."""
-
-    data: str = "builtin:natural"
-    eval_data: str = "builtin:digits"
-    model: str = "mae_vit_micro"
-    mask_ratio: float = 0.9
-    baseline_ratio: float = 0.75
-    epochs: int = 8
-    max_steps: int | None = None
-    batch_size: int = 64
-    blr: float = 1.5e-4
-    seeds: Sequence[int] = (0, 1, 2)
-    metrics: Sequence[str] = DIFFICULTY_METRICS
-    decoder_ratios: Sequence[float] = (0.1, 0.2, 0.3)
-    dataset_length: int | None = None
-    out: str = "runs/table5"
-    progress: bool = True
-    eval_max_images: int | None = None
-    extra: dict = field(default_factory=dict)
-
-    def quick(self) -> Table5Settings:
-        """60 steps per run, one seed: every row on a 2-core CPU in minutes."""
-        return replace(self, max_steps=60, seeds=(0,), epochs=1)
+from maskstats.mae.checkpoint import save_checkpoint
+from maskstats.mae.config import EvalSettings, Table5Settings, TrainConfig
+from maskstats.mae.evaluate import evaluate
+from maskstats.mae.train import Trainer
+from maskstats.metrics import PATCH_METRICS
 
 
 @dataclass(frozen=True)
@@ -220,7 +195,7 @@ def summarize(results: list[dict], rows: list[Row], s: Table5Settings) -> dict[s
             record[key] = mean
             record[f"{key} std"] = std
         records.append(record)
-        for name in DIFFICULTY_METRICS:
+        for name in PATCH_METRICS:
             mean, std = _mean_std([r["real_difficulty"][name]["spearman_pooled"] for r in runs])
             spearman_records.append(
                 {"configuration": row.name, "metric": name, "spearman": mean, "std": std}
@@ -281,24 +256,6 @@ def write_tables(tables: dict[str, pd.DataFrame], out: Path) -> list[Path]:
             "spearman_by_metric.md",
         )
     ]
-    fig, ax = plot.plt.subplots(figsize=(plot.FULL_WIDTH, 2.8), layout="constrained")
-    x = np.arange(len(table))
-    for k, (key, color) in enumerate(
-        (("linear probe", plot.OKABE_ITO[0]), ("k-NN", plot.OKABE_ITO[1]))
-    ):
-        ax.bar(
-            x + (k - 0.5) * 0.38,
-            table[key],
-            0.38,
-            yerr=table[f"{key} std"],
-            capsize=2,
-            color=color,
-            label=key,
-        )
-    ax.set_xticks(x, table.index, rotation=30, ha="right")
-    low = float(np.nanmin(table[["linear probe", "k-NN"]].to_numpy()))
-    ax.set_ylim(max(0.0, low - 0.1), 1.0)
-    ax.set_ylabel(f"top-1 (mean ± std, {int(table['seeds'].max())} seeds)")
-    ax.legend(frameon=False, ncol=2)
+    fig = plot.table5_bars(table)
     paths += plot.save(fig, out / "table5")
     return paths

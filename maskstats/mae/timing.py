@@ -7,7 +7,8 @@ import time
 
 import torch
 
-from maskstats.mae.train import TrainConfig, Trainer
+from maskstats.mae.config import TrainConfig
+from maskstats.mae.train import Trainer
 
 
 def _one_step(trainer: Trainer, imgs: torch.Tensor, index: int) -> tuple[float, float]:

@@ -10,7 +10,7 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,72 +22,12 @@ from tqdm.auto import tqdm
 
 from maskstats import masks as mask_lib
 from maskstats import weights as weight_lib
+from maskstats.mae.checkpoint import load_checkpoint, save_checkpoint
+from maskstats.mae.config import TrainConfig
 from maskstats.mae.data import load_dataset
-from maskstats.mae.model import CONFIGS, MaskedAutoencoderViT, create_model
+from maskstats.mae.model import MaskedAutoencoderViT, create_model
+from maskstats.mae.runlog import append_record, write_csv, write_loss_per_bin
 from maskstats.mae.stats import DifficultyStats
-from maskstats.masks import check_mask_ratio
-
-
-@dataclass
-class TrainConfig:
-    """Everything a run depends on; flag names follow MAE's main_pretrain.py where they
-    overlap (blr, weight_decay, warmup_epochs, norm_pix_loss, accum_iter)."""
-
-    model: str = "mae_vit_micro"
-    data: str = "builtin:natural"
-    img_size: int | None = None
-    patch_size: int | None = None
-    in_chans: int = 3
-    mask_ratio: float = 0.75
-    strategy: str = "random"
-    mask_patch_size: int = 32
-    target_avgdist: float | None = None
-    metric: str = "none"
-    weighting: str = "none"
-    flatten_alpha: float = 1.0
-    inverse_gamma: float = 1.0
-    decoder_mask_ratio: float = 0.0
-    epochs: int = 5
-    max_steps: int | None = None
-    stop_after_steps: int | None = None
-    batch_size: int = 64
-    accum_iter: int = 1
-    blr: float = 1.5e-4
-    lr: float | None = None
-    min_lr: float = 0.0
-    weight_decay: float = 0.05
-    warmup_epochs: float = 1.0
-    norm_pix_loss: bool = False
-    seed: int = 0
-    out: str = "runs/mae"
-    save_every: int = 200
-    log_every: int = 10
-    resume: str | None = None
-    device: str = "auto"
-    num_workers: int = 0
-    dataset_length: int | None = None
-    progress: bool = True
-
-    def validate(self) -> None:
-        """Raise ValueError with one line for settings that cannot work."""
-        if self.model not in CONFIGS:
-            raise ValueError(f"unknown model {self.model!r}; expected one of {', '.join(CONFIGS)}")
-        check_mask_ratio(self.mask_ratio)
-        if self.metric not in ("none", *weight_lib.DIFFICULTY_METRICS):
-            raise ValueError(f"metric must be none or one of {weight_lib.DIFFICULTY_METRICS}")
-        if self.weighting not in weight_lib.WEIGHTINGS:
-            raise ValueError(f"weighting must be one of {weight_lib.WEIGHTINGS}")
-        if self.weighting != "none" and self.metric == "none":
-            raise ValueError(f"--weighting {self.weighting} needs a --metric")
-        if not 0.0 <= self.decoder_mask_ratio < 1.0:
-            raise ValueError(f"decoder mask ratio must be in [0, 1), got {self.decoder_mask_ratio}")
-        if self.decoder_mask_ratio > 0 and self.metric == "none":
-            raise ValueError("--decoder-mask-ratio needs a --metric to find the hardest patches")
-        for name in ("epochs", "batch_size", "accum_iter", "save_every", "log_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
-        if self.strategy not in (*mask_lib.STRATEGIES, "difficulty"):
-            raise ValueError(f"unknown strategy {self.strategy!r}")
 
 
 @dataclass
@@ -141,24 +81,6 @@ def lr_factor(step: int, warmup_steps: int, total_steps: int, min_ratio: float) 
         return (step + 1) / warmup_steps
     progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
     return min_ratio + (1 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
-
-
-def save_checkpoint(path: Path, state: dict) -> None:
-    """Write atomically: a temporary file beside ``path``, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: Path) -> dict:
-    """Read a checkpoint; a missing or corrupt file is a one-line ValueError."""
-    if not path.is_file():
-        raise ValueError(f"checkpoint {path} does not exist")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:
-        raise ValueError(f"cannot read checkpoint {path}: {error}") from None
 
 
 class Trainer:
@@ -265,9 +187,6 @@ class Trainer:
         seed alone (so a resumed run draws the same masks)."""
         rng = np.random.default_rng([self.cfg.seed, micro_index + 1, self.dist.rank])
         c = self.cfg
-        extra = {}
-        if c.strategy == "difficulty":
-            extra = {"target_avgdist": c.target_avgdist}
         return mask_lib.generate(
             c.strategy,
             n,
@@ -276,7 +195,7 @@ class Trainer:
             c.mask_ratio,
             seed=rng,
             mask_patch_size=c.mask_patch_size,
-            **extra,
+            target_avgdist=c.target_avgdist,
         )
 
     def prepare_targets(self, masks: np.ndarray, micro_index: int) -> dict:
@@ -378,7 +297,7 @@ class Trainer:
         }
         if self.dist.is_main:
             write_csv(self.out)
-            plot_loss_per_bin(self.out)
+            write_loss_per_bin(self.out)
             (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
         return summary
 
@@ -434,8 +353,7 @@ class Trainer:
             "difficulty_share": timing["difficulty_s"] / max(timing["step_s"], 1e-9),
             "images_per_s": timing["images"] / max(timing["step_s"], 1e-9),
         }
-        with open(self.out / "metrics.jsonl", "a") as handle:
-            handle.write(json.dumps(record) + "\n")
+        append_record(self.out, record)
         q50 = record.get("difficulty_q50")
         tqdm.write(
             f"[{kind} {epoch} step {self.step}] loss {record['loss']:.4f} "
@@ -443,70 +361,6 @@ class Trainer:
             f"w [{record['weight_min']:.2f}, {record['weight_max']:.2f}] "
             f"ess {record['ess']:.2f} decoder tokens {record['decoder_tokens']:.0f}"
         )
-
-
-def read_metrics(out: Path) -> list[dict]:
-    """The records of ``out``/metrics.jsonl."""
-    path = Path(out) / "metrics.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def write_csv(out: Path) -> Path:
-    """metrics.csv: one row per record, list fields spread into numbered columns."""
-    import pandas as pd
-
-    rows = []
-    for record in read_metrics(out):
-        row = {}
-        for key, value in record.items():
-            if isinstance(value, list):
-                row.update({f"{key}_{k}": v for k, v in enumerate(value)})
-            else:
-                row[key] = value
-        rows.append(row)
-    path = Path(out) / "metrics.csv"
-    pd.DataFrame(rows).to_csv(path, index=False)
-    return path
-
-
-def plot_loss_per_bin(out: Path) -> Path | None:
-    """Figure: mean reconstruction loss per difficulty bin, one line per epoch."""
-    records = [r for r in read_metrics(out) if r["kind"] == "epoch"]
-    if not records:
-        return None
-    from maskstats import plot
-
-    fig, ax = plot.plt.subplots(figsize=(plot.COLUMN_WIDTH, 2.4), layout="constrained")
-    cmap = plot.plt.get_cmap("viridis")
-    for k, record in enumerate(records):
-        centres = record["bin_centre"]
-        points = [(i, loss) for i, loss in enumerate(record["bin_loss"]) if loss is not None]
-        if not points:
-            continue
-        xs = [i for i, _ in points]
-        ax.plot(
-            xs,
-            [loss for _, loss in points],
-            marker="o",
-            ms=2.5,
-            color=cmap(k / max(1, len(records) - 1)),
-            label=f"epoch {record['epoch']}",
-        )
-        labels = [f"{c:.2g}" for c in centres if c is not None]
-        labels += [f"> {labels[-1]}"] * (len(centres) - len(labels))
-        ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=6)
-    ax.set_xlabel(
-        f"{records[0]['metric']} bin centre (harder →)"
-        if records[0]["metric"] in ("nearest", "p2dist")
-        else f"{records[0]['metric']} bin centre (easier →)"
-    )
-    ax.set_ylabel("mean reconstruction loss")
-    ax.legend(fontsize=6, frameon=False, ncol=2)
-    stem = Path(out) / "loss_per_bin"
-    plot.save(fig, stem)
-    return stem.with_suffix(".png")
 
 
 def train(config: TrainConfig) -> dict:
@@ -517,9 +371,3 @@ def train(config: TrainConfig) -> dict:
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
-
-
-def config_from_args(values: dict) -> TrainConfig:
-    """A TrainConfig from a dict of CLI values (unknown keys ignored)."""
-    names = {f.name for f in fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in values.items() if k in names})

@@ -10,69 +10,20 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from maskstats.masks import GridLike, MaskBatch, as_mask_batch, check_patch_size
-from maskstats.metrics import _kernels, _parallel
+from maskstats._validate import GridLike, MaskBatch, as_mask_batch, check_patch_size
+from maskstats.metrics import _parallel, _window_kernels, distance_kernels
+from maskstats.metrics.registry import METRIC_NAMES, PATCH_METRICS, REGISTRY, Metric
 
 ON_EMPTY = ("raise", "nan")
 
 
-@dataclass(frozen=True)
-class Metric:
-    """What a metric is, so that tables, weights and the trainer can iterate and orient.
-
-    Attributes:
-        name: API name, e.g. "p2dist".
-        paper_name: the Efficient MAE paper's (or SimMIM's) name.
-        unit: "patches", "1/patch", "patch", or "px".
-        per_patch: True for (N, H, W) results, False for one number per mask.
-        higher_is_harder: orientation: True when a larger value means harder to reconstruct.
-        needs_visible: a mask with no visible patch has no defined value.
-        discrete_values: the finite set of values (density3), else None.
-    """
-
-    name: str
-    paper_name: str
-    unit: str
-    per_patch: bool
-    higher_is_harder: bool
-    needs_visible: bool
-    discrete_values: tuple[float, ...] | None = None
-
-    def difficulty(self, values: np.ndarray) -> np.ndarray:
-        """Return ``values`` oriented so that higher = harder."""
-        return values if self.higher_is_harder else -values
-
-
-REGISTRY: dict[str, Metric] = {
-    m.name: m
-    for m in (
-        Metric(
-            "density3",
-            "Number of Patches in 3x3",
-            "patches",
-            True,
-            False,
-            False,
-            tuple(float(v) for v in range(9)),
-        ),
-        Metric("invdist5", "Sum of Patch Distance in 5x5", "1/patch", True, False, False),
-        Metric("nearest", "Nearest Patch Distance", "patch", True, True, True),
-        Metric("p2dist", "P²Dist", "patch", True, True, True),
-        Metric("avgdist", "AvgDist (SimMIM)", "px", False, True, True),
-    )
-}
-PATCH_METRICS = tuple(name for name, m in REGISTRY.items() if m.per_patch)
-METRIC_NAMES = tuple(REGISTRY)
-
-
 def _new_memo(patch_size: object) -> tuple[np.ndarray, np.ndarray]:
-    """An empty patch-sum memo (keys -1) for :func:`_kernels.mask_distance_total`."""
-    slots = 1 << _kernels.MEMO_BITS
+    """An empty patch-sum memo (keys -1) for :func:`distance_kernels.mask_distance_total`."""
+    slots = 1 << distance_kernels.MEMO_BITS
     return np.full(slots, -1, np.int64), np.empty(slots, np.float64)
 
 
@@ -124,21 +75,25 @@ def _compute_numpy(
     avgdist_values = np.empty(n if "avgdist" in names else 0, np.float64)
     flat_masks = masks.reshape(n, size)
     windows = any(name in outputs for name in ("density3", "invdist5", "nearest"))
-    valid = _kernels.window_validity(height, width) if windows else None
+    valid = _window_kernels.window_validity(height, width) if windows else None
 
     def kernel(first: int, last: int) -> None:
         if "density3" in outputs:
-            _kernels.density3_range(flat_masks, first, last, width, valid, outputs["density3"])
+            _window_kernels.density3_range(
+                flat_masks, first, last, width, valid, outputs["density3"]
+            )
         if "invdist5" in outputs:
-            _kernels.invdist5_range(flat_masks, first, last, width, valid, outputs["invdist5"])
+            _window_kernels.invdist5_range(
+                flat_masks, first, last, width, valid, outputs["invdist5"]
+            )
         if "nearest" in outputs:
-            _kernels.nearest_range(
+            _window_kernels.nearest_range(
                 flat_masks, first, last, height, width, valid, outputs["nearest"]
             )
         if pixels:
             memo = _MEMO_POOL.take(patch_size)
             try:
-                _kernels.pixel_range(
+                distance_kernels.pixel_range(
                     flat_masks,
                     first,
                     last,

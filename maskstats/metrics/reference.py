@@ -57,25 +57,34 @@ def pixel_distance(mask: np.ndarray, patch_size: int) -> np.ndarray:
     return ndimage.distance_transform_edt(pixels)
 
 
+def p2dist_avgdist(masks: np.ndarray, patch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """One scipy EDT per mask on the upsampled image, for both pixel metrics.
+
+    Returns:
+        p2dist (N, H, W) float32 (per masked patch, mean pixel EDT over its pixels /
+        patch_size; NaN on visible) and avgdist (N,) float64 (mean pixel EDT over the masked
+        pixels, in pixels; NaN with nothing masked).
+    """
+    n, height, width = masks.shape
+    p2 = np.empty(masks.shape, np.float32)
+    avg = np.empty(n, np.float64)
+    for k, mask in enumerate(masks):
+        sums = pixel_distance(mask, patch_size).reshape(height, patch_size, width, patch_size)
+        sums = sums.sum(axis=(1, 3))
+        p2[k] = np.where(mask, sums / patch_size**3, np.nan)
+        count = mask.sum()
+        avg[k] = sums[mask].sum() / (count * patch_size**2) if count else np.nan
+    return p2, avg
+
+
 def p2dist(masks: np.ndarray, patch_size: int) -> np.ndarray:
     """(N, H, W) float32: per masked patch, mean pixel EDT over its pixels / patch_size."""
-    n, height, width = masks.shape
-    out = np.empty(masks.shape, np.float32)
-    for k, mask in enumerate(masks):
-        dist = pixel_distance(mask, patch_size)
-        block_mean = dist.reshape(height, patch_size, width, patch_size).mean(axis=(1, 3))
-        out[k] = np.where(mask, block_mean / patch_size, np.nan)
-    return out
+    return p2dist_avgdist(masks, patch_size)[0]
 
 
 def avgdist(masks: np.ndarray, patch_size: int) -> np.ndarray:
     """(N,) float64: mean pixel EDT over the masked pixels of each mask, in pixels."""
-    out = np.empty(masks.shape[0], np.float64)
-    for k, mask in enumerate(masks):
-        dist = pixel_distance(mask, patch_size)
-        pixels = np.kron(mask, np.ones((patch_size, patch_size), dtype=bool))
-        out[k] = dist[pixels].mean() if pixels.any() else np.nan
-    return out
+    return p2dist_avgdist(masks, patch_size)[1]
 
 
 REFERENCES = {

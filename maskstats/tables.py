@@ -1,17 +1,19 @@
-"""Tables of difficulty: per mask, per patch, summaries. DataFrames in, DataFrames out."""
+"""Tables of difficulty: per mask, per patch, summaries, metric agreement and the Tab.5-style
+metric table. DataFrames in, DataFrames out."""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from tqdm.auto import tqdm
 
-from maskstats.masks import as_masks
-from maskstats.metrics import METRIC_NAMES, REGISTRY, compute
+from maskstats._validate import as_masks
+from maskstats.masks import generate
+from maskstats.metrics import METRIC_NAMES, PATCH_METRICS, REGISTRY, compute
 
 CHUNK = 2048
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
@@ -134,117 +136,16 @@ def summarize(
     return pd.DataFrame(rows).set_index("metric")
 
 
-EASY_P2DIST = 0.5
-"""Default easy threshold: p2dist < 0.5 patch, a masked patch with visible pixels on at
-least two sides (one side alone gives (p + 1) / (2 p) > 0.5)."""
-HARD_P2DIST = 1.0
-"""Default hard threshold: p2dist > 1.0 patch, on average more than a patch from any visible
-pixel (no visible 4-neighbour)."""
-
-
-def parse_ratios(text: str) -> tuple[float, ...]:
-    """'0.5:0.95:0.05' (start:stop:step, stop included) or '0.75,0.9' -> ratios."""
-    try:
-        if ":" in text:
-            start, stop, step = (float(part) for part in text.split(":"))
-            if step <= 0:
-                raise ValueError
-            count = int(np.floor((stop - start) / step + 1e-9)) + 1
-            ratios = tuple(round(start + k * step, 10) for k in range(count))
-        else:
-            ratios = tuple(float(part) for part in text.split(","))
-    except ValueError:
-        raise ValueError(f"expected ratios as start:stop:step or a,b,c, got {text!r}") from None
-    if not ratios or any(not 0 <= r < 1 for r in ratios):
-        raise ValueError(f"mask ratios must be in [0, 1), got {text!r}")
-    return ratios
-
-
-def sweep(
-    strategies: Sequence[str] = ("random", "block", "simmim"),
-    mask_ratios: Sequence[float] = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95),
-    img_size: int = 224,
-    patch_size: int = 16,
-    n: int = 2048,
-    seed: int = 0,
-    easy_p2dist: float = EASY_P2DIST,
-    hard_p2dist: float = HARD_P2DIST,
-    progress: bool = True,
-    mask_patch_size: int = 32,
-    target_avgdist: float | None = None,
-) -> pd.DataFrame:
-    """Difficulty over masking strategies and ratios, one row per (strategy, ratio, mask).
-
-    Strategy "difficulty" holds AvgDist at ``target_avgdist`` (pixels); ratios where that
-    target is out of reach are skipped with a warning.
-
-    A mask with no visible patch (SimMIM on few cells at a high ratio) gets NaN distances.
-
-    Args:
-        strategies: names accepted by :func:`maskstats.masks.generate`.
-        mask_ratios: ratios in [0, 1).
-        img_size: image side in pixels; patch_size: model patch side in pixels.
-        n: masks per (strategy, ratio).
-        seed: base seed; each (strategy, ratio) gets its own stream.
-        easy_p2dist, hard_p2dist: a masked patch is easy when p2dist < easy_p2dist and hard
-            when p2dist > hard_p2dist (patch units).
-
-    Returns:
-        Long DataFrame: strategy, mask_ratio, mask, n_masked, each metric's mean over the mask's
-        masked patches (avgdist per mask), easy_share and hard_share of its masked patches.
-    """
-    from maskstats.masks import generate
-
-    frames = []
-    jobs = [(s, r) for s in strategies for r in mask_ratios]
-    for index, (strategy, ratio) in enumerate(
-        tqdm(jobs, desc="sweep", unit="setting", delay=1.0, disable=not progress)
-    ):
-        extra = {"target_avgdist": target_avgdist} if strategy == "difficulty" else {}
-        try:
-            masks = generate(
-                strategy,
-                n,
-                img_size,
-                patch_size,
-                ratio,
-                seed=np.random.default_rng([seed, index]),
-                mask_patch_size=mask_patch_size,
-                **extra,
-            )
-        except ValueError as error:
-            if strategy != "difficulty":
-                raise
-            warnings.warn(f"skipping difficulty masks at mask ratio {ratio}: {error}", stacklevel=2)
-            continue
-        values = compute_chunked(masks, METRIC_NAMES, patch_size, False, on_empty="nan")
-        table = mask_table(masks, patch_size, values=values)
-        p2 = values["p2dist"]
-        counts = np.maximum(table["n_masked"].to_numpy(), 1)
-        with np.errstate(invalid="ignore"):
-            table["easy_share"] = (p2 < easy_p2dist).sum(axis=(1, 2)) / counts
-            table["hard_share"] = (p2 > hard_p2dist).sum(axis=(1, 2)) / counts
-        table.insert(0, "mask_ratio", ratio)
-        table.insert(0, "strategy", strategy)
-        frames.append(table)
-    return pd.concat(frames, ignore_index=True)
-
-
 def sweep_summary(table: pd.DataFrame) -> pd.DataFrame:
     """Per (strategy, mask_ratio): mean of every numeric column of :func:`sweep`'s table."""
     columns = [c for c in table.columns if c not in ("strategy", "mask_ratio", "mask")]
     return table.groupby(["strategy", "mask_ratio"], sort=False)[columns].mean().reset_index()
 
 
-def difficulty(values: np.ndarray, name: str) -> np.ndarray:
-    """Values of metric ``name`` oriented so that higher = harder."""
-    return REGISTRY[name].difficulty(values)
-
-
 def metric_agreement(
     masks_by_ratio: dict[float, np.ndarray],
     patch_size: int = 16,
-    names: Sequence[str] = ("density3", "invdist5", "nearest", "p2dist"),
+    names: Sequence[str] = PATCH_METRICS,
     max_patches: int = 50_000,
     seed: int = 0,
 ) -> pd.DataFrame:
@@ -259,15 +160,15 @@ def metric_agreement(
     Returns:
         Long DataFrame: mask_ratio, method, metric_a, metric_b, correlation, n_patches.
     """
-    from scipy import stats
-
     rows = []
     rng = np.random.default_rng(seed)
     for ratio, masks in masks_by_ratio.items():
         table = patch_table(masks, patch_size, names)
         if len(table) > max_patches:
             table = table.iloc[rng.choice(len(table), max_patches, replace=False)]
-        oriented = {name: difficulty(table[name].to_numpy(np.float64), name) for name in names}
+        oriented = {
+            name: REGISTRY[name].difficulty(table[name].to_numpy(np.float64)) for name in names
+        }
         for a in names:
             for b in names:
                 for method, func in (("spearman", stats.spearmanr), ("kendall", stats.kendalltau)):
@@ -300,17 +201,11 @@ def compare_metrics(
     masks) at each ratio, Spearman with p2dist (oriented; pooled patches of all ratios), the
     share of masked patches in the easiest and hardest deciles at each ratio (decile edges
     from the pooled patches of all ratios; ties at an edge count in, so a discrete metric can
-    exceed 10%), and compute time in µs per mask (median of 3, at the first ratio).
+    exceed 10%). (Timings live in :mod:`maskstats.bench`.)
 
     Args:
         masks_by_ratio: masks to use; generated from strategy/img_size/patch_size/n otherwise.
     """
-    import time
-
-    from scipy import stats
-
-    from maskstats.masks import generate
-
     if masks_by_ratio is None:
         masks_by_ratio = {
             r: generate(strategy, n, img_size, patch_size, r, seed=np.random.default_rng([seed, k]))
@@ -319,7 +214,6 @@ def compare_metrics(
     values = {
         r: compute_chunked(m, METRIC_NAMES, patch_size, False) for r, m in masks_by_ratio.items()
     }
-    first_masks = next(iter(masks_by_ratio.values()))
     rows = []
     for name in METRIC_NAMES:
         info = REGISTRY[name]
@@ -336,22 +230,16 @@ def compare_metrics(
         for r, sample in samples.items():
             row[f"mean ± std @{r:g}"] = f"{np.nanmean(sample):.3f} ± {np.nanstd(sample):.3f}"
         if info.per_patch:
-            pooled = np.concatenate([difficulty(s, name) for s in samples.values()])
+            pooled = np.concatenate([info.difficulty(s) for s in samples.values()])
             reference_p2 = np.concatenate(
                 [v["p2dist"][masks_by_ratio[r]].astype(np.float64) for r, v in values.items()]
             )
             row["spearman vs p2dist"] = float(stats.spearmanr(pooled, reference_p2)[0])
             easy_edge, hard_edge = np.quantile(pooled, [0.1, 0.9])
             for r, sample in samples.items():
-                oriented = difficulty(sample, name)
+                oriented = info.difficulty(sample)
                 row[f"easiest decile @{r:g}"] = float(np.mean(oriented <= easy_edge))
                 row[f"hardest decile @{r:g}"] = float(np.mean(oriented >= hard_edge))
-        times = []
-        for _ in range(3):
-            start = time.perf_counter()
-            compute(first_masks, name, patch_size)
-            times.append(time.perf_counter() - start)
-        row["µs per mask"] = float(np.median(times)) / len(first_masks) * 1e6
         rows.append(row)
     return pd.DataFrame(rows).set_index("metric")
 

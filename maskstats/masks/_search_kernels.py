@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from maskstats.metrics._kernels import count_masked, distance_scratch, mask_distance_total
+from maskstats.metrics.distance_kernels import count_masked, distance_scratch, mask_distance_total
 
 # Patch-sum memo per mask (2**12 slots, 64 KiB): a swap changes few patch configurations, so
 # most patch sums of the next evaluation are found there.

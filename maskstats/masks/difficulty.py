@@ -1,8 +1,7 @@
 """Masks with a chosen difficulty: an exact mask ratio whose AvgDist (or mean P²Dist) hits a
 target, so that difficulty can be varied apart from the ratio.
 
-This module sits above ``metrics`` (it measures what it generates); ``maskstats.masks``
-forwards ``difficulty_masks`` and ``achievable_range`` here."""
+This module sits above ``metrics``: it measures what it generates."""
 
 from __future__ import annotations
 
@@ -11,16 +10,16 @@ import functools
 import numpy as np
 from scipy import ndimage
 
-from maskstats._difficulty_kernels import hill_climb_kernel, target_search_kernel
-from maskstats.masks import (
+from maskstats._validate import (
     GridLike,
     SeedLike,
-    _rng,
     as_grid,
+    as_rng,
     check_mask_ratio,
     check_patch_size,
     mae_num_masked,
 )
+from maskstats.masks._search_kernels import hill_climb_kernel, target_search_kernel
 from maskstats.metrics import avgdist
 
 SMOOTHNESS = np.array([-0.9, -0.6, -0.3, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0])
@@ -209,7 +208,7 @@ def difficulty_masks(
             f"at mask_ratio {ratio} on a {grid[0]}x{grid[1]} grid with patch_size {patch_size}"
         )
     target = min(max(target, low), high)
-    rng = _rng(seed)
+    rng = as_rng(seed)
     smoothness = _start_smoothness(grid, num_masked, patch_size, target)
     out = np.empty((int(n), *grid), dtype=bool)
     todo = np.arange(int(n))

@@ -1,0 +1,173 @@
+"""What every room uses: validation and normalisation of what users pass in (masks, grids,
+ratios, patch sizes, seeds), and the numpy <-> torch bridge. Errors are raised here, where
+input enters, not deep in the kernels.
+
+Convention (MAE, SimMIM, BEiT, Hugging Face ViTMAE): boolean, True = masked (removed),
+False = visible. A batch is (N, H, W) on the patch grid, or (N, L) with ``grid=(H, W)``,
+row-major like MAE's patchify.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+SeedLike = int | np.random.Generator | None
+GridLike = int | tuple[int, int]
+
+
+@dataclass(frozen=True)
+class MaskBatch:
+    """Validated masks plus what is needed to hand results back in the caller's layout.
+
+    Attributes:
+        masks: (N, H, W) bool, True = masked.
+        flat: the caller passed (N, L); per-patch results go back as (N, L).
+        device: torch device of the caller's tensor, or None for numpy input.
+    """
+
+    masks: np.ndarray
+    flat: bool
+    device: Any
+
+    def restore(self, values: np.ndarray) -> Any:
+        """Return per-patch (N, H, W) or per-mask (N,) ``values`` in the caller's layout/type."""
+        if self.flat and values.ndim == 3:
+            values = values.reshape(values.shape[0], -1)
+        if self.device is not None:
+            return numpy_to_tensor(values, self.device)
+        return values
+
+
+def as_grid(grid: GridLike) -> tuple[int, int]:
+    """Normalise ``grid`` (an int for square grids, or (H, W)) to a pair of positive ints."""
+    if isinstance(grid, (int, np.integer)) and not isinstance(grid, bool):
+        pair = (int(grid), int(grid))
+    elif isinstance(grid, (tuple, list)) and len(grid) == 2:
+        pair = (int(grid[0]), int(grid[1]))
+    else:
+        raise ValueError(f"grid must be an int or a pair (H, W) of ints, got {grid!r}")
+    if pair[0] < 1 or pair[1] < 1:
+        raise ValueError(f"grid must be positive, got {pair}")
+    return pair
+
+
+def check_mask_ratio(mask_ratio: float) -> float:
+    """Return ``mask_ratio`` as float; raise ValueError unless 0 <= mask_ratio < 1."""
+    ratio = float(mask_ratio)
+    if not (0.0 <= ratio < 1.0):
+        raise ValueError(f"mask_ratio must be in [0, 1), got {mask_ratio}")
+    return ratio
+
+
+def check_patch_size(patch_size: int) -> int:
+    """Return ``patch_size`` as int; raise unless it is a whole number from 1 to 1024."""
+    if isinstance(patch_size, bool) or not isinstance(patch_size, (int, np.integer)):
+        raise TypeError(f"patch_size must be an int (pixels per patch side), got {patch_size!r}")
+    if not 1 <= int(patch_size) <= 1024:
+        raise ValueError(f"patch_size must be from 1 to 1024 pixels, got {patch_size}")
+    return int(patch_size)
+
+
+def grid_from_image(img_size: GridLike, patch_size: int) -> tuple[int, int]:
+    """Patch grid (H, W) for an image of ``img_size`` pixels; raise if it does not divide."""
+    height, width = as_grid(img_size)
+    patch_size = check_patch_size(patch_size)
+    if height % patch_size or width % patch_size:
+        raise ValueError(f"img_size {height}x{width} is not divisible by patch_size {patch_size}")
+    return height // patch_size, width // patch_size
+
+
+def as_masks(masks: Any, grid: GridLike | None = None) -> np.ndarray:
+    """Validate user masks and return them as a numpy (N, H, W) bool array.
+
+    Args:
+        masks: (N, H, W) or (N, L) array-like (numpy or torch), bool or 0/1, True = masked.
+        grid: (H, W) of the patch grid; required for (N, L) input.
+
+    Returns:
+        (N, H, W) bool, True = masked. CPU torch tensors and bool numpy arrays are not copied.
+    """
+    return as_mask_batch(masks, grid).masks
+
+
+def as_mask_batch(masks: Any, grid: GridLike | None = None) -> MaskBatch:
+    """Like :func:`as_masks`, but also remember the caller's layout and device."""
+    device = None
+    if is_tensor(masks):
+        masks, device = tensor_to_numpy(masks)
+    elif not isinstance(masks, np.ndarray):
+        if isinstance(masks, (list, tuple)):
+            masks = np.asarray(masks)
+        else:
+            raise TypeError(
+                f"masks must be a numpy array or torch tensor, got {type(masks).__name__}"
+            )
+    if masks.dtype.kind not in "biuf":
+        raise TypeError(f"masks must be bool or 0/1 numbers, got dtype {masks.dtype}")
+    flat = masks.ndim == 2
+    if flat:
+        if grid is None:
+            raise ValueError(
+                f"masks of shape {masks.shape} are (N, L): pass grid=(H, W) "
+                "(a single mask goes in as (1, H, W))"
+            )
+        height, width = as_grid(grid)
+        if height * width != masks.shape[1]:
+            raise ValueError(
+                f"grid {height}x{width} has {height * width} patches but masks have "
+                f"L={masks.shape[1]}"
+            )
+        masks = masks.reshape(masks.shape[0], height, width)
+    elif masks.ndim == 3:
+        if grid is not None and as_grid(grid) != masks.shape[1:]:
+            raise ValueError(f"grid {as_grid(grid)} does not match masks of shape {masks.shape}")
+    else:
+        raise ValueError(f"masks must be (N, H, W) or (N, L), got shape {masks.shape}")
+    if masks.shape[1] < 1 or masks.shape[2] < 1:
+        raise ValueError(f"masks must have a non-empty grid, got shape {masks.shape}")
+    if masks.dtype != np.bool_:
+        binary = (masks == 0) | (masks == 1)
+        if not binary.all():
+            bad = masks[~binary].flat[0]
+            raise ValueError(f"masks must hold only 0/1 or True/False, found {bad}")
+        masks = masks != 0
+    return MaskBatch(np.ascontiguousarray(masks), flat, device)
+
+
+def as_rng(seed: SeedLike) -> np.random.Generator:
+    """A numpy Generator from an int seed, None (fresh entropy) or a Generator (used as is)."""
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+def mae_num_masked(num_patches: int, mask_ratio: float) -> int:
+    """Masked patches per sample in MAE: L - int(L * (1 - mask_ratio))."""
+    return num_patches - int(num_patches * (1 - mask_ratio))
+
+
+# --------------------------------------------------------------------------- numpy <-> torch
+# Torch is only touched when the caller already passed a tensor, so ``import maskstats``
+# never imports torch.
+
+
+def is_tensor(obj: Any) -> bool:
+    """True when ``obj`` is a torch.Tensor (checked without importing torch)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, torch.Tensor)
+
+
+def tensor_to_numpy(tensor: Any) -> tuple[np.ndarray, Any]:
+    """Return (array, device). CPU tensors are shared, not copied."""
+    device = tensor.device
+    return tensor.detach().cpu().numpy(), device
+
+
+def numpy_to_tensor(array: np.ndarray, device: Any) -> Any:
+    """Wrap ``array`` as a tensor on ``device`` (no copy on the CPU)."""
+    import torch
+
+    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    return tensor if device.type == "cpu" else tensor.to(device)

@@ -1,0 +1,205 @@
+"""Settings of the MAE trainer, its evaluation and the Tab.5 comparison: the one home of every
+default (the CLI's flags are generated from these fields). Imports no torch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from maskstats._options import option
+from maskstats._validate import check_mask_ratio
+from maskstats.masks import STRATEGIES
+from maskstats.metrics import PATCH_METRICS
+from maskstats.weights import WEIGHTINGS
+
+
+@dataclass(frozen=True)
+class MAEConfig:
+    """Architecture of an MAE ViT; sizes in pixels and channels."""
+
+    img_size: int = 224
+    patch_size: int = 16
+    in_chans: int = 3
+    embed_dim: int = 768
+    depth: int = 12
+    num_heads: int = 12
+    decoder_embed_dim: int = 512
+    decoder_depth: int = 8
+    decoder_num_heads: int = 16
+    mlp_ratio: float = 4.0
+    norm_pix_loss: bool = False
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return self.img_size // self.patch_size, self.img_size // self.patch_size
+
+
+CONFIGS: dict[str, dict] = {
+    "mae_vit_base_patch16": dict(patch_size=16, embed_dim=768, depth=12, num_heads=12),
+    "mae_vit_large_patch16": dict(patch_size=16, embed_dim=1024, depth=24, num_heads=16),
+    "mae_vit_huge_patch14": dict(patch_size=14, embed_dim=1280, depth=32, num_heads=16),
+    "mae_vit_tiny": dict(
+        patch_size=16,
+        embed_dim=192,
+        depth=12,
+        num_heads=3,
+        decoder_embed_dim=128,
+        decoder_depth=2,
+        decoder_num_heads=4,
+    ),
+    "mae_vit_micro": dict(
+        img_size=32,
+        patch_size=4,
+        embed_dim=192,
+        depth=4,
+        num_heads=3,
+        decoder_embed_dim=128,
+        decoder_depth=2,
+        decoder_num_heads=4,
+    ),
+}
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on; flag names follow MAE's main_pretrain.py where they
+    overlap (blr, weight_decay, warmup_epochs, norm_pix_loss, accum_iter)."""
+
+    model: str = option("mae_vit_micro", "architecture", choices=tuple(CONFIGS))
+    data: str = option(
+        "builtin:natural", "builtin:natural, builtin:digits, cifar:PATH, or an image folder"
+    )
+    img_size: int | None = option(
+        None, "image side in pixels (default: the model's)", kind="positive_int"
+    )
+    patch_size: int | None = option(
+        None, "patch side in pixels (default: the model's)", kind="positive_int"
+    )
+    in_chans: int = option(3, cli=False)
+    mask_ratio: float = option(0.75, "share of patches masked", kind="ratio")
+    strategy: str = option("random", "mask strategy", choices=STRATEGIES)
+    mask_patch_size: int = option(
+        32, "SimMIM masking cell in pixels (simmim only)", kind="positive_int"
+    )
+    target_avgdist: float | None = option(
+        None, "AvgDist target in pixels (strategy difficulty)", kind="float"
+    )
+    metric: str = option(
+        "none",
+        "difficulty metric for weights and decoder masking",
+        choices=("none", *PATCH_METRICS),
+    )
+    weighting: str = option("none", "loss weighting by difficulty", choices=WEIGHTINGS)
+    flatten_alpha: float = option(1.0, "Difficulty-Flatten exponent (0 = plain MAE)")
+    inverse_gamma: float = option(1.0, "inverse weighting exponent")
+    decoder_mask_ratio: float = option(
+        0.0, "share of the hardest masked patches dropped from the decoder", kind="ratio"
+    )
+    epochs: int = option(5, "epochs", kind="positive_int")
+    max_steps: int | None = option(
+        None, "optimizer steps in all (overrides epochs)", kind="positive_int"
+    )
+    stop_after_steps: int | None = option(
+        None,
+        "stop early, as if killed; the schedule still spans the full run",
+        kind="positive_int",
+    )
+    batch_size: int = option(64, "images per micro-batch", kind="positive_int")
+    accum_iter: int = option(
+        1, "micro-batches per optimizer step", kind="positive_int", aliases=("--accum_iter",)
+    )
+    blr: float = option(1.5e-4, "base lr: lr = blr * effective batch / 256")
+    lr: float | None = option(None, "absolute lr (overrides blr)", kind="float")
+    min_lr: float = option(0.0, "lr at the end of the cosine", aliases=("--min_lr",))
+    weight_decay: float = option(0.05, "AdamW weight decay", aliases=("--weight_decay",))
+    warmup_epochs: float = option(1.0, "linear warmup", aliases=("--warmup_epochs",))
+    norm_pix_loss: bool = option(
+        False, "normalise target pixels per patch (MAE)", aliases=("--norm_pix_loss",)
+    )
+    seed: int = option(0, "seed of weights, data order and masks")
+    out: str = option("runs/mae", "run folder")
+    save_every: int = option(200, "checkpoint every N steps", kind="positive_int")
+    log_every: int = option(10, "log a record every N steps", kind="positive_int")
+    resume: str | None = option(None, "checkpoint file or run folder to resume")
+    device: str = option("auto", "auto, cpu, cuda or cuda:N")
+    num_workers: int = option(0, "DataLoader workers")
+    dataset_length: int | None = option(
+        None, "images per epoch for built-in data (default 4096 crops)", kind="positive_int"
+    )
+    progress: bool = option(True, cli=False)
+
+    def validate(self) -> None:
+        """Raise ValueError with one line for settings that cannot work."""
+        if self.model not in CONFIGS:
+            raise ValueError(f"unknown model {self.model!r}; expected one of {', '.join(CONFIGS)}")
+        check_mask_ratio(self.mask_ratio)
+        if self.metric not in ("none", *PATCH_METRICS):
+            raise ValueError(f"metric must be none or one of {PATCH_METRICS}")
+        if self.weighting not in WEIGHTINGS:
+            raise ValueError(f"weighting must be one of {WEIGHTINGS}")
+        if self.weighting != "none" and self.metric == "none":
+            raise ValueError(f"--weighting {self.weighting} needs a --metric")
+        if not 0.0 <= self.decoder_mask_ratio < 1.0:
+            raise ValueError(f"decoder mask ratio must be in [0, 1), got {self.decoder_mask_ratio}")
+        if self.decoder_mask_ratio > 0 and self.metric == "none":
+            raise ValueError("--decoder-mask-ratio needs a --metric to find the hardest patches")
+        for name in ("epochs", "batch_size", "accum_iter", "save_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {self.strategy!r}")
+
+
+@dataclass
+class EvalSettings:
+    """What ``maskstats eval`` runs."""
+
+    ckpt: str = option(help="checkpoint file or run folder")
+    data: str = option("builtin:digits", "labelled data for the probe and k-NN")
+    img_size: int | None = option(
+        None, "image side (default: the checkpoint's)", kind="positive_int"
+    )
+    test_share: float = option(0.2, cli=False)
+    seed: int = option(0, "seed of the split and the probe")
+    k: int = option(20, "neighbours of the k-NN classifier", kind="positive_int", aliases=("-k",))
+    temperature: float = option(0.07, cli=False)
+    probe_epochs: int = option(300, "linear-probe epochs", kind="positive_int")
+    mask_ratio: float | None = option(
+        None, "masks for the real-difficulty test (default: the training ratio)", kind="ratio"
+    )
+    difficulty_data: str | None = option(
+        None,
+        "measure real difficulty on fresh crops of this data instead "
+        "(e.g. builtin:natural, the pretraining domain)",
+    )
+    out: str | None = option(None, "JSON path (default: RUN/eval.json)")
+    max_images: int | None = option(None, cli=False)
+
+
+@dataclass
+class Table5Settings:
+    """The comparison's budget and data; ``quick()`` is the <15-minute CPU preset."""
+
+    data: str = option("builtin:natural", "pretraining data")
+    eval_data: str = option("builtin:digits", "labelled data for probe and k-NN")
+    model: str = option("mae_vit_micro", "architecture", choices=tuple(CONFIGS))
+    mask_ratio: float = option(0.9, "the high mask ratio", kind="ratio")
+    baseline_ratio: float = option(0.75, "plain MAE's ratio", kind="ratio")
+    epochs: int = option(8, "epochs per run", kind="positive_int")
+    max_steps: int | None = option(None, "steps per run (overrides epochs)", kind="positive_int")
+    batch_size: int = option(64, "images per batch", kind="positive_int")
+    blr: float = option(1.5e-4, cli=False)
+    seeds: Sequence[int] = option((0, 1, 2), "seeds, e.g. 0,1,2", kind="seeds")
+    metrics: Sequence[str] = option(PATCH_METRICS, cli=False)
+    decoder_ratios: Sequence[float] = option((0.1, 0.2, 0.3), cli=False)
+    dataset_length: int | None = option(
+        None, "images per epoch for built-in data", kind="positive_int"
+    )
+    out: str = option("runs/table5", "folder of the runs and the table")
+    progress: bool = option(True, cli=False)
+    eval_max_images: int | None = option(None, cli=False)
+    extra: dict = option(cli=False, default_factory=dict)
+
+    def quick(self) -> Table5Settings:
+        """60 steps per run, one seed: every row on a 2-core CPU in minutes."""
+        return replace(self, max_steps=60, seeds=(0,), epochs=1)

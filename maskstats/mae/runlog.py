@@ -1,0 +1,51 @@
+"""A run's log: metrics.jsonl (one JSON record per interval and epoch), metrics.csv and the
+loss-per-bin figure made from it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+
+def append_record(out: Path, record: dict) -> None:
+    """Append one record to ``out``/metrics.jsonl."""
+    with open(Path(out) / "metrics.jsonl", "a") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
+def read_metrics(out: Path) -> list[dict]:
+    """The records of ``out``/metrics.jsonl."""
+    path = Path(out) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def write_csv(out: Path) -> Path:
+    """metrics.csv: one row per record, list fields spread into numbered columns."""
+    rows = []
+    for record in read_metrics(out):
+        row = {}
+        for key, value in record.items():
+            if isinstance(value, list):
+                row.update({f"{key}_{k}": v for k, v in enumerate(value)})
+            else:
+                row[key] = value
+        rows.append(row)
+    path = Path(out) / "metrics.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def write_loss_per_bin(out: Path) -> Path | None:
+    """``out``/loss_per_bin.png and .pdf from the epoch records (None without any)."""
+    from maskstats import plot
+
+    records = [r for r in read_metrics(out) if r["kind"] == "epoch"]
+    if not records:
+        return None
+    stem = Path(out) / "loss_per_bin"
+    plot.save(plot.loss_per_bin(records), stem)
+    return stem.with_suffix(".png")
