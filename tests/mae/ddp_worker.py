@@ -1,11 +1,12 @@
-"""Run under torchrun by tests/test_mae.py: a few DDP steps, then each rank saves its weights."""
+"""Run under torchrun by tests/mae/test_train.py: a few DDP steps, then each rank saves its
+weights."""
 
 import sys
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from test_mae import small_config
+from conftest import small_config
 
 from maskstats.mae.train import Trainer
 

@@ -248,6 +248,7 @@ np.save(__import__("sys").argv[1], np.array(
 """
 
 
+@pytest.mark.slow
 def test_kernels_stay_in_bounds(tmp_path):
     """numba does not check indices: rerun the kernels with NUMBA_BOUNDSCHECK=1 on awkward
     shapes (one row, one column, all masked, none masked, a partial chunk) and compare."""
