@@ -9,14 +9,17 @@ scipy.ndimage.distance_transform_edt does (4-adjacent pixels are at distance 1).
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 
 from maskstats._validate import GridLike, MaskBatch, as_mask_batch, check_patch_size
 from maskstats.metrics import _parallel, _window_kernels, distance_kernels
 from maskstats.metrics.registry import METRIC_NAMES, PATCH_METRICS, REGISTRY, Metric
+
+if TYPE_CHECKING:
+    import torch
 
 ON_EMPTY = ("raise", "nan")
 
@@ -45,8 +48,6 @@ def clear_memo() -> None:
 
 
 def _check_empty(masks: np.ndarray, on_empty: str) -> None:
-    if on_empty not in ON_EMPTY:
-        raise ValueError(f"on_empty must be one of {ON_EMPTY}, got {on_empty!r}")
     if on_empty == "raise":
         empty = np.flatnonzero(masks.all(axis=(1, 2)))
         if empty.size:
@@ -62,6 +63,8 @@ def _compute_numpy(
 ) -> dict[str, np.ndarray]:
     """All requested metrics for validated (N, H, W) bool masks (p2dist and avgdist share one
     kernel run)."""
+    if on_empty not in ON_EMPTY:
+        raise ValueError(f"on_empty must be one of {ON_EMPTY}, got {on_empty!r}")
     distances = any(REGISTRY[name].needs_visible for name in names)
     if distances:
         _check_empty(masks, on_empty)
@@ -130,13 +133,19 @@ def _names(names: str | Iterable[str] | None) -> tuple[str, ...]:
     return names
 
 
+MaskLike: TypeAlias = "np.ndarray | torch.Tensor | Sequence"
+"""Masks as users pass them: (N, H, W) or (N, L) bool or 0/1, numpy or torch, True = masked."""
+ArrayLike: TypeAlias = "np.ndarray | torch.Tensor"
+"""A result: a numpy array, or a torch tensor on the input's device when a tensor came in."""
+
+
 def compute(
-    masks: Any,
+    masks: MaskLike,
     names: str | Iterable[str] | None = None,
     patch_size: int = 16,
     grid: GridLike | None = None,
     on_empty: str = "raise",
-) -> dict[str, Any]:
+) -> dict[str, ArrayLike]:
     """Several metrics at once (the pixel kernel runs once for p2dist and avgdist).
 
     Args:
@@ -147,7 +156,8 @@ def compute(
         on_empty: "raise" (ValueError naming the masks with no visible patch) or "nan".
 
     Returns:
-        name -> per-patch (N, H, W) float32 (NaN on visible) or per-mask (N,) float32.
+        name -> per-patch (N, H, W) float32 (NaN on visible; (N, L) for (N, L) input) or
+        per-mask (N,) float32; torch tensors on the input's device when a tensor came in.
     """
     batch: MaskBatch = as_mask_batch(masks, grid)
     patch_size = check_patch_size(patch_size)
@@ -156,13 +166,17 @@ def compute(
 
 
 def density3(
-    masks: Any, patch_size: int = 16, grid: GridLike | None = None, on_empty: str = "raise"
-) -> Any:
-    """Number of Patches in 3x3: visible patches among the 8 neighbours of a masked patch.
+    masks: MaskLike, patch_size: int = 16, grid: GridLike | None = None, on_empty: str = "raise"
+) -> ArrayLike:
+    """Number of Patches in 3x3: visible patches among the 8 neighbours of a masked patch
+    (outside the grid counts as not visible).
 
     Args:
-        masks: (N, H, W) or (N, L) bool, True = masked. Outside the grid counts as not visible.
+        masks: (N, H, W) or (N, L) bool or 0/1, numpy or torch, True = masked.
         patch_size: unused; the same signature as the other metrics.
+        grid: (H, W) of the patch grid, required for (N, L) masks.
+        on_empty: checked for a valid value only; window metrics are defined without a
+            visible patch (all zero).
 
     Returns:
         (N, H, W) float32 in 0..8, NaN on visible patches. Higher = easier.
@@ -171,13 +185,17 @@ def density3(
 
 
 def invdist5(
-    masks: Any, patch_size: int = 16, grid: GridLike | None = None, on_empty: str = "raise"
-) -> Any:
-    """Sum of Patch Distance in 5x5: sum of 1/d over the visible patches of the 5x5 window.
+    masks: MaskLike, patch_size: int = 16, grid: GridLike | None = None, on_empty: str = "raise"
+) -> ArrayLike:
+    """Sum of Patch Distance in 5x5: sum of 1/d over the visible patches of the 5x5 window,
+    d the centre distance in patch units (1, sqrt 2, 2, sqrt 5, 2 sqrt 2); centre excluded.
 
     Args:
-        masks: (N, H, W) or (N, L) bool, True = masked. d is the centre distance in patch
-            units (1, sqrt 2, 2, sqrt 5, 2 sqrt 2); the centre is excluded.
+        masks: (N, H, W) or (N, L) bool or 0/1, numpy or torch, True = masked.
+        patch_size: unused; the same signature as the other metrics.
+        grid: (H, W) of the patch grid, required for (N, L) masks.
+        on_empty: checked for a valid value only; window metrics are defined without a
+            visible patch (all zero).
 
     Returns:
         (N, H, W) float32 in 1/patch, NaN on visible patches. Higher = easier.
@@ -186,12 +204,15 @@ def invdist5(
 
 
 def nearest(
-    masks: Any, patch_size: int = 16, grid: GridLike | None = None, on_empty: str = "raise"
-) -> Any:
+    masks: MaskLike, patch_size: int = 16, grid: GridLike | None = None, on_empty: str = "raise"
+) -> ArrayLike:
     """Nearest Patch Distance: centre distance to the nearest visible patch's centre.
 
     Args:
-        masks: (N, H, W) or (N, L) bool, True = masked; each mask needs a visible patch.
+        masks: (N, H, W) or (N, L) bool or 0/1, numpy or torch, True = masked.
+        patch_size: unused; the same signature as the other metrics.
+        grid: (H, W) of the patch grid, required for (N, L) masks.
+        on_empty: a mask with no visible patch: "raise" (ValueError naming it) or "nan".
 
     Returns:
         (N, H, W) float32 in patch units (>= 1), NaN on visible patches. Higher = harder.
@@ -200,14 +221,16 @@ def nearest(
 
 
 def p2dist(
-    masks: Any, patch_size: int = 16, grid: GridLike | None = None, on_empty: str = "raise"
-) -> Any:
+    masks: MaskLike, patch_size: int = 16, grid: GridLike | None = None, on_empty: str = "raise"
+) -> ArrayLike:
     """P²Dist: mean over a masked patch's pixels of the distance to the nearest visible pixel
     (pixels, as scipy's EDT counts), divided by ``patch_size``.
 
     Args:
-        masks: (N, H, W) or (N, L) bool, True = masked; each mask needs a visible patch.
+        masks: (N, H, W) or (N, L) bool or 0/1, numpy or torch, True = masked.
         patch_size: pixels per patch side.
+        grid: (H, W) of the patch grid, required for (N, L) masks.
+        on_empty: a mask with no visible patch: "raise" (ValueError naming it) or "nan".
 
     Returns:
         (N, H, W) float32 in patch units, NaN on visible patches. Higher = harder.
@@ -216,14 +239,16 @@ def p2dist(
 
 
 def avgdist(
-    masks: Any, patch_size: int = 16, grid: GridLike | None = None, on_empty: str = "raise"
-) -> Any:
+    masks: MaskLike, patch_size: int = 16, grid: GridLike | None = None, on_empty: str = "raise"
+) -> ArrayLike:
     """SimMIM's AvgDist: mean over a mask's masked pixels of the distance to the nearest
     visible pixel. Equals ``patch_size`` times the mean p2dist over the masked patches.
 
     Args:
-        masks: (N, H, W) or (N, L) bool, True = masked; each mask needs a visible patch.
+        masks: (N, H, W) or (N, L) bool or 0/1, numpy or torch, True = masked.
         patch_size: pixels per patch side.
+        grid: (H, W) of the patch grid, required for (N, L) masks.
+        on_empty: a mask with no visible patch: "raise" (ValueError naming it) or "nan".
 
     Returns:
         (N,) float32 in pixels; NaN for a mask with nothing masked. Higher = harder.
@@ -234,6 +259,8 @@ def avgdist(
 __all__ = [
     "METRIC_NAMES",
     "PATCH_METRICS",
+    "ArrayLike",
+    "MaskLike",
     "REGISTRY",
     "Metric",
     "avgdist",

@@ -262,3 +262,10 @@ def test_kernels_stay_in_bounds(tmp_path):
     plain = tmp_path / "plain.npy"
     subprocess.run([sys.executable, "-c", _BOUNDSCHECK_SCRIPT, str(plain)], check=True)
     np.testing.assert_array_equal(np.load(checked), np.load(plain))
+
+
+@pytest.mark.parametrize("name", ["density3", "invdist5", "nearest", "p2dist", "avgdist"])
+def test_on_empty_is_checked_by_every_metric(name):
+    masks = random_masks(2, 5, 0.5, seed=0)
+    with pytest.raises(ValueError, match="on_empty must be one of"):
+        metrics.compute(masks, name, on_empty="ignore")
