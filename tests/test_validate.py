@@ -44,6 +44,7 @@ def test_check_count_refuses_negative_and_keeps_ints():
         lambda n: grid_masks(n, 4, 0.75, seed=0),
         lambda n: multiblock_masks(n, 8, seed=0),
         lambda n: mask_lib.generate("random", n, 32, 8, 0.5, seed=0),
+        lambda n: mask_lib.generate("difficulty", n, 32, 8, 0.5, seed=0, target_avgdist=6.0),
     ],
 )
 def test_generators_refuse_fractional_n(make):

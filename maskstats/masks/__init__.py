@@ -25,6 +25,7 @@ from maskstats.masks.multiblock import MultiBlockMasks, multiblock_blocks, multi
 from maskstats.masks.strategies import (
     OWN_RATIO,
     STRATEGIES,
+    VARIABLE_COUNT,
     Strategy,
     generate,
     resolve_strategies,
@@ -34,6 +35,7 @@ from maskstats.masks.strategies import (
 __all__ = [
     "OWN_RATIO",
     "STRATEGIES",
+    "VARIABLE_COUNT",
     "GridLike",
     "MultiBlockMasks",
     "SeedLike",

@@ -16,7 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from maskstats._validate import GridLike, SeedLike, as_grid, as_masks, grid_from_image
+from maskstats._validate import (
+    GridLike,
+    SeedLike,
+    as_grid,
+    as_masks,
+    check_count,
+    grid_from_image,
+)
 from maskstats.masks.difficulty import difficulty_masks
 from maskstats.masks.generators import block_masks, grid_masks, random_masks, simmim_masks
 from maskstats.masks.multiblock import multiblock_masks
@@ -26,6 +33,10 @@ STRATEGIES = ("random", "block", "simmim", "grid", "multiblock", "difficulty")
 
 OWN_RATIO = frozenset({"multiblock"})
 """Built-in strategies whose masked share is their own: they ignore ``mask_ratio``."""
+
+VARIABLE_COUNT = frozenset({"multiblock"})
+"""Built-in strategies whose masked count differs from mask to mask (a trainer that needs one
+count per batch, as MAE's encoder does, cannot use them as they are)."""
 
 MASK_FILE_SUFFIXES = (".npy", ".npz")
 
@@ -53,7 +64,8 @@ def generate(
         img_size: image size in pixels, int or (H, W).
         patch_size: model patch size in pixels.
         mask_ratio: in [0, 1). "grid" needs 1 - 1/s**2 (0.75, 0.8889, ...); "multiblock"
-            ignores it (its ratio follows from I-JEPA's block scales, about 0.59 at 224/16).
+            ignores it (its ratio follows from I-JEPA's block scales, 0.586 on average at
+            224/16, varying per mask: see ``VARIABLE_COUNT``).
         seed: int, numpy Generator, or None.
         mask_patch_size: SimMIM's masking cell in pixels (simmim only).
         target_avgdist: "difficulty" only: target AvgDist in pixels (ignored by the others).
@@ -64,6 +76,7 @@ def generate(
     Returns:
         (N, H, W) bool, True = masked, on the model's patch grid.
     """
+    n = check_count(n)
     grid = grid_from_image(img_size, patch_size)
     if strategy == "random":
         return random_masks(n, grid, mask_ratio, seed=seed, **kwargs)
