@@ -45,7 +45,9 @@ def sweep(
       Strategy "difficulty" holds AvgDist at ``target_avgdist`` (pixels); ratios where that
       target is out of reach are skipped with a warning.
     - grid: the ratios grid-wise sampling allows (1 - 1/s**2: 0.75, 0.8889, 0.9375, ...) from
-      min(mask_ratios) to max(mask_ratios); none in that span: skipped with a warning.
+      min(mask_ratios) to max(mask_ratios), recorded at the share the grid achieves (lower
+      when its sides are not multiples of s: 0.8724 for s = 3 on 14 x 14); none in that span:
+      skipped with a warning.
     - multiblock and mask files have their own ratio: one setting each, n multiblock masks
       or all the file's masks, whose ``mask_ratio`` is the masks' mean masked share (rounded
       to 4 digits; each mask's own share is in ``masked_share``).
@@ -100,7 +102,7 @@ def sweep(
                 raise
             warnings.warn(f"skipping difficulty masks at mask ratio {ratio}: {error}", stacklevel=2)
             continue
-        if strategy.own_ratio:
+        if strategy.own_ratio or strategy.name == "grid":
             ratio = round(float(masks.mean()), 4)
         values = compute_chunked(masks, METRIC_NAMES, patch_size, False, on_empty="nan")
         table = mask_table(masks, patch_size, values=values)
@@ -128,7 +130,12 @@ def _jobs(
         return [(strategy, ratios[0], (1_000_000 + position,))]
     if strategy.name == "grid":
         lo, hi = min(ratios), max(ratios)
-        allowed = [r for r in grid_ratios(grid).values() if lo - 5e-4 <= r <= hi + 5e-4]
+        allowed, counts = [], set()
+        for side, r in grid_ratios(grid).items():
+            kept = -(-grid[0] // side) * -(-grid[1] // side)  # visible patches: one per cell
+            if lo - 5e-4 <= r <= hi + 5e-4 and kept not in counts:  # one setting per share
+                allowed.append(r)
+                counts.add(kept)
         if not allowed:
             warnings.warn(
                 f"skipping grid masks: no grid ratio (1 - 1/s^2: 0.75, 0.8889, ...) lies in "
