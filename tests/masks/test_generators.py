@@ -264,7 +264,7 @@ def paint(blocks: np.ndarray, height: int, width: int) -> np.ndarray:
     return out
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     height=st.integers(5, 20),
     width=st.integers(5, 20),
