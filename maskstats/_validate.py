@@ -42,17 +42,53 @@ class MaskBatch:
         return values
 
 
+MAX_SQUARED_EXTENT = 2**31 - 2
+"""Largest H**2 + W**2 a mask grid may have: the distance kernels hold squared patch
+distances (up to H**2 + W**2 + 1) in int32."""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
 def as_grid(grid: GridLike) -> tuple[int, int]:
-    """Normalise ``grid`` (an int for square grids, or (H, W)) to a pair of positive ints."""
-    if isinstance(grid, (int, np.integer)) and not isinstance(grid, bool):
+    """Normalise ``grid`` (an int for square grids, or (H, W)) to a pair of positive ints.
+
+    Raises:
+        ValueError: anything but whole numbers (``(6.9, 7.2)`` is refused, not truncated), or a
+            side below 1.
+    """
+    if _is_int(grid):
         pair = (int(grid), int(grid))
-    elif isinstance(grid, (tuple, list)) and len(grid) == 2:
+    elif isinstance(grid, (tuple, list)) and len(grid) == 2 and all(map(_is_int, grid)):
         pair = (int(grid[0]), int(grid[1]))
     else:
         raise ValueError(f"grid must be an int or a pair (H, W) of ints, got {grid!r}")
     if pair[0] < 1 or pair[1] < 1:
         raise ValueError(f"grid must be positive, got {pair}")
     return pair
+
+
+def check_count(n: Any, name: str = "n") -> int:
+    """Return the number of masks ``n`` as int; raise unless it is a whole number >= 0.
+
+    ``n=1.5`` or ``n=True`` is refused rather than truncated to 1.
+    """
+    if not _is_int(n):
+        raise TypeError(f"{name} must be a whole number of masks, got {n!r}")
+    if int(n) < 0:
+        raise ValueError(f"{name} must be >= 0, got {n}")
+    return int(n)
+
+
+def check_grid_extent(height: int, width: int) -> None:
+    """Refuse grids whose squared patch distances would overflow the int32 distance kernels
+    (H**2 + W**2 > ``MAX_SQUARED_EXTENT``: sides of 46,341 on a 1-wide grid, 32,768 square)."""
+    if height * height + width * width > MAX_SQUARED_EXTENT:
+        raise ValueError(
+            f"grid {height}x{width} is too large: H^2 + W^2 must be at most {MAX_SQUARED_EXTENT} "
+            "(squared patch distances are int32)"
+        )
 
 
 def check_mask_ratio(mask_ratio: float) -> float:
@@ -129,6 +165,7 @@ def as_mask_batch(masks: Any, grid: GridLike | None = None) -> MaskBatch:
         raise ValueError(f"masks must be (N, H, W) or (N, L), got shape {masks.shape}")
     if masks.shape[1] < 1 or masks.shape[2] < 1:
         raise ValueError(f"masks must have a non-empty grid, got shape {masks.shape}")
+    check_grid_extent(masks.shape[1], masks.shape[2])
     if masks.dtype != np.bool_:
         binary = (masks == 0) | (masks == 1)
         if not binary.all():
@@ -160,9 +197,14 @@ def is_tensor(obj: Any) -> bool:
 
 
 def tensor_to_numpy(tensor: Any) -> tuple[np.ndarray, Any]:
-    """Return (array, device). CPU tensors are shared, not copied."""
+    """Return (array, device). CPU tensors are shared, not copied, except in dtypes numpy
+    lacks (bfloat16, float8): those are converted to float32 (0/1 stay exact)."""
     device = tensor.device
-    return tensor.detach().cpu().numpy(), device
+    cpu = tensor.detach().cpu()
+    try:
+        return cpu.numpy(), device
+    except TypeError:  # "Got unsupported ScalarType BFloat16"
+        return cpu.float().numpy(), device
 
 
 def numpy_to_tensor(array: np.ndarray, device: Any) -> Any:

@@ -8,7 +8,7 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
-from maskstats.masks import STRATEGIES
+from maskstats.masks import STRATEGIES, resolve_strategies
 
 MAX_RATIOS = 1000
 """A ratio list longer than this is a typo (e.g. a step of 1e-8), not a sweep."""
@@ -106,14 +106,20 @@ def parse_ratio_list(text: str) -> tuple[float, ...]:
 
 
 def parse_strategies(text: str) -> tuple[str, ...]:
-    """'random,block' -> strategies, each one maskstats can generate."""
-    names = tuple(part.strip() for part in text.split(",") if part.strip())
-    unknown = [name for name in names if name not in STRATEGIES]
-    if unknown or not names:
+    """'random,grid,mypkg.masks:my_generator,saved.npy' -> strategy specs, each checked up
+    front (:func:`maskstats.masks.resolve_strategies`): a built-in name, an importable
+    ``module:function``, or an existing .npy/.npz mask file."""
+    specs = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not specs:
         raise argparse.ArgumentTypeError(
-            f"unknown strategy {unknown or text!r}; expected names from {', '.join(STRATEGIES)}"
+            f"expected strategies from {', '.join(STRATEGIES)}, module:function or .npy/.npz "
+            f"files, got {text!r}"
         )
-    return names
+    try:
+        resolve_strategies(specs)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return specs
 
 
 def parse_sizes(text: str) -> tuple[int, ...]:

@@ -1,9 +1,11 @@
-"""Mask generators: MAE's random masking, BEiT's block-wise masking and SimMIM's
-MaskGenerator. Each returns (N, H, W) bool on the model's patch grid, True = masked."""
+"""Mask generators: MAE's random masking, BEiT's block-wise masking, SimMIM's MaskGenerator and
+MAE's grid-wise sampling (I-JEPA's multi-block masks live in :mod:`maskstats.masks.multiblock`).
+Each returns (N, H, W) bool on the model's patch grid, True = masked."""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -11,13 +13,29 @@ from maskstats._validate import (
     GridLike,
     SeedLike,
     as_grid,
+    as_masks,
     as_rng,
+    check_count,
     check_mask_ratio,
     check_patch_size,
     grid_from_image,
     mae_num_masked,
 )
 from maskstats.masks._block_kernels import block_masks_kernel
+
+ASPECT_LIMIT = (1e-6, 1e6)
+"""Aspect ratios block_masks accepts: beyond these a rectangle fits on no supported grid (and
+the kernel's side lengths would overflow)."""
+
+
+def _check_real(value: Any, name: str, low: float, high: float) -> float:
+    """``value`` as a float in [low, high]; one-line ValueError otherwise (NaN included)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    number = float(value)
+    if not (math.isfinite(number) and low <= number <= high):
+        raise ValueError(f"{name} must be a finite number in [{low:g}, {high:g}], got {value!r}")
+    return number
 
 
 def random_masks(
@@ -41,20 +59,25 @@ def random_masks(
     Returns:
         (N, H, W) bool, True = masked; exactly L - int(L * (1 - mask_ratio)) masked per row.
     """
+    n = check_count(n)
     height, width = as_grid(grid)
     ratio = check_mask_ratio(mask_ratio)
     num_patches = height * width
     if noise is None:
-        noise = as_rng(seed).random((int(n), num_patches))
+        noise = as_rng(seed).random((n, num_patches))
     else:
         noise = np.asarray(noise)
-        if noise.shape != (int(n), num_patches):
+        if noise.shape != (n, num_patches):
             raise ValueError(f"noise must have shape ({n}, {num_patches}), got {noise.shape}")
+        if noise.dtype.kind not in "biuf":
+            raise TypeError(f"noise must be real numbers, got dtype {noise.dtype}")
+        if not np.isfinite(noise).all():
+            raise ValueError("noise must be finite (it holds NaN or inf)")
     len_keep = int(num_patches * (1 - ratio))
     ids_shuffle = np.argsort(noise, axis=1, kind="stable")
-    masks = np.ones((int(n), num_patches), dtype=bool)
+    masks = np.ones((n, num_patches), dtype=bool)
     np.put_along_axis(masks, ids_shuffle[:, :len_keep], False, axis=1)
-    return masks.reshape(int(n), height, width)
+    return masks.reshape(n, height, width)
 
 
 def block_masks(
@@ -75,22 +98,44 @@ def block_masks(
     the masked region.
 
     Args:
-        n: number of masks N.
+        n: number of masks N (a whole number).
         grid: patch grid (H, W), or an int.
         mask_ratio: in [0, 1); the masked count is MAE's, L - int(L * (1 - mask_ratio)).
+        min_num_patches: smallest rectangle area in patches, finite and >= 1 (BEiT: 4).
+        max_num_patches: largest rectangle area, finite and >= min_num_patches; None: the
+            masked count.
+        min_aspect: smallest aspect ratio (height / width), in [1e-6, 1e6] (BEiT: 0.3).
+        max_aspect: largest aspect ratio, in [min_aspect, 1e6]; None: 1 / min_aspect.
         seed: int, numpy Generator, or None.
 
     Returns:
         (N, H, W) bool, True = masked.
+
+    Raises:
+        ValueError: a parameter outside the ranges above (NaN included), one line naming it.
     """
+    n = check_count(n)
     height, width = as_grid(grid)
     ratio = check_mask_ratio(mask_ratio)
     target = mae_num_masked(height * width, ratio)
-    max_num_patches = target if max_num_patches is None else int(max_num_patches)
-    max_aspect = max_aspect or 1.0 / min_aspect
-    if min_aspect <= 0 or max_aspect < min_aspect:
-        raise ValueError(f"need 0 < min_aspect <= max_aspect, got {min_aspect}, {max_aspect}")
-    seeds = as_rng(seed).integers(0, 2**31 - 1, size=int(n), dtype=np.int64)
+    min_num_patches = _check_real(min_num_patches, "min_num_patches", 1.0, math.inf)
+    if max_num_patches is None:
+        max_num_patches = target
+    else:
+        max_num_patches = _check_real(max_num_patches, "max_num_patches", 1.0, math.inf)
+        if max_num_patches < min_num_patches:
+            raise ValueError(
+                f"max_num_patches ({max_num_patches:g}) must be >= min_num_patches "
+                f"({min_num_patches:g})"
+            )
+        max_num_patches = int(min(max_num_patches, height * width))
+    min_aspect = _check_real(min_aspect, "min_aspect", ASPECT_LIMIT[0], ASPECT_LIMIT[1])
+    if max_aspect is None:
+        max_aspect = 1.0 / min_aspect
+    max_aspect = _check_real(max_aspect, "max_aspect", ASPECT_LIMIT[0], ASPECT_LIMIT[1])
+    if max_aspect < min_aspect:
+        raise ValueError(f"max_aspect ({max_aspect:g}) must be >= min_aspect ({min_aspect:g})")
+    seeds = as_rng(seed).integers(0, 2**31 - 1, size=n, dtype=np.int64)
     return block_masks_kernel(
         seeds,
         height,
@@ -130,6 +175,7 @@ def simmim_masks(
     Returns:
         (N, input_h // model_patch_size, input_w // model_patch_size) bool, True = masked.
     """
+    n = check_count(n)
     cells_h, cells_w = grid_from_image(input_size, mask_patch_size)
     check_patch_size(model_patch_size)
     if mask_patch_size % model_patch_size:
@@ -140,9 +186,126 @@ def simmim_masks(
     ratio = check_mask_ratio(mask_ratio)
     cells = cells_h * cells_w
     mask_count = simmim_num_masked(cells, ratio)
-    order = np.argsort(as_rng(seed).random((int(n), cells)), axis=1)
-    cell_masks = np.zeros((int(n), cells), dtype=bool)
+    order = np.argsort(as_rng(seed).random((n, cells)), axis=1)
+    cell_masks = np.zeros((n, cells), dtype=bool)
     np.put_along_axis(cell_masks, order[:, :mask_count], True, axis=1)
     scale = mask_patch_size // model_patch_size
-    cell_masks = cell_masks.reshape(int(n), cells_h, cells_w)
+    cell_masks = cell_masks.reshape(n, cells_h, cells_w)
     return cell_masks.repeat(scale, axis=1).repeat(scale, axis=2)
+
+
+GRID_RATIO_TOL = 5e-4
+"""How far a requested grid ratio may be from 1 - 1/s**2 (so 0.889 selects s = 3)."""
+
+
+def grid_ratios(grid: GridLike, count: int | None = None) -> dict[int, float]:
+    """The mask ratios grid-wise sampling allows on ``grid``: cell side s -> 1 - 1/s**2.
+
+    Args:
+        grid: patch grid (H, W), or an int.
+        count: only the first ``count`` sides (default: every side from 1 to max(H, W)).
+
+    Returns:
+        {s: 1 - 1/s**2} for s = 1, 2, ... (a cell larger than the grid adds nothing new).
+    """
+    height, width = as_grid(grid)
+    sides = range(1, max(height, width) + 1)
+    if count is not None:
+        sides = sides[:count]
+    return {s: 1.0 - 1.0 / (s * s) for s in sides}
+
+
+def grid_cell_side(grid: GridLike, mask_ratio: float) -> int:
+    """The cell side s of grid-wise sampling at ``mask_ratio`` (= 1 - 1/s**2, within
+    ``GRID_RATIO_TOL``); a ValueError listing the allowed ratios otherwise."""
+    height, width = as_grid(grid)
+    ratio = check_mask_ratio(mask_ratio)
+    side = max(1, round(1.0 / math.sqrt(1.0 - ratio)))
+    if side <= max(height, width) and abs(ratio - (1.0 - 1.0 / side**2)) <= GRID_RATIO_TOL:
+        return side
+    allowed = [f"{r:.4g} (s={s})" for s, r in grid_ratios((height, width), 6).items()]
+    if max(height, width) > 6:
+        allowed.append("...")
+    raise ValueError(
+        f"grid masks keep one patch per s x s cell, so mask_ratio must be 1 - 1/s^2: "
+        f"{', '.join(allowed)}; got {mask_ratio}"
+    )
+
+
+def grid_masks(
+    n: int,
+    grid: GridLike,
+    mask_ratio: float = 0.75,
+    offset: str | tuple[int, int] = "random",
+    seed: SeedLike = None,
+) -> np.ndarray:
+    """MAE's grid-wise sampling (MAE Fig. 6): one visible patch in every s x s cell, the same
+    place (offset) in every cell, the rest masked; s from ``mask_ratio = 1 - 1/s**2``
+    (0.75: s = 2, keep one patch of every 2 x 2).
+
+    When H or W is not a multiple of s, the cells at the bottom/right edge are partial
+    (fewer than s rows or columns) and also keep exactly one visible patch: at the offset when
+    it falls inside the partial cell, else on the cell's last row/column. The achieved ratio is
+    then below the nominal one: 1 - ceil(H/s) * ceil(W/s) / (H * W), the same for every mask
+    (e.g. 14 x 14 at s = 3: 1 - 25/196 = 0.872, not 0.889); :func:`masked_share` reports it.
+
+    Args:
+        n: number of masks N.
+        grid: patch grid (H, W), or an int.
+        mask_ratio: 1 - 1/s**2 for a cell side s from 1 to max(H, W): 0 (s=1), 0.75 (s=2),
+            0.8889 (s=3), 0.9375 (s=4), ...; within ``GRID_RATIO_TOL``.
+        offset: "random" (a uniform (di, dj) per mask) or a fixed (di, dj), 0 <= di, dj < s:
+            the visible patch's row and column inside each cell.
+        seed: int, numpy Generator, or None (used for the random offsets).
+
+    Returns:
+        (N, H, W) bool, True = masked; ceil(H/s) * ceil(W/s) visible patches per mask.
+
+    Raises:
+        ValueError: a ratio no cell side gives (the message lists the allowed ones), or an
+            offset outside the cell.
+    """
+    n = check_count(n)
+    height, width = as_grid(grid)
+    side = grid_cell_side((height, width), mask_ratio)
+    if isinstance(offset, str) and offset == "random":
+        di, dj = as_rng(seed).integers(0, side, size=(2, n))
+    elif (
+        isinstance(offset, (tuple, list))
+        and len(offset) == 2
+        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in offset)
+        and all(0 <= v < side for v in offset)
+    ):
+        di = np.full(n, int(offset[0]))
+        dj = np.full(n, int(offset[1]))
+    else:
+        raise ValueError(
+            f'offset must be "random" or (di, dj) with 0 <= di, dj < {side}, got {offset!r}'
+        )
+    rows = _one_per_cell(height, side, di)
+    cols = _one_per_cell(width, side, dj)
+    return ~(rows[:, :, None] & cols[:, None, :])
+
+
+def _one_per_cell(length: int, side: int, offsets: np.ndarray) -> np.ndarray:
+    """(N, length) bool: True on the one kept index of every cell of ``side`` along an axis
+    (offset clipped to a partial last cell)."""
+    index = np.arange(length)
+    start = index // side * side
+    cell_size = np.minimum(side, length - start)
+    kept = np.minimum(offsets[:, None], cell_size[None, :] - 1)
+    return (index - start)[None, :] == kept
+
+
+def masked_share(masks: Any, grid: GridLike | None = None) -> np.ndarray:
+    """The achieved mask ratio of each mask: masked patches / all patches.
+
+    Args:
+        masks: (N, H, W) or (N, L) bool, True = masked (numpy or torch).
+        grid: (H, W) for (N, L) input.
+
+    Returns:
+        (N,) float64.
+    """
+    masks = as_masks(masks, grid)
+    return masks.sum(axis=(1, 2)) / (masks.shape[1] * masks.shape[2])

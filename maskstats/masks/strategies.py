@@ -1,18 +1,44 @@
 """One entry point for every mask strategy, by name: what the CLI, the sweeps, the report and
-the trainer call."""
+the trainer call; and strategy *specs* for the report: a built-in name, your own generator
+(``module:function``) or a saved mask file (``.npy``/``.npz``)."""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from maskstats._validate import GridLike, SeedLike, grid_from_image
+from maskstats._validate import (
+    GridLike,
+    SeedLike,
+    as_grid,
+    as_masks,
+    check_count,
+    grid_from_image,
+)
 from maskstats.masks.difficulty import difficulty_masks
-from maskstats.masks.generators import block_masks, random_masks, simmim_masks
+from maskstats.masks.generators import block_masks, grid_masks, random_masks, simmim_masks
+from maskstats.masks.multiblock import multiblock_masks
 
-STRATEGIES = ("random", "block", "simmim", "difficulty")
-"""Every strategy :func:`generate` knows; "difficulty" needs a target."""
+STRATEGIES = ("random", "block", "simmim", "grid", "multiblock", "difficulty")
+"""Every built-in strategy :func:`generate` knows; "difficulty" needs a target."""
+
+OWN_RATIO = frozenset({"multiblock"})
+"""Built-in strategies whose masked share is their own: they ignore ``mask_ratio``."""
+
+VARIABLE_COUNT = frozenset({"multiblock"})
+"""Built-in strategies whose masked count differs from mask to mask (a trainer that needs one
+count per batch, as MAE's encoder does, cannot use them as they are)."""
+
+MASK_FILE_SUFFIXES = (".npy", ".npz")
 
 
 def generate(
@@ -31,11 +57,15 @@ def generate(
     """Make N masks of one strategy for an image and patch size.
 
     Args:
-        strategy: one of ``STRATEGIES``.
+        strategy: one of ``STRATEGIES``, or ``"module:function"`` (see
+            :func:`resolve_strategy`; such a callable gets ``(n, grid, mask_ratio, seed)``
+            with an int seed, and nothing of ``**kwargs``).
         n: number of masks.
         img_size: image size in pixels, int or (H, W).
         patch_size: model patch size in pixels.
-        mask_ratio: in [0, 1).
+        mask_ratio: in [0, 1). "grid" needs 1 - 1/s**2 (0.75, 0.8889, ...); "multiblock"
+            ignores it (its ratio follows from I-JEPA's block scales, 0.586 on average at
+            224/16, varying per mask: see ``VARIABLE_COUNT``).
         seed: int, numpy Generator, or None.
         mask_patch_size: SimMIM's masking cell in pixels (simmim only).
         target_avgdist: "difficulty" only: target AvgDist in pixels (ignored by the others).
@@ -46,6 +76,7 @@ def generate(
     Returns:
         (N, H, W) bool, True = masked, on the model's patch grid.
     """
+    n = check_count(n)
     grid = grid_from_image(img_size, patch_size)
     if strategy == "random":
         return random_masks(n, grid, mask_ratio, seed=seed, **kwargs)
@@ -55,6 +86,10 @@ def generate(
         return simmim_masks(
             n, img_size, mask_patch_size, patch_size, mask_ratio, seed=seed, **kwargs
         )
+    if strategy == "grid":
+        return grid_masks(n, grid, mask_ratio, seed=seed, **kwargs)
+    if strategy == "multiblock":
+        return multiblock_masks(n, grid, seed=seed, **kwargs)
     if strategy == "difficulty":
         if target_avgdist is None and target_p2dist is None:
             raise ValueError("strategy 'difficulty' needs target_avgdist or target_p2dist")
@@ -69,4 +104,206 @@ def generate(
             seed=seed,
             **kwargs,
         )
-    raise ValueError(f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
+    if isinstance(strategy, str) and ":" in strategy and not _is_mask_file(strategy):
+        spec = resolve_strategy(strategy)
+        return spec.generate(n, grid, mask_ratio, seed)
+    raise ValueError(
+        f"unknown strategy {strategy!r}; expected one of {', '.join(STRATEGIES)} or module:function"
+    )
+
+
+# --------------------------------------------------------------------------- strategy specs
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A resolved strategy spec.
+
+    Attributes:
+        spec: what the user wrote ("random", "mypkg.masks:my_generator", "saved/masks.npy").
+        name: display name, the sweep's ``strategy`` column: the built-in name, the callable's
+            name, or the file's name ("masks.npy").
+        kind: "builtin", "callable" or "file".
+        func: the callable (kind "callable"), else None.
+        path: the mask file (kind "file"), else None.
+    """
+
+    spec: str
+    name: str
+    kind: str
+    func: Callable[..., Any] | None = None
+    path: Path | None = None
+
+    @property
+    def own_ratio(self) -> bool:
+        """True when the masks' share is their own (files, multiblock), not ``mask_ratio``."""
+        return self.kind == "file" or self.name in OWN_RATIO
+
+    def generate(self, n: int, grid: GridLike, mask_ratio: float, seed: SeedLike) -> np.ndarray:
+        """Call a "callable" strategy: ``func(n, grid, mask_ratio, seed)`` -> (n, H, W) bool.
+
+        The seed is passed as an int (drawn from a Generator), so the callable may use numpy,
+        torch or ``random``. The output goes through :func:`maskstats.as_masks` (numpy or torch,
+        (n, H, W) or (n, L), bool or 0/1).
+
+        Raises:
+            ValueError: the callable returned anything else, naming it and what it returned.
+        """
+        if self.kind != "callable":
+            raise ValueError(f"strategy {self.spec!r} is a {self.kind}, not a callable")
+        grid = as_grid(grid)
+        if isinstance(seed, np.random.Generator):
+            seed = int(seed.integers(0, 2**31 - 1))
+        out = self.func(n, grid, mask_ratio, seed)
+        expected = f"({n}, {grid[0]}, {grid[1]}) bool masks"
+        try:
+            masks = as_masks(out, grid)
+        except (TypeError, ValueError) as error:
+            raise ValueError(
+                f"strategy {self.spec!r}: {_describe(self.func)} returned {_what(out)}; "
+                f"expected {expected} ({error})"
+            ) from None
+        if masks.shape != (n, *grid):
+            raise ValueError(
+                f"strategy {self.spec!r}: {_describe(self.func)} returned masks of shape "
+                f"{masks.shape}; expected {expected}"
+            )
+        return masks
+
+    def load(self, grid: GridLike) -> np.ndarray:
+        """Read a "file" strategy's masks: (N, H, W) bool on ``grid`` ((N, L) files are
+        reshaped to it).
+
+        Raises:
+            ValueError: unreadable, empty, or made for another grid (one line naming the file).
+        """
+        if self.kind != "file":
+            raise ValueError(f"strategy {self.spec!r} is a {self.kind}, not a mask file")
+        from maskstats.io import load_masks  # io imports only _validate
+
+        try:
+            masks = load_masks(self.path, as_grid(grid))
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"mask file {self.path}: {error}") from None
+        if masks.shape[0] == 0:
+            raise ValueError(f"mask file {self.path} holds no masks")
+        return masks
+
+
+def resolve_strategy(spec: str) -> Strategy:
+    """Resolve one strategy spec, checking up front that it can work.
+
+    A spec is a built-in name (``STRATEGIES``); a path to a saved mask file ending in .npy or
+    .npz ((N, H, W) or (N, L) bool or 0/1, True = masked; shown with its own ratio); or
+    ``module:function`` (``pkg.masks:my_generator``, or ``path/to/file.py:my_generator``): a
+    callable ``(n, grid, mask_ratio, seed) -> (n, H, W) bool``. A module that is not
+    importable as it stands is also looked for in the current folder.
+
+    Raises:
+        ValueError: unknown name, missing file, unimportable module, missing attribute, or a
+            callable that cannot take those four arguments (one line).
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"a strategy must be a non-empty string, got {spec!r}")
+    spec = spec.strip()
+    if spec in STRATEGIES:
+        return Strategy(spec, spec, "builtin")
+    if _is_mask_file(spec):
+        path = Path(spec).expanduser()
+        if not path.is_file():
+            raise ValueError(f"strategy {spec!r}: mask file {path} does not exist")
+        return Strategy(spec, path.name, "file", path=path)
+    if ":" not in spec:
+        raise ValueError(
+            f"unknown strategy {spec!r}; expected one of {', '.join(STRATEGIES)}, "
+            "module:function, or a .npy/.npz mask file"
+        )
+    module_name, _, attr = spec.rpartition(":")
+    if not module_name or not attr:
+        raise ValueError(f"strategy {spec!r}: expected module:function")
+    module = _import(spec, module_name)
+    func: Any = module
+    for part in attr.split("."):
+        if not hasattr(func, part):
+            raise ValueError(f"strategy {spec!r}: module {module_name!r} has no {attr!r}")
+        func = getattr(func, part)
+    if not callable(func):
+        raise ValueError(f"strategy {spec!r}: {attr!r} in {module_name!r} is not callable")
+    try:
+        inspect.signature(func).bind(1, (1, 1), 0.5, 0)
+    except TypeError:
+        raise ValueError(
+            f"strategy {spec!r}: {_describe(func)} cannot be called as (n, grid, mask_ratio, seed)"
+        ) from None
+    except ValueError:  # no signature (some builtins): find out when it is called
+        pass
+    return Strategy(spec, attr.split(".")[-1], "callable", func=func)
+
+
+def resolve_strategies(specs: Sequence[str]) -> list[Strategy]:
+    """:func:`resolve_strategy` for each spec; refuses two specs with one display name."""
+    resolved = [resolve_strategy(spec) for spec in specs]
+    if not resolved:
+        raise ValueError("no strategy given")
+    seen: dict[str, str] = {}
+    for strategy in resolved:
+        if strategy.name in seen:
+            raise ValueError(
+                f"strategies {seen[strategy.name]!r} and {strategy.spec!r} would both be shown "
+                f"as {strategy.name!r}"
+            )
+        seen[strategy.name] = strategy.spec
+    return resolved
+
+
+def _is_mask_file(spec: str) -> bool:
+    return Path(spec).suffix.lower() in MASK_FILE_SUFFIXES
+
+
+def _import(spec: str, module_name: str) -> Any:
+    """Import ``module_name`` (a dotted name, or a path to a .py file)."""
+    try:
+        if module_name.endswith(".py"):
+            path = Path(module_name).expanduser()
+            if not path.is_file():
+                raise ValueError(f"strategy {spec!r}: {path} does not exist")
+            name = f"_maskstats_strategy_{abs(hash(str(path.resolve())))}"
+            if name in sys.modules:
+                return sys.modules[name]
+            loader_spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(loader_spec)
+            sys.modules[name] = module
+            try:
+                loader_spec.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[name]
+                raise
+            return module
+        try:
+            return importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            cwd = os.getcwd()
+            if error.name != module_name.split(".")[0] or cwd in sys.path or "" in sys.path:
+                raise
+            sys.path.append(cwd)  # a console script does not look in the current folder
+            return importlib.import_module(module_name)
+    except ValueError:
+        raise
+    except Exception as error:  # the user's module failed to import: one line, named
+        raise ValueError(
+            f"strategy {spec!r}: cannot import {module_name!r} ({type(error).__name__}: {error})"
+        ) from None
+
+
+def _describe(func: Any) -> str:
+    module = getattr(func, "__module__", None)
+    name = getattr(func, "__qualname__", None) or getattr(func, "__name__", repr(func))
+    return f"{module}.{name}" if module else name
+
+
+def _what(value: Any) -> str:
+    shape = getattr(value, "shape", None)
+    dtype = getattr(value, "dtype", None)
+    if shape is not None:
+        return f"{type(value).__name__} of shape {tuple(shape)} and dtype {dtype}"
+    return f"a {type(value).__name__}"

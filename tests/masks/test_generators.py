@@ -1,9 +1,25 @@
+import math
+
 import numpy as np
 import pytest
 import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from maskstats import masks as mask_lib
-from maskstats.masks import as_masks, block_masks, random_masks, simmim_masks
+from maskstats.masks import (
+    as_masks,
+    block_masks,
+    grid_cell_side,
+    grid_masks,
+    grid_ratios,
+    masked_share,
+    multiblock_blocks,
+    multiblock_masks,
+    random_masks,
+    simmim_masks,
+)
+from maskstats.masks.multiblock import _block_size
 
 
 def mae_random_masking(noise: torch.Tensor, mask_ratio: float) -> torch.Tensor:
@@ -60,11 +76,12 @@ def test_simmim_masks_count_and_cells(ratio):
     assert (blocks.all(axis=(2, 4)) | ~blocks.any(axis=(2, 4))).all()
 
 
-@pytest.mark.parametrize("make", ["random", "block", "simmim"])
+@pytest.mark.parametrize("make", ["random", "block", "simmim", "grid", "multiblock"])
 def test_generators_are_deterministic(make):
-    first = mask_lib.generate(make, 20, 64, 8, 0.7, seed=5)
-    again = mask_lib.generate(make, 20, 64, 8, 0.7, seed=5)
-    other = mask_lib.generate(make, 20, 64, 8, 0.7, seed=6)
+    ratio = 0.75 if make == "grid" else 0.7
+    first = mask_lib.generate(make, 20, 64, 8, ratio, seed=5)
+    again = mask_lib.generate(make, 20, 64, 8, ratio, seed=5)
+    other = mask_lib.generate(make, 20, 64, 8, ratio, seed=6)
     np.testing.assert_array_equal(first, again)
     assert not np.array_equal(first, other)
 
@@ -107,3 +124,260 @@ def test_generators_reject_bad_ratio(ratio):
 def test_generate_rejects_indivisible_image():
     with pytest.raises(ValueError, match="not divisible"):
         mask_lib.generate("random", 2, 225, 16, 0.5)
+
+
+# --------------------------------------------------------------------------- block_masks input
+# Issue 14 item 7: each of these used to return wrong masks silently (or ZeroDivisionError).
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"min_num_patches": -5}, "min_num_patches must be"),
+        ({"min_num_patches": 0}, "min_num_patches must be"),
+        ({"min_num_patches": float("nan")}, "min_num_patches must be"),
+        ({"min_num_patches": float("inf")}, "min_num_patches must be"),
+        ({"min_aspect": float("nan")}, "min_aspect must be"),
+        ({"min_aspect": 0}, "min_aspect must be"),
+        ({"min_aspect": 1e-300}, "min_aspect must be"),
+        ({"min_aspect": -1.0}, "min_aspect must be"),
+        ({"max_aspect": float("nan")}, "max_aspect must be"),
+        ({"max_aspect": 0}, "max_aspect must be"),
+        ({"max_aspect": float("inf")}, "max_aspect must be"),
+        ({"min_aspect": 2.0, "max_aspect": 1.0}, "max_aspect .* must be >= min_aspect"),
+        ({"max_num_patches": 2}, r"max_num_patches \(2\) must be >= min_num_patches"),
+        ({"max_num_patches": float("nan")}, "max_num_patches must be"),
+        ({"max_num_patches": 0}, "max_num_patches must be"),
+    ],
+)
+def test_block_masks_refuse_bad_parameters(kwargs, words):
+    with pytest.raises(ValueError, match=words) as caught:
+        block_masks(4, 14, 0.75, seed=0, **kwargs)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("kwargs", [{"min_num_patches": True}, {"min_aspect": "0.3"}])
+def test_block_masks_refuse_non_numbers(kwargs):
+    with pytest.raises(TypeError, match="must be a number"):
+        block_masks(4, 14, 0.75, seed=0, **kwargs)
+
+
+def test_block_masks_accept_valid_edge_parameters():
+    # max_num_patches above the grid and a user max_aspect are fine; the count stays exact.
+    masks = block_masks(8, 14, 0.75, min_num_patches=1, max_num_patches=10_000, seed=0)
+    assert (masks.sum(axis=(1, 2)) == 147).all()
+    masks = block_masks(8, 14, 0.75, min_aspect=1.0, max_aspect=1.0, seed=0)
+    assert (masks.sum(axis=(1, 2)) == 147).all()
+
+
+# --------------------------------------------------------------------------- grid_masks
+
+
+def cells(length: int, side: int) -> list[slice]:
+    return [slice(start, min(start + side, length)) for start in range(0, length, side)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    height=st.integers(1, 20),
+    width=st.integers(1, 20),
+    side=st.integers(1, 6),
+    fixed=st.booleans(),
+    data=st.data(),
+)
+def test_grid_masks_keep_exactly_one_patch_per_cell(height, width, side, fixed, data):
+    assume(side <= max(height, width))
+    offset = (
+        (data.draw(st.integers(0, side - 1)), data.draw(st.integers(0, side - 1)))
+        if fixed
+        else "random"
+    )
+    masks = grid_masks(
+        5, (height, width), 1 - 1 / side**2, offset=offset, seed=data.draw(st.integers(0, 99))
+    )
+    assert masks.shape == (5, height, width) and masks.dtype == bool
+    for rows in cells(height, side):
+        for cols in cells(width, side):
+            assert ((~masks[:, rows, cols]).sum(axis=(1, 2)) == 1).all()
+    visible = -(-height // side) * -(-width // side)
+    assert ((~masks).sum(axis=(1, 2)) == visible).all()
+    np.testing.assert_allclose(masked_share(masks), 1 - visible / (height * width))
+    if fixed:  # inside full cells the visible patch sits at the offset
+        di, dj = offset
+        for top in range(0, height - side + 1, side):
+            for left in range(0, width - side + 1, side):
+                assert not masks[:, top + di, left + dj].any()
+
+
+def test_grid_masks_075_is_every_other_row_and_column():
+    masks = grid_masks(1, 14, 0.75, offset=(0, 0))
+    expected = np.ones((14, 14), bool)
+    expected[::2, ::2] = False
+    np.testing.assert_array_equal(masks[0], expected)
+    assert masks.sum() == 147  # exactly MAE's count at 0.75 on 14 x 14
+
+
+def test_grid_masks_partial_cells_keep_one_patch_and_report_the_ratio():
+    # 14 x 14 at s = 3: 5 x 5 cells (the last row/column of cells is 2 patches wide).
+    masks = grid_masks(50, 14, 0.8889, offset=(2, 2))
+    assert ((~masks).sum(axis=(1, 2)) == 25).all()
+    assert not masks[0, 13, 13]  # offset 2 is outside the 2-wide last cell: its last patch
+    np.testing.assert_allclose(masked_share(masks), 1 - 25 / 196)
+
+
+def test_grid_masks_random_offsets_vary_and_are_deterministic():
+    first = grid_masks(64, 14, 0.75, seed=3)
+    np.testing.assert_array_equal(first, grid_masks(64, 14, 0.75, seed=3))
+    assert len({m.tobytes() for m in first}) == 4  # all four offsets of a 2 x 2 cell
+
+
+@pytest.mark.parametrize("ratio", [0.5, 0.8, 0.9, 0.95])
+def test_grid_masks_refuse_ratios_no_cell_gives(ratio):
+    with pytest.raises(ValueError, match=r"1 - 1/s\^2: 0 \(s=1\), 0.75 \(s=2\), 0.8889 \(s=3\)"):
+        grid_masks(2, 14, ratio)
+
+
+def test_grid_masks_refuse_cells_larger_than_the_grid_and_bad_offsets():
+    with pytest.raises(ValueError, match="1 - 1/s"):
+        grid_masks(2, 3, 1 - 1 / 16)  # s = 4 > 3
+    for offset in [(2, 0), (0, -1), (0.5, 0), "centre", (0,)]:
+        with pytest.raises(ValueError, match="offset must be"):
+            grid_masks(2, 4, 0.75, offset=offset)
+
+
+def test_grid_ratio_tolerance_picks_the_cell_side():
+    assert grid_cell_side(14, 0.889) == 3
+    assert grid_cell_side(14, 0.9375) == 4
+    assert grid_cell_side(14, 0.0) == 1
+    assert list(grid_ratios((2, 3)).values()) == [0.0, 0.75, 1 - 1 / 9]
+
+
+# --------------------------------------------------------------------------- multiblock_masks
+
+
+def paint(blocks: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(N, H, W) union of (N, k, 4) (top, left, h, w) blocks, drawn one patch at a time."""
+    out = np.zeros((blocks.shape[0], height, width), bool)
+    for i, rows in enumerate(blocks):
+        for top, left, h, w in rows:
+            out[i, top : top + h, left : left + w] = True
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    height=st.integers(5, 20),
+    width=st.integers(5, 20),
+    npred=st.integers(0, 4),
+    nenc=st.integers(1, 2),
+    min_keep=st.integers(0, 4),
+    allow_overlap=st.booleans(),
+    seed=st.integers(0, 2**31),
+)
+def test_multiblock_blocks_define_the_masks(
+    height, width, npred, nenc, min_keep, allow_overlap, seed
+):
+    got = multiblock_blocks(
+        20,
+        (height, width),
+        npred=npred,
+        nenc=nenc,
+        min_keep=min_keep,
+        allow_overlap=allow_overlap,
+        seed=seed,
+    )
+    assert got.masks.shape == (20, height, width) and got.masks.dtype == bool
+    for blocks in (got.context, got.targets):
+        top, left, h, w = np.moveaxis(blocks, -1, 0)
+        # Inside the image, and (as I-JEPA's randint(0, H - h)) never touching the last row/col.
+        assert (top >= 0).all() and (left >= 0).all()
+        assert (h >= 1).all() and (w >= 1).all()
+        assert (top + h <= height - 1).all() and (left + w <= width - 1).all()
+        # One size per mask for all its targets / all its contexts.
+        assert (h == h[:, :1]).all() and (w == w[:, :1]).all()
+    targets = paint(got.targets, height, width)
+    visible = paint(got.context, height, width)
+    if not allow_overlap:
+        visible &= ~targets
+        assert not (targets & ~got.masks).any()  # every target patch is masked
+    np.testing.assert_array_equal(got.masks, ~visible)
+    for k in range(nenc):  # each context keeps more than min_keep patches
+        kept = paint(got.context[:, k : k + 1], height, width) & (
+            True if allow_overlap else ~targets
+        )
+        assert (kept.sum(axis=(1, 2)) > min_keep).all()
+    np.testing.assert_array_equal(
+        got.masks,
+        multiblock_masks(
+            20,
+            (height, width),
+            npred=npred,
+            nenc=nenc,
+            min_keep=min_keep,
+            allow_overlap=allow_overlap,
+            seed=seed,
+        ),
+    )
+
+
+def ijepa_block_size(rand, height, width, scale, aspect_ratio_scale):
+    """I-JEPA's MaskCollator._sample_block_size (src/masks/multiblock.py), given its draw."""
+    min_s, max_s = scale
+    mask_scale = min_s + rand * (max_s - min_s)
+    max_keep = int(height * width * mask_scale)
+    min_ar, max_ar = aspect_ratio_scale
+    aspect_ratio = min_ar + rand * (max_ar - min_ar)
+    h = int(round(math.sqrt(max_keep * aspect_ratio)))
+    w = int(round(math.sqrt(max_keep / aspect_ratio)))
+    while h >= height:
+        h -= 1
+    while w >= width:
+        w -= 1
+    return h, w
+
+
+@pytest.mark.parametrize("grid", [(14, 14), (16, 16), (7, 9), (32, 20)])
+@pytest.mark.parametrize(
+    ("scale", "aspect"), [((0.15, 0.2), (0.75, 1.5)), ((0.85, 1.0), (1.0, 1.0))]
+)
+def test_multiblock_block_sizes_match_ijepa(grid, scale, aspect):
+    u = np.random.default_rng(0).random(2000)
+    h, w = _block_size(u, scale, aspect, *grid)
+    expected = np.array([ijepa_block_size(x, *grid, scale, aspect) for x in u])
+    np.testing.assert_array_equal(np.stack([h, w], axis=1), expected)
+
+
+def test_multiblock_defaults_at_224_16():
+    got = multiblock_blocks(500, 14, seed=0)
+    # I-JEPA's context at 14 x 14 is always 13 x 13 at the top-left corner.
+    assert (got.context == [0, 0, 13, 13]).all()
+    area = got.targets[:, 0, 2] * got.targets[:, 0, 3]
+    assert got.targets.shape == (500, 4, 4) and area.min() >= 25 and area.max() <= 45
+    share = masked_share(got.masks)
+    assert 0.3 < share.mean() < 0.8 and share.std() > 0.02  # not exact by construction
+    assert ((~got.masks).sum(axis=(1, 2)) > 4).all()
+
+
+def test_multiblock_is_deterministic_per_seed():
+    first = multiblock_masks(100, 14, seed=1)
+    np.testing.assert_array_equal(first, multiblock_masks(100, 14, seed=1))
+    assert not np.array_equal(first, multiblock_masks(100, 14, seed=2))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"grid": 1}, "at least 2x2"),
+        ({"enc_mask_scale": (0.9, 0.8)}, "enc_mask_scale must satisfy"),
+        ({"pred_mask_scale": (0.0, 0.2)}, "pred_mask_scale must satisfy"),
+        ({"pred_mask_scale": (0.1, float("nan"))}, "pred_mask_scale must satisfy"),
+        ({"aspect_ratio": (0.5,)}, "aspect_ratio must be a pair"),
+        ({"npred": -1}, "npred must be >= 0"),
+        ({"nenc": 0}, "nenc must be >= 1"),
+        ({"grid": 3, "min_keep": 10}, "no context block keeps more than min_keep=10"),
+    ],
+)
+def test_multiblock_refuses_bad_parameters(kwargs, words):
+    kwargs = {"grid": 14, **kwargs}
+    with pytest.raises(ValueError, match=words):
+        multiblock_masks(4, seed=0, **kwargs)
