@@ -348,6 +348,49 @@ def test_sync_bins_in_a_single_process_gloo_group(tmp_path):
     torch.testing.assert_close(synced.weights, local.weights, rtol=1e-6, atol=0)
 
 
+def _sync_rank(rank: int, store: str, out: str) -> None:
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=store, rank=rank, world_size=2)
+    masks = generate("block", 16, IMG, PATCH, RATIO, seed=5)[8 * rank : 8 * rank + 8]
+    weighting = DifficultyWeighting(
+        "p2dist", grid=GRID, patch_size=PATCH, sync_bins=True, decoder_mask_ratio=0.2, seed=rank
+    )
+    targets = weighting(masks)
+    dist.destroy_process_group()
+    torch.save({"weights": targets.weights, "keep": targets.keep}, f"{out}.{rank}")
+
+
+@pytest.mark.slow
+def test_sync_bins_gives_the_global_batch_weights_over_two_ranks(tmp_path):
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    store, out = f"file://{tmp_path / 'store'}", str(tmp_path / "rank")
+    ranks = [context.Process(target=_sync_rank, args=(r, store, out)) for r in range(2)]
+    for process in ranks:
+        process.start()
+    for process in ranks:
+        process.join(120)
+    assert [p.exitcode for p in ranks] == [0, 0]
+    parts = [torch.load(f"{out}.{r}") for r in range(2)]
+    weights_all = torch.cat([p["weights"] for p in parts])
+    keep = torch.cat([p["keep"] for p in parts])
+    # The global batch's Difficulty-Flatten over the kept patches of both ranks.
+    masks = generate("block", 16, IMG, PATCH, RATIO, seed=5).reshape(16, -1)
+    difficulty = weights.patch_difficulty(masks, "p2dist", PATCH, grid=GRID)
+    expected = weights.flatten_weights(difficulty[keep.numpy()], "p2dist", oriented=True)
+    torch.testing.assert_close(weights_all[keep], torch.from_numpy(expected), rtol=1e-5, atol=0)
+    per_rank = [p["weights"][p["keep"]].mean().item() for p in parts]
+    assert per_rank[0] != pytest.approx(1.0, abs=1e-4)  # each rank alone is not mean 1
+
+
+def test_import_maskstats_and_weights_stays_torch_free():
+    code = "import sys, maskstats, maskstats.weights; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr
+
+
 # --- collator ----------------------------------------------------------------------------
 
 
