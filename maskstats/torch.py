@@ -201,6 +201,21 @@ class DifficultyTargets:
     def device(self) -> torch.device:
         return self.mask.device
 
+    def loss(self, per_patch_loss: torch.Tensor) -> torch.Tensor:
+        """Sum of w * loss / sum of w over the batch (see :meth:`DifficultyWeighting.loss`).
+
+        Args:
+            per_patch_loss: (N, L) loss per patch (:func:`mae_patch_loss`).
+
+        Returns:
+            scalar tensor.
+        """
+        dtype = torch.promote_types(per_patch_loss.dtype, torch.float32)
+        w = self.weights.to(device=per_patch_loss.device, dtype=dtype)
+        if per_patch_loss.shape != w.shape:
+            raise ValueError(f"per_patch_loss {tuple(per_patch_loss.shape)} != (N, L) {w.shape}")
+        return (per_patch_loss.to(dtype) * w).sum() / w.sum().clamp_min(1e-12)
+
     @property
     def decoder_length(self) -> int | None:
         """Tokens the decoder runs on with :class:`DecoderMasking`: 1 (cls) + V + K."""
@@ -361,11 +376,7 @@ class DifficultyWeighting:
         Returns:
             scalar tensor (float32 or the loss's wider dtype).
         """
-        dtype = torch.promote_types(per_patch_loss.dtype, torch.float32)
-        w = targets.weights.to(device=per_patch_loss.device, dtype=dtype)
-        if per_patch_loss.shape != w.shape:
-            raise ValueError(f"per_patch_loss {tuple(per_patch_loss.shape)} != (N, L) {w.shape}")
-        return (per_patch_loss.to(dtype) * w).sum() / w.sum().clamp_min(1e-12)
+        return targets.loss(per_patch_loss)
 
 
 # --- decoder masking ---------------------------------------------------------------------
