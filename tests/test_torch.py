@@ -225,6 +225,23 @@ def test_targets_fields_and_layouts():
     assert moved.weights is not None and moved.ids_keep.dtype == torch.int64
 
 
+def test_targets_pickle_as_one_buffer_and_come_back_equal():
+    import pickle
+    from multiprocessing.reduction import ForkingPickler
+
+    import torch.multiprocessing  # noqa: F401  (torch's shared-memory reductions)
+
+    masks = generate("block", 8, IMG, PATCH, 0.75, seed=3)
+    t = DifficultyWeighting("p2dist", grid=GRID, patch_size=PATCH, decoder_mask_ratio=0.25)(masks)
+    for back in (pickle.loads(pickle.dumps(t)), pickle.loads(ForkingPickler.dumps(t))):
+        for name in ("mask", "keep", "difficulty", "weights", "ids_keep", "noise"):
+            a, b = getattr(t, name), getattr(back, name)
+            assert a.dtype == b.dtype and a.shape == b.shape
+            torch.testing.assert_close(a, b, equal_nan=True, rtol=0, atol=0)
+        storages = {getattr(back, name).untyped_storage().data_ptr() for name in ("mask", "noise")}
+        assert len(storages) == 1  # views of one buffer
+
+
 # --- decoder masking ---------------------------------------------------------------------
 
 
