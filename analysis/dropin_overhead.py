@@ -10,7 +10,7 @@ MAE random masks at ratio 0.9, p2dist Difficulty-Flatten, decoder mask ratio 0.3
 
 Writes figures/dropin_overhead.csv.
 
-Usage: python analysis/dropin_overhead.py [--repeats 60] [--steps 40] [--pairs 3]
+Usage: python analysis/dropin_overhead.py [--repeats 60] [--steps 60] [--pairs 5]
 """
 
 from __future__ import annotations
@@ -49,17 +49,10 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} cores, torch {torch.__version__}"
 
 
-def median_ms(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
-
-
 def main_thread(repeats: int) -> list[dict]:
-    """Per-part medians of the work a loop does without the collator."""
+    """Per-part medians of the work a loop does without the collator, the parts interleaved
+    in every repeat (so that they share the machine's load), and their ratio to the metric
+    alone (p2dist), the baseline."""
     weighting = DifficultyWeighting(
         "p2dist", grid=GRID, patch_size=PATCH, decoder_mask_ratio=Q, seed=0
     )
@@ -70,18 +63,27 @@ def main_thread(repeats: int) -> list[dict]:
     keep = weights.decoder_keep(flat, difficulty, Q, 0)
     weighting(masks)  # compile / load the kernels
     parts = {
+        "p2dist (compute), the baseline": lambda: compute(masks, "p2dist", PATCH),
         "mask generation (random_masks)": lambda: random_masks(N, GRID, RATIO, seed=rng),
-        "p2dist (compute)": lambda: compute(masks, "p2dist", PATCH),
         "decoder_keep": lambda: weights.decoder_keep(flat, difficulty, Q, rng),
         "flatten weights": lambda: weights.flatten_weights(difficulty[keep], oriented=True),
         "DifficultyWeighting(masks), all": lambda: weighting(masks),
         "DifficultyWeighting(torch mask), all": lambda: weighting(torch.from_numpy(masks)),
     }
+    times: dict[str, list[float]] = {name: [] for name in parts}
+    for _ in range(repeats):
+        for name, fn in parts.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    base = statistics.median(times["p2dist (compute), the baseline"])
     rows = []
-    for name, fn in parts.items():
-        ms = median_ms(fn, repeats)
-        rows.append({"measure": "main thread", "what": name, "median_ms": ms})
-        print(f"main thread  {name:40s} {ms:7.3f} ms")
+    for name, values in times.items():
+        ms = 1e3 * statistics.median(values)
+        rows.append(
+            {"measure": "main thread", "what": name, "median_ms": ms, "ratio": ms / 1e3 / base}
+        )
+        print(f"main thread  {name:40s} {ms:7.3f} ms  x{ms / 1e3 / base:.2f} of p2dist")
     return rows
 
 
@@ -130,11 +132,12 @@ def with_workers(steps: int, pairs: int) -> list[dict]:
     weighting = DifficultyWeighting("p2dist", grid=GRID, patch_size=PATCH, decoder_mask_ratio=Q)
     collator = MaskCollator(weighting, "random", mask_ratio=RATIO, seed=0)
     plain = torch.utils.data.default_collate
-    rows, ratios = [], []
+    rows, ratios, extra_waits = [], [], []
     for pair in range(pairs):
         base_step, base_wait = loop(plain, steps)
         step, wait = loop(collator, steps)
         ratios.append(step / base_step)
+        extra_waits.append(wait - base_wait)
         print(
             f"pair {pair}: step {step:.2f} ms (wait {wait:.3f}) vs no masking "
             f"{base_step:.2f} ms (wait {base_wait:.3f}): x{step / base_step:.4f}"
@@ -146,18 +149,21 @@ def with_workers(steps: int, pairs: int) -> list[dict]:
             {"measure": "2 workers", "what": "wait, MaskCollator", "median_ms": wait},
         ]
     overhead = statistics.median(ratios) - 1
+    extra = statistics.median(extra_waits)
     print(f"step-time overhead with MaskCollator: {100 * overhead:+.2f}% (median of pairs)")
+    print(f"main-thread wait for a batch, MaskCollator minus no masking: {extra:+.3f} ms")
     rows.append({"measure": "2 workers", "what": "step ratio - 1 (median)", "ratio": overhead})
+    rows.append({"measure": "2 workers", "what": "extra wait (median)", "median_ms": extra})
     return rows
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=60)
-    parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--pairs", type=int, default=5)
     args = parser.parse_args()
-    print(f"machine: {machine()}")
+    print(f"machine: {machine()}, load average {os.getloadavg()[0]:.2f} at start")
     print(f"batch {N} x {GRID * GRID} patches, ratio {RATIO}, p2dist flatten, decoder mask {Q}")
     rows = with_workers(args.steps, args.pairs) + main_thread(args.repeats)
     table = pd.DataFrame(rows)

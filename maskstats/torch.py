@@ -295,7 +295,7 @@ class DifficultyWeighting:
         alpha: float = 1.0,
         gamma: float = 1.0,
         decoder_mask_ratio: float = 0.0,
-        seed: int | np.random.SeedSequence | None = None,
+        seed: Any = None,
         sync_bins: bool = False,
         process_group: Any = None,
     ) -> None:
@@ -320,8 +320,13 @@ class DifficultyWeighting:
     def num_patches(self) -> int:
         return self.grid[0] * self.grid[1]
 
-    def reseed(self, seed: int | np.random.SeedSequence | None) -> None:
-        """Restart the tie-break stream (the collator does this in each worker)."""
+    def reseed(self, seed: Any) -> None:
+        """Restart the tie-break stream (the collator does this in each worker).
+
+        Args:
+            seed: anything ``numpy.random.default_rng`` takes: an int, a list of ints (e.g.
+                [run seed, step, rank]), a SeedSequence, or None.
+        """
         self.rng = np.random.default_rng(seed)
 
     def __repr__(self) -> str:
