@@ -10,7 +10,7 @@ MAE random masks at ratio 0.9, p2dist Difficulty-Flatten, decoder mask ratio 0.3
 
 Writes figures/dropin_overhead.csv.
 
-Usage: python analysis/dropin_overhead.py [--repeats 60] [--steps 60] [--pairs 5]
+Usage: python analysis/dropin_overhead.py [--repeats 60] [--steps 60] [--pairs 7]
 """
 
 from __future__ import annotations
@@ -161,13 +161,15 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=60)
     parser.add_argument("--steps", type=int, default=60)
-    parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--pairs", type=int, default=7)
     args = parser.parse_args()
     print(f"machine: {machine()}, load average {os.getloadavg()[0]:.2f} at start")
     print(f"batch {N} x {GRID * GRID} patches, ratio {RATIO}, p2dist flatten, decoder mask {Q}")
+    load = os.getloadavg()[0]
     rows = with_workers(args.steps, args.pairs) + main_thread(args.repeats)
     table = pd.DataFrame(rows)
     table["machine"] = machine()
+    table["load_average_at_start"] = round(load, 2)
     FIGURES.mkdir(exist_ok=True)
     table.to_csv(FIGURES / "dropin_overhead.csv", index=False)
-    print(f"wrote {FIGURES / 'dropin_overhead.csv'}")
+    print(f"wrote {FIGURES / 'dropin_overhead.csv'}; load average at end {os.getloadavg()[0]:.2f}")
