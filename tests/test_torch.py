@@ -474,6 +474,27 @@ def test_mask_collator_in_forked_dataloader_workers(tmp_path):
     _check_batches(pickle.loads(out.read_bytes()), COLLATOR_ARGS)
 
 
+@pytest.mark.slow
+@pytest.mark.xfail(
+    reason="the difficulty-mask kernels use numba parallel=True (GNU OpenMP), which kills a "
+    "child forked after the parent ran them; passes once they are serial",
+    strict=False,
+)
+def test_mask_collator_forks_after_the_parent_made_difficulty_masks(tmp_path):
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import test_torch as t; "
+        "t.generate('difficulty', 4, t.IMG, t.PATCH, t.RATIO, seed=0, target_p2dist=1.2); "
+        "t._check_batches(t.collator_batches('fork'), t.COLLATOR_ARGS)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
 def test_mask_collator_in_the_main_process_drives_hf():
     args = {"metric": "p2dist", "grid": GRID, "patch_size": PATCH, "decoder_mask_ratio": 0.3}
     collate = MaskCollator(DifficultyWeighting(**args, seed=0), "random", mask_ratio=RATIO, seed=0)
