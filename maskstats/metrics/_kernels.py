@@ -303,7 +303,7 @@ def _nearest_squared(mask, up, down, column_gap, nearest2):
             nearest2[i, j] = _row_search(j, column_gap, big) if mask[i, j] else 0
 
 
-@njit(cache=True, fastmath={"reassoc", "nsz", "contract"})
+@njit(cache=True)
 def _patch_distance_sum(i, j, p, mask, up, down, reach, buf):
     """Sum over the p x p pixels of masked patch (i, j) of the distance (px) to the nearest
     visible pixel.
@@ -313,12 +313,19 @@ def _patch_distance_sum(i, j, p, mask, up, down, reach, buf):
     |j' - j| <= ``reach`` can hold its nearest visible pixel. Pixel (y, x) sees column j' at
     squared distance (x - ref)^2 + gap(y)^2, ref the column's nearest end pixel column and
     gap(y) = min(y - last visible pixel row above, first visible pixel row below - y) in that
-    column; its own column j at gap(y)^2. ``buf`` is a (p, p) float32 scratch.
+    column; its own column j at gap(y)^2. ``buf`` is a (p + 1, p) float32 scratch (row p
+    holds the column totals).
+
+    The arithmetic is IEEE only, in a fixed order (no fastmath: no reassociation, no
+    contraction), so the sum is bit-identical on every CPU whatever its SIMD width: the float32
+    square roots (correctly rounded) are accumulated down each pixel column in row order
+    (element-wise vector adds, exact whatever the vector width), then the p column totals are
+    added left to right in float64.
     """
     height, width = mask.shape
     y0 = i * p
     x0 = j * p
-    buf[:, :] = np.inf
+    buf[:p, :] = np.inf
     for jj in range(max(0, j - reach), min(width, j + reach + 1)):
         above = up[i, jj]
         below = down[i, jj]
@@ -347,20 +354,26 @@ def _patch_distance_sum(i, j, p, mask, up, down, reach, buf):
             row = buf[dy]
             if inside:
                 for dx in range(p):
-                    row[dx] = min(row[dx], g2)
+                    old = row[dx]
+                    row[dx] = g2 if g2 < old else old
             else:
                 for dx in range(p):
                     offset = np.float32(dx) - ref
-                    row[dx] = min(row[dx], offset * offset + g2)
+                    value = offset * offset + g2
+                    old = row[dx]
+                    row[dx] = value if value < old else old
     # Squared distances are whole numbers, exact in float32 below 2**24; the square roots are
-    # float32 (relative error < 1e-7), summed per row, accumulated in float64.
-    total = 0.0
+    # float32 (relative error < 1e-7), summed down each pixel column in row order, and the
+    # column totals are added left to right in float64.
+    columns = buf[p]
+    columns[:] = np.float32(0.0)
     for dy in range(p):
         row = buf[dy]
-        row_total = np.float32(0.0)
         for dx in range(p):
-            row_total += math.sqrt(row[dx])
-        total += row_total
+            columns[dx] += np.float32(math.sqrt(row[dx]))
+    total = 0.0
+    for dx in range(p):
+        total += np.float64(columns[dx])
     return total
 
 
@@ -379,7 +392,7 @@ def distance_scratch(height, width, p, memo_bits):
         np.empty((height, width), np.int32),
         np.empty(width, np.int32),
         np.empty((height, width), np.int32),
-        np.empty((p, p), np.float32),
+        np.empty((p + 1, p), np.float32),
         np.full(slots, -1, np.int64),
         np.empty(slots, np.float64),
     )
