@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from maskstats import _torch_bridge
-from maskstats._mask_kernels import block_masks_kernel
+from maskstats._mask_kernels import block_masks_range
+
+if TYPE_CHECKING:
+    from maskstats.controlled import AchievableRange
 
 SeedLike = int | np.random.Generator | None
 GridLike = int | tuple[int, int]
@@ -221,17 +224,20 @@ def block_masks(
     max_aspect = max_aspect or 1.0 / min_aspect
     if min_aspect <= 0 or max_aspect < min_aspect:
         raise ValueError(f"need 0 < min_aspect <= max_aspect, got {min_aspect}, {max_aspect}")
+    from maskstats.metrics._parallel import run_rows  # maskstats.metrics imports this module
+
     seeds = _rng(seed).integers(0, 2**31 - 1, size=int(n), dtype=np.int64)
-    return block_masks_kernel(
-        seeds,
-        height,
-        width,
-        target,
-        float(min_num_patches),
-        max(1, max_num_patches),
-        math.log(min_aspect),
-        math.log(max_aspect),
-    )
+    out = np.zeros((int(n), height, width), dtype=bool)
+    log_lo, log_hi = math.log(min_aspect), math.log(max_aspect)
+
+    def kernel(first: int, last: int) -> None:
+        block_masks_range(
+            seeds, first, last, target, float(min_num_patches), max(1, max_num_patches),
+            log_lo, log_hi, out,
+        )  # fmt: skip
+
+    run_rows(kernel, int(n), 64, 64)
+    return out
 
 
 def simmim_num_masked(cells: int, mask_ratio: float) -> int:
@@ -302,13 +308,18 @@ def difficulty_masks(
 
 
 def achievable_range(
-    grid: GridLike, mask_ratio: float, patch_size: int = 16
-) -> tuple[float, float]:
-    """Lowest and highest AvgDist (pixels) reachable at this ratio; see
-    :func:`maskstats.controlled.achievable_range`."""
+    grid: GridLike, mask_ratio: float, patch_size: int = 16, method: str = "auto"
+) -> AchievableRange:
+    """Lowest and highest AvgDist (pixels) at this ratio, exact or a bound found by search;
+    see :func:`maskstats.controlled.achievable_range`.
+
+    Returns:
+        The same :class:`maskstats.controlled.AchievableRange` object (unpacks as
+        ``low, high``).
+    """
     from maskstats.controlled import achievable_range as compute_range
 
-    return compute_range(grid, mask_ratio, patch_size)
+    return compute_range(grid, mask_ratio, patch_size, method)
 
 
 def generate(
