@@ -106,6 +106,18 @@ def _corner_block(grid: tuple[int, int], num_masked: int) -> np.ndarray:
     return mask.reshape(grid)
 
 
+def _edge_strips(grid: tuple[int, int], num_masked: int) -> np.ndarray:
+    """(2, H, W): visible patches filling rows from the top edge, and columns from the left
+    edge (the hardest masks of a grid are often one visible strip along an edge)."""
+    height, width = grid
+    visible = height * width - num_masked
+    rows = np.ones(height * width, dtype=bool)
+    rows[:visible] = False
+    columns = np.ones((width, height), dtype=bool).reshape(-1)
+    columns[:visible] = False
+    return np.stack([rows.reshape(grid), columns.reshape(width, height).T])
+
+
 def _dispersed(grid: tuple[int, int], num_masked: int, rng: np.random.Generator) -> np.ndarray:
     """Visible patches spread out: greedy farthest-point placement (integer squared distances;
     ties to the first in a random order) from a random first one."""
@@ -145,11 +157,18 @@ this; above, only swaps that move a visible patch by at most ``LOCAL_RADIUS`` pa
 LOCAL_RADIUS = 2
 
 
-def search_plan(size: int, num_masked: int) -> tuple[int, int]:
+SMALL_GRID = 64
+"""On grids of at most this many patches the high end also searches from random starts, with
+as many swaps as the low end; above, only from compact starts (corner block, edge strips: the
+hardest masks found are compact there, and each swap costs more: wide reaches)."""
+
+
+def search_plan(size: int, num_masked: int, high: bool) -> tuple[int, int]:
     """(threshold-accepting swaps per start, hill-climb radius (-1: every swap)) of the search
-    on a grid of ``size`` patches with ``num_masked`` masked."""
-    steps = 200 * size + 2_000
-    exhaustive = num_masked * (size - num_masked) <= EXHAUSTIVE_CLIMB
+    for the high (``high``) or low end on a grid of ``size`` patches, ``num_masked`` masked."""
+    big_high = high and size > SMALL_GRID
+    steps = 10 * size + 2_000 if big_high else 200 * size + 2_000
+    exhaustive = num_masked * (size - num_masked) <= EXHAUSTIVE_CLIMB and not big_high
     return steps, -1 if exhaustive else LOCAL_RADIUS
 
 
@@ -236,7 +255,7 @@ def _extreme(
     out = np.empty_like(starts)
     values = np.empty(count, np.float64)
     size = starts.shape[1] * starts.shape[2]
-    steps, radius = search_plan(size, int(starts[0].sum()))
+    steps, radius = search_plan(size, int(starts[0].sum()), sign > 0)
 
     def kernel(first: int, last: int) -> None:
         extreme_search_range(
@@ -251,11 +270,17 @@ def _extreme(
 
 def _search(grid: tuple[int, int], num_masked: int, patch_size: int) -> AchievableRange:
     rng = np.random.default_rng(0)
+    size = grid[0] * grid[1]
     random_starts = smooth_start_masks(SEARCH_STARTS - 1, grid, num_masked, 0.0, rng)
-    high_starts = np.concatenate([_corner_block(grid, num_masked)[None], random_starts])
+    compact = np.concatenate(
+        [_corner_block(grid, num_masked)[None], _edge_strips(grid, num_masked)]
+    )
+    if size <= SMALL_GRID:
+        high_starts = np.concatenate([compact, random_starts])
+    else:
+        high_starts = np.concatenate([compact, compact[:1]])  # each start has its own seed
     dispersed = [_dispersed(grid, num_masked, rng) for _ in range(SEARCH_STARTS // 2)]
     low_starts = np.concatenate([np.stack(dispersed), random_starts[: SEARCH_STARTS // 2]])
-    size = grid[0] * grid[1]
     with tqdm(
         total=len(high_starts) + len(low_starts),
         desc=f"achievable_range {grid[0]}x{grid[1]}",
@@ -266,13 +291,15 @@ def _search(grid: tuple[int, int], num_masked: int, patch_size: int) -> Achievab
     ) as bar:
         high, hardest = _extreme(high_starts, patch_size, 1.0, 1, bar)
         low, easiest = _extreme(low_starts, patch_size, -1.0, 2, bar)
-    steps, radius = search_plan(size, num_masked)
-    climb = "every single swap" if radius < 0 else f"swaps moving a patch <= {radius} patches"
-    method = (
-        f"search ({len(low_starts)} + {len(high_starts)} starts, {steps} threshold-accepting "
-        f"swaps each, then hill climbing over {climb})"
-    )
-    return _result(low, high, False, method, easiest, hardest)
+    parts = []
+    for end, starts, is_high in (("low", low_starts, False), ("high", high_starts, True)):
+        steps, radius = search_plan(size, num_masked, is_high)
+        climb = "every single swap" if radius < 0 else f"swaps moving a patch <= {radius}"
+        parts.append(
+            f"{end}: {len(starts)} starts, {steps} threshold-accepting swaps each, "
+            f"hill climbing over {climb}"
+        )
+    return _result(low, high, False, f"search ({'; '.join(parts)})", easiest, hardest)
 
 
 METHODS = ("auto", "enumeration", "search")
@@ -301,15 +328,18 @@ def achievable_range(
     exact where every mask can be evaluated, else a bound found by search.
 
     With ``method="auto"``, when C(L, k) * L <= ``MAX_ENUMERATE`` (k: the smaller of the masked
-    and the visible count; about a second) every mask is evaluated by the metric's kernel and the result is exact
-    (``exact=True``). Otherwise a search: from ``SEARCH_STARTS`` starts per end (compact corner
-    block or dispersed masks, and random ones), threshold accepting over random swaps then
-    first-improvement hill climbing to a single-swap local optimum; ``low`` and ``high`` are
-    then the extremes of the masks found (``exact=False``): the true range can be wider. The
-    search found the enumerated optimum on every small grid of the tests. Results are cached
-    per (grid, masked count, patch size, method) and are the same on every CPU (exact float64
-    comparisons of sums in a fixed order; ties to the first mask or start). A progress bar
-    goes to stderr (on a terminal) when the search takes over a second.
+    and the visible count; about a second) every mask is evaluated by the metric's kernel and
+    the result is exact (``exact=True``). Otherwise a search (``exact=False``), a bound found
+    by search: threshold accepting over random swaps, then first-improvement hill climbing,
+    from dispersed (farthest-point) and random starts for the low end, and from the compact
+    corner block and edge strips (plus random starts on grids of at most ``SMALL_GRID``
+    patches) for the high end (``method`` says how many starts, swaps and which climb).
+    ``low`` and ``high`` are the extremes of the masks found: the true range can be wider.
+    Forced on, the search found the enumerated extremes on every small grid, ratio and patch
+    size of the tests. Results are cached per (grid, masked count, patch size, method) and are
+    the same on every CPU (exact float64 comparisons of sums in a fixed order; ties to the
+    first mask or start). A progress bar goes to stderr (on a terminal) when the search takes
+    over a second.
 
     Args:
         grid: patch grid (H, W) or an int.

@@ -91,7 +91,7 @@ def _mask_results() -> dict[str, np.ndarray]:
     return {
         "block": block_masks(300, 14, 0.4, seed=6),
         "difficulty": difficulty_masks(100, 14, 0.75, 16, target_avgdist=12.0, seed=7),
-        "far": difficulty_masks(20, (7, 7), 0.75, 8, target_avgdist=30.0, tol=0.05, seed=8),
+        "far": difficulty_masks(20, (7, 7), 0.75, 8, target_avgdist=16.0, tol=0.05, seed=8),
         "range": np.stack([found.easiest, found.hardest]),
     }
 
