@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 
 @njit(cache=True)
@@ -67,14 +67,13 @@ def _fill_adjacent(mask, missing):
         mask[pick // width, pick % width] = True
 
 
-@njit(parallel=True, cache=True)
-def block_masks_kernel(
-    seeds, height, width, num_masking_patches, min_num_patches, max_num_patches, log_lo, log_hi
+@njit(cache=True, nogil=True)
+def block_masks_range(
+    seeds, first, last, num_masking_patches, min_num_patches, max_num_patches, log_lo, log_hi, out
 ):
-    """BEiT block-wise masks, one reseeded numba RNG per mask (deterministic per seed)."""
-    n = seeds.shape[0]
-    out = np.zeros((n, height, width), np.bool_)
-    for k in prange(n):
+    """BEiT block-wise masks into out[first:last] ((N, H, W) bool, all False on entry), one
+    reseeded numba RNG per mask (deterministic per seed, whatever the thread split)."""
+    for k in range(first, last):
         np.random.seed(seeds[k])
         mask = out[k]
         mask_count = 0
@@ -86,4 +85,3 @@ def block_masks_kernel(
             mask_count += delta
         if mask_count < num_masking_patches:
             _fill_adjacent(mask, num_masking_patches - mask_count)
-    return out

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from maskstats._parallel import run_rows
 from maskstats._validate import (
     GridLike,
     SeedLike,
@@ -21,7 +22,7 @@ from maskstats._validate import (
     grid_from_image,
     mae_num_masked,
 )
-from maskstats.masks._block_kernels import block_masks_kernel
+from maskstats.masks._block_kernels import block_masks_range
 
 ASPECT_LIMIT = (1e-6, 1e6)
 """Aspect ratios block_masks accepts: beyond these a rectangle fits on no supported grid (and
@@ -136,16 +137,17 @@ def block_masks(
     if max_aspect < min_aspect:
         raise ValueError(f"max_aspect ({max_aspect:g}) must be >= min_aspect ({min_aspect:g})")
     seeds = as_rng(seed).integers(0, 2**31 - 1, size=n, dtype=np.int64)
-    return block_masks_kernel(
-        seeds,
-        height,
-        width,
-        target,
-        float(min_num_patches),
-        max(1, max_num_patches),
-        math.log(min_aspect),
-        math.log(max_aspect),
-    )
+    out = np.zeros((n, height, width), dtype=bool)
+    log_lo, log_hi = math.log(min_aspect), math.log(max_aspect)
+
+    def kernel(first: int, last: int) -> None:
+        block_masks_range(
+            seeds, first, last, target, float(min_num_patches), max(1, max_num_patches),
+            log_lo, log_hi, out,
+        )  # fmt: skip
+
+    run_rows(kernel, n, 64, 64)
+    return out
 
 
 def simmim_num_masked(cells: int, mask_ratio: float) -> int:

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 
+from maskstats._parallel import ScratchPool, run_rows
 from maskstats._validate import GridLike, MaskBatch, as_mask_batch, check_patch_size
-from maskstats.metrics import _parallel, _window_kernels, distance_kernels
+from maskstats.metrics import _window_kernels, distance_kernels
 from maskstats.metrics.registry import METRIC_NAMES, PATCH_METRICS, REGISTRY, Metric
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ def _new_memo(patch_size: object) -> tuple[np.ndarray, np.ndarray]:
 
 # Patch sums depend on the local configuration and the patch size only, so the memo of one
 # call serves the next (masks of the next training batch repeat the same configurations).
-_MEMO_POOL = _parallel.ScratchPool(_new_memo)
+_MEMO_POOL = ScratchPool(_new_memo)
 
 
 @functools.lru_cache(maxsize=64)
@@ -112,7 +113,7 @@ def _compute_numpy(
 
     # Waking a thread costs ~30 us: worth it for 32 masks of distance work (>= 1 us each) but
     # only for ~1000 masks of window work (~0.2 us each).
-    _parallel.run_rows(kernel, n, 32, 32 if distances else 1024)
+    run_rows(kernel, n, 32, 32 if distances else 1024)
     return {
         name: avgdist_values.astype(np.float32)
         if name == "avgdist"

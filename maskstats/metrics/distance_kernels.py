@@ -96,8 +96,8 @@ def _nearest_squared(mask, up, down, column_gap, nearest2):
             nearest2[i, j] = _row_search(j, column_gap, big) if mask[i, j] else 0
 
 
-@njit(cache=True, fastmath={"reassoc", "nsz", "contract"})
-def _patch_distance_sum(i, j, p, mask, up, down, reach, buf):
+@njit(cache=True)
+def patch_distance_sum(i, j, p, mask, up, down, reach, buf):
     """Sum over the p x p pixels of masked patch (i, j) of the distance (px) to the nearest
     visible pixel.
 
@@ -106,12 +106,19 @@ def _patch_distance_sum(i, j, p, mask, up, down, reach, buf):
     |j' - j| <= ``reach`` can hold its nearest visible pixel. Pixel (y, x) sees column j' at
     squared distance (x - ref)^2 + gap(y)^2, ref the column's nearest end pixel column and
     gap(y) = min(y - last visible pixel row above, first visible pixel row below - y) in that
-    column; its own column j at gap(y)^2. ``buf`` is a (p, p) float32 scratch.
+    column; its own column j at gap(y)^2. ``buf`` is a (p + 1, p) float32 scratch (row p
+    holds the column totals).
+
+    The arithmetic is IEEE only, in a fixed order (no fastmath: no reassociation, no
+    contraction), so the sum is bit-identical on every CPU whatever its SIMD width: the float32
+    square roots (correctly rounded) are accumulated down each pixel column in row order
+    (element-wise vector adds, exact whatever the vector width), then the p column totals are
+    added left to right in float64.
     """
     height, width = mask.shape
     y0 = i * p
     x0 = j * p
-    buf[:, :] = np.inf
+    buf[:p, :] = np.inf
     for jj in range(max(0, j - reach), min(width, j + reach + 1)):
         above = up[i, jj]
         below = down[i, jj]
@@ -140,26 +147,32 @@ def _patch_distance_sum(i, j, p, mask, up, down, reach, buf):
             row = buf[dy]
             if inside:
                 for dx in range(p):
-                    row[dx] = min(row[dx], g2)
+                    old = row[dx]
+                    row[dx] = g2 if g2 < old else old
             else:
                 for dx in range(p):
                     offset = np.float32(dx) - ref
-                    row[dx] = min(row[dx], offset * offset + g2)
+                    value = offset * offset + g2
+                    old = row[dx]
+                    row[dx] = value if value < old else old
     # Squared distances are whole numbers, exact in float32 below 2**24; the square roots are
-    # float32 (relative error < 1e-7), summed per row, accumulated in float64.
-    total = 0.0
+    # float32 (relative error < 1e-7), summed down each pixel column in row order, and the
+    # column totals are added left to right in float64.
+    columns = buf[p]
+    columns[:] = np.float32(0.0)
     for dy in range(p):
         row = buf[dy]
-        row_total = np.float32(0.0)
         for dx in range(p):
-            row_total += math.sqrt(row[dx])
-        total += row_total
+            columns[dx] += np.float32(math.sqrt(row[dx]))
+    total = 0.0
+    for dx in range(p):
+        total += np.float64(columns[dx])
     return total
 
 
 MEMO_BITS = 16  # patch-sum memo: 2**16 slots (1 MiB) per thread
 MEMO_MAX_REACH = 4  # keys hold up to 2 * 4 + 1 columns
-_GOLDEN = np.int64(-7046029254386353131)  # 0x9E3779B97F4A7C15 as int64 (Fibonacci hashing)
+GOLDEN = np.int64(-7046029254386353131)  # 0x9E3779B97F4A7C15 as int64 (Fibonacci hashing)
 
 
 @njit(cache=True)
@@ -172,15 +185,15 @@ def distance_scratch(height, width, p, memo_bits):
         np.empty((height, width), np.int32),
         np.empty(width, np.int32),
         np.empty((height, width), np.int32),
-        np.empty((p, p), np.float32),
+        np.empty((p + 1, p), np.float32),
         np.full(slots, -1, np.int64),
         np.empty(slots, np.float64),
     )
 
 
 @njit(cache=True)
-def _patch_key(i, j, reach, up, down):
-    """Everything :func:`_patch_distance_sum` of masked patch (i, j) depends on, packed in an
+def patch_key(i, j, reach, up, down):
+    """Everything :func:`patch_distance_sum` of masked patch (i, j) depends on, packed in an
     int64 >= 0 (given p), or -1 when reach > MEMO_MAX_REACH. Per column j - reach..j + reach,
     6 bits: outside the grid; a visible patch in row i; or the rows strictly between row i and
     the nearest visible patch above (a) and below (b), each 0..reach - 1 or "none": a visible
@@ -211,7 +224,7 @@ def mask_distance_total(mask, p, scratch, patch_sums):
     pixel. The mask needs a visible patch. When ``patch_sums`` is (H, W), the sum of each
     masked patch is written there (visible patches are left as they are).
 
-    Patches with the same local configuration (:func:`_patch_key`) have the same sum; the
+    Patches with the same local configuration (:func:`patch_key`) have the same sum; the
     scratch's memo (a direct-mapped table keyed by configuration, valid for one p) returns
     it without recomputing. The results are bit-identical with or without the memo."""
     up, down, column_gap, nearest2, buf, memo_keys, memo_sums = scratch
@@ -234,17 +247,17 @@ def mask_distance_total(mask, p, scratch, patch_sums):
             bound = nearest2[i, j] * p * p
             while (reach * p + 1) ** 2 <= bound:
                 reach += 1
-            key = _patch_key(i, j, reach, up, down) if slots > 0 else np.int64(-1)
+            key = patch_key(i, j, reach, up, down) if slots > 0 else np.int64(-1)
             if key >= 0:
-                slot = ((key * _GOLDEN) >> shift) & (slots - 1)
+                slot = ((key * GOLDEN) >> shift) & (slots - 1)
                 if memo_keys[slot] == key:
                     patch_sum = memo_sums[slot]
                 else:
-                    patch_sum = _patch_distance_sum(i, j, p, mask, up, down, reach, buf)
+                    patch_sum = patch_distance_sum(i, j, p, mask, up, down, reach, buf)
                     memo_keys[slot] = key
                     memo_sums[slot] = patch_sum
             else:
-                patch_sum = _patch_distance_sum(i, j, p, mask, up, down, reach, buf)
+                patch_sum = patch_distance_sum(i, j, p, mask, up, down, reach, buf)
             if write:
                 patch_sums[i, j] = patch_sum
             total += patch_sum

@@ -205,7 +205,7 @@ def test_patch_sum_memo_is_bit_identical(batch, memo_bits):
 
 
 def test_row_ranges_cover_rows_once_on_chunk_bounds():
-    from maskstats.metrics._parallel import row_ranges
+    from maskstats._parallel import row_ranges
 
     for n in (0, 1, 31, 32, 33, 100, 1000):
         for parts in (1, 2, 3, 8):
