@@ -475,11 +475,6 @@ def test_mask_collator_in_forked_dataloader_workers(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="the difficulty-mask kernels use numba parallel=True (GNU OpenMP), which kills a "
-    "child forked after the parent ran them; passes once they are serial",
-    strict=False,
-)
 def test_mask_collator_forks_after_the_parent_made_difficulty_masks(tmp_path):
     script = (
         "import sys; sys.path.insert(0, sys.argv[1]); import test_torch as t; "
