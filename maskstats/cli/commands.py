@@ -1,15 +1,33 @@
 """What each ``maskstats`` subcommand does: turn parsed flags into library calls and print a
-short summary. Heavy imports (pandas, torch) happen inside the command that needs them."""
+short summary. Heavy imports (pandas, matplotlib, torch) happen inside the command that needs
+them, so ``maskstats --help`` stays fast and torch stays optional."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 
 from maskstats import masks as mask_lib
 from maskstats.cli.argtypes import UsageError
+
+MEMORY_SHARE = 0.5
+"""A command refuses up front to hold more than this share of the machine's memory."""
+CHUNK = 2048
+"""Masks per piece when ``stats`` reads a file or computes metrics."""
+STATS_BYTES_PER_CELL = 1 + 4 * 5
+"""``stats`` on generated masks: the bool mask and five float32 values per patch."""
+
+TORCH_HINT = (
+    "pip install 'maskstats[train]' (CPU-only machines first: "
+    "pip install torch --index-url https://download.pytorch.org/whl/cpu)"
+)
 
 
 def settings_from_args(settings: type, args: argparse.Namespace) -> object:
@@ -19,34 +37,120 @@ def settings_from_args(settings: type, args: argparse.Namespace) -> object:
     return settings(**{name: getattr(args, name) for name in names if hasattr(args, name)})
 
 
-def masks_from_args(args: argparse.Namespace) -> np.ndarray:
-    """Make the masks the options describe, or read them from --masks."""
-    if getattr(args, "masks", None):
-        from maskstats.io import load_masks
+def require_torch(command: str) -> None:
+    """Raise a one-line :class:`UsageError` saying what to install when torch is missing."""
+    if importlib.util.find_spec("torch") is None:
+        raise UsageError(f"maskstats {command} needs PyTorch, which is not installed: {TORCH_HINT}")
 
-        return load_masks(args.masks, args.grid)
-    return mask_lib.generate(
-        args.strategy,
-        args.n,
-        args.img_size,
-        args.patch_size,
-        args.mask_ratio,
+
+def physical_memory() -> int:
+    """Bytes of memory of this machine (a large number where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 1 << 40
+
+
+def check_memory(n: int, grid: tuple[int, int], bytes_per_cell: int, flag: str = "-n") -> None:
+    """Refuse, before any work, ``n`` masks on ``grid`` needing more than ``MEMORY_SHARE`` of
+    this machine's memory (``bytes_per_cell`` bytes per patch of each mask)."""
+    need = n * grid[0] * grid[1] * bytes_per_cell
+    limit = int(physical_memory() * MEMORY_SHARE)
+    if need > limit:
+        most = max(1, limit // (grid[0] * grid[1] * bytes_per_cell))
+        raise UsageError(
+            f"maskstats: {flag} {n} masks on a {grid[0]}x{grid[1]} grid need {need / 1e9:.1f} GB; "
+            f"this machine allows {limit / 1e9:.1f} GB: use at most {flag} {most} per run"
+        )
+
+
+def kernels_compiled() -> bool:
+    """Whether numba's on-disk cache already holds the metric kernels (False: the first call
+    compiles them, which takes seconds)."""
+    try:
+        from maskstats.metrics.distance_kernels import pixel_range
+
+        return Path(pixel_range._cache._cache_file._index_path).exists()
+    except Exception:  # pragma: no cover - numba internals moved: assume compiled, say nothing
+        return True
+
+
+def compile_notice() -> None:
+    """Print "compiling kernels (first run only)" on stderr when the numba cache is empty."""
+    if not kernels_compiled():
+        print(
+            "maskstats: compiling kernels (first run only, about 10-30 s; later runs load them)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _generate(args: argparse.Namespace, progress: bool = True) -> np.ndarray:
+    """The masks the options describe. Difficulty masks are made in pieces behind a progress
+    bar (a far target takes seconds per thousand masks)."""
+    kwargs = dict(
         seed=args.seed,
         mask_patch_size=args.mask_patch_size,
         target_avgdist=args.target_avgdist,
         target_p2dist=args.target_p2dist,
         tol=args.tol,
     )
+    make = mask_lib.generate
+    if args.strategy != "difficulty" or args.n <= 256:
+        return make(
+            args.strategy, args.n, args.img_size, args.patch_size, args.mask_ratio, **kwargs
+        )
+    from tqdm.auto import tqdm
+
+    rng = np.random.default_rng(args.seed)
+    kwargs["seed"] = rng
+    pieces = []
+    with tqdm(
+        total=args.n, desc="difficulty masks", unit="mask", delay=1.0, disable=not progress
+    ) as bar:
+        for start in range(0, args.n, 256):
+            count = min(256, args.n - start)
+            pieces.append(
+                make(
+                    args.strategy, count, args.img_size, args.patch_size, args.mask_ratio, **kwargs
+                )
+            )
+            bar.update(count)
+    return np.concatenate(pieces)
+
+
+def _check_mask_options(args: argparse.Namespace, bytes_per_cell: int) -> tuple[int, int]:
+    """Validate the mask options before any work; returns the patch grid."""
+    grid = mask_lib.grid_from_image(args.img_size, args.patch_size)
+    if args.strategy == "difficulty" and args.target_avgdist is None and args.target_p2dist is None:
+        raise UsageError("maskstats: strategy difficulty needs --target-avgdist or --target-p2dist")
+    check_memory(args.n, grid, bytes_per_cell)
+    return grid
+
+
+def masks_from_args(args: argparse.Namespace) -> np.ndarray:
+    """Make the masks the options describe, or read them from --masks."""
+    if getattr(args, "masks", None):
+        from maskstats.io import load_masks
+
+        return load_masks(args.masks, args.grid)
+    _check_mask_options(args, 1)
+    return _generate(args)
 
 
 def cmd_masks(args: argparse.Namespace) -> int:
     """Generate masks of any strategy and save them as .npy (N, H, W) bool."""
-    from maskstats.io import save_masks
+    from maskstats.io import check_output_file, save_masks
     from maskstats.metrics import avgdist
 
-    masks = masks_from_args(args)
-    path = save_masks(args.out, masks)
+    if Path(args.out).suffix != ".npy":
+        raise UsageError(f"maskstats masks: --out must end in .npy, got {args.out}")
+    check_output_file(args.out, args.overwrite)
+    _check_mask_options(args, 1)
+    masks = _generate(args)
+    compile_notice()
     values = avgdist(masks, args.patch_size, on_empty="nan")
+    path = save_masks(args.out, masks, overwrite=args.overwrite)
     print(
         f"{masks.shape[0]} {args.strategy} masks, grid {masks.shape[1]}x{masks.shape[2]}, "
         f"{int(masks[0].sum())} masked each; AvgDist mean {np.nanmean(values):.3f} px "
@@ -55,36 +159,114 @@ def cmd_masks(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_stats(args: argparse.Namespace) -> int:
-    """Print per-metric statistics; optionally write one row per mask."""
+def summary_of_samples(samples: dict[str, list[np.ndarray]]) -> object:
+    """Per metric: over, unit, count, mean, std and quantiles q10 ... q90 of the pooled samples
+    (masked patches; avgdist: masks), as :func:`maskstats.tables.summarize` prints them."""
     import pandas as pd
 
-    from maskstats.metrics import METRIC_NAMES
-    from maskstats.tables import compute_chunked, mask_table, summarize
+    from maskstats.metrics import REGISTRY
+    from maskstats.tables import QUANTILES
 
-    masks = masks_from_args(args)
-    values = compute_chunked(masks, METRIC_NAMES, args.patch_size, on_empty=args.on_empty)
-    summary = summarize(masks, args.patch_size, METRIC_NAMES, values=values)
+    rows = []
+    for name, parts in samples.items():
+        info = REGISTRY[name]
+        sample = np.concatenate(parts) if parts else np.empty(0, np.float32)
+        sample = sample[np.isfinite(sample)].astype(np.float64)
+        row = {
+            "metric": name,
+            "over": "masked patches" if info.per_patch else "masks",
+            "unit": info.unit,
+            "count": sample.size,
+            "mean": sample.mean() if sample.size else np.nan,
+            "std": sample.std() if sample.size else np.nan,
+        }
+        quantiles = np.quantile(sample, QUANTILES) if sample.size else [np.nan] * len(QUANTILES)
+        row.update({f"q{round(q * 100)}": v for q, v in zip(QUANTILES, quantiles, strict=True)})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("metric")
+
+
+def _stats_chunks(args: argparse.Namespace) -> tuple[Iterator[np.ndarray], int]:
+    """Chunks of the masks to describe and their total count; a mask file is memory-mapped
+    and read one chunk at a time."""
+    if args.masks:
+        from maskstats.io import iter_mask_chunks, mask_count
+
+        total = mask_count(args.masks)
+        return iter_mask_chunks(args.masks, args.grid, CHUNK), total
+    _check_mask_options(args, STATS_BYTES_PER_CELL)
+    masks = _generate(args)
+    return (masks[start : start + CHUNK] for start in range(0, len(masks), CHUNK)), len(masks)
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    """Print per-metric statistics; optionally write one row per mask. Works chunk by chunk:
+    beyond the chunk, memory holds only each metric's values on masked patches (float32) and
+    one row per mask."""
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from maskstats.metrics import METRIC_NAMES, REGISTRY, compute
+    from maskstats.tables import mask_table
+
+    if args.out:
+        from maskstats.io import check_output_file
+
+        check_output_file(args.out, args.overwrite)
+    chunks, total = _stats_chunks(args)
+    samples: dict[str, list[np.ndarray]] = {name: [] for name in METRIC_NAMES}
+    rows = []
+    shape = None
+    compiled = kernels_compiled()
+    with tqdm(total=total, desc="metrics", unit="mask", delay=1.0) as bar:
+        for start_chunk in _offsets(chunks):
+            start, chunk = start_chunk
+            if shape is None:
+                compute(chunk[:0], METRIC_NAMES, args.patch_size, on_empty=args.on_empty)
+                shape = chunk.shape[1:]
+                if not compiled:
+                    bar.clear()
+                    compile_notice()
+            values = compute(chunk, METRIC_NAMES, args.patch_size, on_empty=args.on_empty)
+            for name in METRIC_NAMES:
+                value = values[name]
+                picked = value[chunk] if REGISTRY[name].per_patch else value
+                samples[name].append(np.asarray(picked, dtype=np.float32))
+            if args.out:
+                table = mask_table(chunk, args.patch_size, values=values)
+                table["mask"] += start
+                rows.append(table)
+            bar.update(len(chunk))
+    summary = summary_of_samples(samples)
     source = args.masks or f"{args.strategy} masks, mask_ratio={args.mask_ratio}"
-    grid = f"{masks.shape[1]}x{masks.shape[2]}"
-    print(f"{masks.shape[0]} masks on a {grid} grid ({source}), patch_size={args.patch_size}")
+    grid = f"{shape[0]}x{shape[1]}"
+    print(f"{total} masks on a {grid} grid ({source}), patch_size={args.patch_size}")
     with pd.option_context("display.width", 120, "display.float_format", "{:.3f}".format):
         print(summary.to_string())
     if args.out:
         from maskstats.io import write_table
 
-        path = write_table(mask_table(masks, args.patch_size, values=values), args.out)
+        path = write_table(pd.concat(rows, ignore_index=True), args.out, overwrite=args.overwrite)
         print(f"wrote {path}")
     return 0
 
 
+def _offsets(chunks: Iterator[np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:
+    start = 0
+    for chunk in chunks:
+        yield start, chunk
+        start += len(chunk)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run the benchmark harness and print its Markdown summary."""
-    from maskstats.bench import run_benchmark
+    from maskstats.bench import OUTPUT_FILES, check_bench_output, run_benchmark
 
+    check_bench_output(args.out, args.overwrite)
+    compile_notice()
     _, text = run_benchmark(args.out, args.sizes, args.repeats, extras=not args.no_extras)
     print(text)
-    print(f"wrote {args.out}/benchmark.csv, benchmark.md, benchmark.png")
+    print(f"wrote {', '.join(OUTPUT_FILES)} to {args.out}/")
     return 0
 
 
@@ -95,29 +277,62 @@ def cmd_report(args: argparse.Namespace) -> int:
     settings = settings_from_args(ReportSettings, args)
     if "difficulty" in settings.strategies and settings.target_avgdist is None:
         raise UsageError("maskstats report: strategy difficulty needs --target-avgdist")
-    run_report(settings)
+    import shlex
+
+    settings.command = shlex.join(["maskstats", *getattr(args, "argv", ["report"])])
+    run_report(settings, notice=compile_notice)
     return 0
 
 
+def _is_rank_zero() -> bool:
+    """True unless torchrun (or another launcher) says this process is not rank 0."""
+    return int(os.environ.get("RANK", "0") or 0) == 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    """Pretrain an MAE; prints a summary line."""
+    """Pretrain an MAE; rank 0 prints a summary line."""
+    require_torch("train")
     from maskstats.mae.config import TrainConfig
     from maskstats.mae.train import train
 
     summary = train(settings_from_args(TrainConfig, args))
-    print(
-        f"done: step {summary['step']}, loss {summary['loss']:.4f}, "
-        f"{summary['step_ms']:.1f} ms/step, difficulty share of step time "
-        f"{100 * summary['difficulty_share']:.2f}%, outputs in {args.out}"
-    )
+    if _is_rank_zero():
+        print(
+            f"done: step {summary['step']}, loss {summary['loss']:.4f}, "
+            f"{summary['step_ms']:.1f} ms/step, difficulty share of step time "
+            f"{100 * summary['difficulty_share']:.2f}%, outputs in {args.out}"
+        )
     return 0
+
+
+def _eval_output(args: argparse.Namespace) -> Path:
+    """Where ``eval`` will write its JSON; checked before the work starts."""
+    ckpt = Path(args.ckpt)
+    if not ckpt.exists():
+        raise FileNotFoundError(f"checkpoint {ckpt} does not exist")
+    out = Path(args.out) if args.out else (ckpt if ckpt.is_dir() else ckpt.parent) / "eval.json"
+    if out.is_dir():
+        raise ValueError(f"eval output {out} is a folder; pass a .json file name")
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise PermissionError(f"cannot write {out}: {parent} is not a writable folder")
+    return out
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Linear probe, k-NN and real-difficulty correlations of a pretrained checkpoint."""
+    require_torch("eval")
+    _eval_output(args)
     from maskstats.mae.config import EvalSettings
     from maskstats.mae.evaluate import evaluate
 
+    print(
+        "evaluating: features, linear probe, k-NN, then per-patch losses (a minute on a CPU)",
+        file=sys.stderr,
+        flush=True,
+    )
     result = evaluate(settings_from_args(EvalSettings, args))
     print(
         f"linear probe top-1: cls {result['linear_probe_cls']:.4f}, "
@@ -141,6 +356,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_table5(args: argparse.Namespace) -> int:
     """Run (or resume) the Tab.5 comparison and print the table."""
+    require_torch("table5")
+    from maskstats.io import to_markdown
     from maskstats.mae.config import Table5Settings
     from maskstats.mae.table5 import display_table, run_table5
 
@@ -148,6 +365,6 @@ def cmd_table5(args: argparse.Namespace) -> int:
     if args.quick:
         settings = settings.quick()
     tables = run_table5(settings)
-    print(display_table(tables["table"]).to_markdown())
-    print(f"wrote {args.out}/table5.csv, .md, .tex, .png")
+    print(to_markdown(display_table(tables["table"])), end="")
+    print(f"wrote {settings.out}/table5.csv, .md, .tex, .png")
     return 0
