@@ -467,8 +467,9 @@ def table5_bars(table: pd.DataFrame) -> plt.Figure:
     low = float(np.nanmin(values)) if np.isfinite(values).any() else 0.0
     bottom = max(0.0, np.floor((low - 0.05) * 20) / 20)
     ax.set_ylim(bottom, 1.0)
-    what = f"mean ± std over {seeds} seeds" if several else "one seed"
-    start = f"; axis starts at {bottom:.2f}" if bottom > 0 else ""
-    ax.set_ylabel(f"top-1 accuracy\n({what}{start})")
+    what = f"bars: mean ± std over {seeds} seeds" if several else "bars: one seed"
+    start = f"; the y axis starts at {bottom:.2f}, not 0" if bottom > 0 else ""
+    ax.set_ylabel("top-1 accuracy")
+    ax.set_title(what + start, loc="left", fontsize=7, color="0.3")
     fig.legend(loc="outside upper center", ncol=2, frameon=False)
     return fig
