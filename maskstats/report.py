@@ -220,6 +220,21 @@ def _masks(
         return None
 
 
+def _sweep_or_explain(sweeps, caught: list, *args, **kwargs) -> pd.DataFrame:
+    """``sweeps.sweep``; when every setting was out of reach, one line saying so."""
+    try:
+        return sweeps.sweep(*args, **kwargs)
+    except ValueError:
+        reasons = [str(w.message) for w in caught if str(w.message).startswith("skipping ")]
+        if not reasons:
+            raise
+        first = reasons[0].partition(": ")[2].splitlines()[0]
+        raise ValueError(
+            f"nothing to report: the difficulty target is out of reach at every mask ratio "
+            f"({first})"
+        ) from None
+
+
 def write_sweep(
     out: Path,
     s: ReportSettings,
@@ -246,7 +261,9 @@ def write_sweep(
     files: dict[str, Path] = {}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        table = sweeps.sweep(
+        table = _sweep_or_explain(
+            sweeps,
+            caught,
             s.strategies,
             s.mask_ratios,
             s.img_size,
