@@ -15,7 +15,7 @@ import pandas as pd
 from maskstats._validate import GridLike, as_masks
 
 NUMPY_MAGIC = b"\x93NUMPY"
-ZIP_MAGIC = b"PK\x03\x04"
+ZIP_MAGIC = b"PK"
 
 
 def open_mask_array(path: str | os.PathLike) -> np.ndarray:
@@ -282,9 +282,9 @@ def latex_escape(text: str) -> str:
 
 
 def to_latex(table: pd.DataFrame, float_format: str = "{:.3f}") -> str:
-    """A booktabs ``tabular`` (needs ``\\usepackage{booktabs}``): one header row (the index
-    name heads the first column; no separate index-name row), NaN as a blank cell, text
-    escaped with :func:`latex_escape`.
+    """A plain LaTeX ``tabular`` (no package needed; compiles with pdflatex): one header row
+    (the index name heads the first column; no separate index-name row), NaN as a blank cell,
+    text escaped with :func:`latex_escape`.
 
     Returns:
         The tabular environment, ending in a newline.
@@ -294,13 +294,13 @@ def to_latex(table: pd.DataFrame, float_format: str = "{:.3f}") -> str:
     header = [str(table.index.name or ""), *(str(c) for c in table.columns)]
     lines = [
         f"\\begin{{tabular}}{{{spec}}}",
-        "\\toprule",
+        "\\hline",
         " & ".join(latex_escape(h) for h in header) + " \\\\",
-        "\\midrule",
+        "\\hline",
     ]
     for row in table_cells(table, float_format):
         lines.append(" & ".join(latex_escape(c) for c in row) + " \\\\")
-    lines += ["\\bottomrule", "\\end{tabular}"]
+    lines += ["\\hline", "\\end{tabular}"]
     return "\n".join(lines) + "\n"
 
 

@@ -751,7 +751,7 @@ FILE_TEXT = {
     "summary.csv": "means per strategy and ratio (the first table)",
     "metric_table.csv": "the metric table, numbers",
     "metric_table.md": "the metric table, Markdown",
-    "metric_table.tex": "the metric table, LaTeX (booktabs)",
+    "metric_table.tex": "the metric table, LaTeX (a tabular for pdflatex)",
     "agreement.csv": "Spearman and Kendall correlations between metrics",
     MANIFEST: "settings, version and file list of this report",
 }

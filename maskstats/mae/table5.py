@@ -240,7 +240,7 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
 
 def write_tables(tables: dict[str, pd.DataFrame], out: Path) -> list[Path]:
     """table5.csv (numbers), table5.md and table5.tex (mean ± std; one seed: the mean; blanks
-    for no value; the .tex compiles with pdflatex + booktabs), spearman_by_metric.*, and a
+    for no value; the .tex compiles with plain pdflatex), spearman_by_metric.*, and a
     figure of probe and k-NN accuracy per configuration."""
     from maskstats import plot
     from maskstats.io import to_latex, to_markdown
