@@ -670,9 +670,9 @@ def html_table(table: pd.DataFrame, caption: str = "") -> str:
             css = ' class="num"' if numeric else ""
             cells += f"<td{css}>{html.escape(_cell(value, str(column)))}</td>"
         body.append(f"<tr>{cells}</tr>")
-    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    note = f'<p class="note">{html.escape(caption)}</p>' if caption else ""
     return (
-        f'<div class="scroll"><table>{cap}<thead><tr>{header}</tr></thead>'
+        f'{note}<div class="scroll"><table><thead><tr>{header}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table></div>"
     )
 
@@ -766,13 +766,13 @@ header dl{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:.1em 
 font-size:.9em;margin:.6em 0}
 header dt{color:#666}header dd{margin:0;overflow-wrap:anywhere}
 code{font-size:.9em;background:#f4f4f4;padding:0 .2em;overflow-wrap:anywhere}
-.finding{font-weight:600}
+.finding{border-left:3px solid #0072b2;padding:.1em 0 .1em .7em;margin:.6em 0}
+.note{font-size:.85em;color:#555;margin:.6em 0 .2em}
 figure{margin:.6em 0}
 img{max-width:100%;height:auto;display:block}
 figcaption{font-size:.9em;color:#444;margin-top:.3em}
 .scroll{overflow-x:auto;max-width:100%;margin:.4em 0}
 table{border-collapse:collapse;font-size:.85em}
-caption{text-align:left;color:#444;padding:.2em 0}
 th,td{border-bottom:1px solid #e4e4e4;padding:.2em .6em;white-space:nowrap;text-align:left}
 thead th{border-bottom:2px solid #999;vertical-align:bottom}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
@@ -814,7 +814,7 @@ def write_index(
     skipped = skipped or Skipped()
     command = s.command or _equivalent_command(s)
     ratios = ", ".join(f"{r:g}" for r in s.mask_ratios)
-    took = f"; {elapsed:.0f} s" if elapsed is not None else ""
+    took = f" (the report took {elapsed:.0f} s)" if elapsed is not None else ""
     header = f"""<header><h1>maskstats report</h1>
 <p>How hard is each masked patch to reconstruct? {html.escape(", ".join(s.strategies))} masks
 on a {s.img_size // s.patch_size}×{s.img_size // s.patch_size} patch grid ({s.img_size} px

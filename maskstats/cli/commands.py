@@ -147,8 +147,8 @@ def cmd_masks(args: argparse.Namespace) -> int:
         raise UsageError(f"maskstats masks: --out must end in .npy, got {args.out}")
     check_output_file(args.out, args.overwrite)
     _check_mask_options(args, 1)
-    masks = _generate(args)
     compile_notice()
+    masks = _generate(args)
     values = avgdist(masks, args.patch_size, on_empty="nan")
     path = save_masks(args.out, masks, overwrite=args.overwrite)
     print(

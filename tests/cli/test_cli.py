@@ -225,3 +225,15 @@ def test_bench_defaults_outside_figures_and_refuses_existing(tmp_path, monkeypat
     assert main(["bench", "--out", str(tmp_path), "--sizes", "8", "--no-extras"]) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert (tmp_path / "benchmark.md").read_text() == "published"
+
+
+def test_error_line_is_not_glued_to_a_progress_bar(capsys):
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=10, desc="sweep", file=sys.stderr, delay=0)
+    bar.update(3)
+    assert main(["stats", "--mask-ratio", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "sweep" in err
+    assert err.splitlines()[-1].startswith("maskstats stats:")  # its own line
+    bar.close()
