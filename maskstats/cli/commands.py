@@ -64,20 +64,52 @@ def check_memory(n: int, grid: tuple[int, int], bytes_per_cell: int, flag: str =
         )
 
 
-def kernels_compiled() -> bool:
-    """Whether numba's on-disk cache already holds the metric kernels (False: the first call
-    compiles them, which takes seconds)."""
-    try:
-        from maskstats.metrics.distance_kernels import pixel_range
+KERNEL_MODULES = (
+    "maskstats.metrics._window_kernels",
+    "maskstats.metrics.distance_kernels",
+    "maskstats.masks._block_kernels",
+    "maskstats.masks._search_kernels",
+)
+"""Modules whose cached numba kernels a first run compiles."""
 
-        return Path(pixel_range._cache._cache_file._index_path).exists()
+
+def kernels_compiled(modules: tuple[str, ...] = KERNEL_MODULES) -> bool:
+    """Whether numba's on-disk cache already holds every cached kernel of ``modules`` (False:
+    the first call compiles some, which takes seconds). Modules that do not exist are
+    skipped."""
+    import importlib
+
+    try:
+        for name in modules:
+            try:
+                module = importlib.import_module(name)
+            except ImportError:
+                continue
+            for value in vars(module).values():
+                cache = getattr(value, "_cache", None)
+                index = getattr(getattr(cache, "_cache_file", None), "_index_path", None)
+                if index is not None and not Path(index).exists():
+                    return False
     except Exception:  # pragma: no cover - numba internals moved: assume compiled, say nothing
         return True
+    return True
 
 
-def compile_notice() -> None:
-    """Print "compiling kernels (first run only)" on stderr when the numba cache is empty."""
-    if not kernels_compiled():
+def kernel_modules(strategies: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The kernel modules a run with these mask strategies uses: the metrics always, the block
+    generator for "block", the search for "difficulty"."""
+    modules = list(KERNEL_MODULES[:2])
+    if "block" in strategies:
+        modules.append("maskstats.masks._block_kernels")
+    if "difficulty" in strategies:
+        modules.append("maskstats.masks._search_kernels")
+    return tuple(modules)
+
+
+def compile_notice(strategies: tuple[str, ...] = ()) -> None:
+    """Print "compiling kernels (first run only)" on stderr when numba's cache lacks a kernel
+    this run will use (see :func:`kernel_modules`)."""
+    if not kernels_compiled(kernel_modules(tuple(strategies))):
         print(
             "maskstats: compiling kernels (first run only, about 10-30 s; later runs load them)",
             file=sys.stderr,
@@ -147,7 +179,7 @@ def cmd_masks(args: argparse.Namespace) -> int:
         raise UsageError(f"maskstats masks: --out must end in .npy, got {args.out}")
     check_output_file(args.out, args.overwrite)
     _check_mask_options(args, 1)
-    compile_notice()
+    compile_notice((args.strategy,))
     masks = _generate(args)
     values = avgdist(masks, args.patch_size, on_empty="nan")
     path = save_masks(args.out, masks, overwrite=args.overwrite)
@@ -217,7 +249,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
     samples: dict[str, list[np.ndarray]] = {name: [] for name in METRIC_NAMES}
     rows = []
     shape = None
-    compiled = kernels_compiled()
+    strategies = () if args.masks else (args.strategy,)
+    compiled = kernels_compiled(kernel_modules(strategies))
     with tqdm(total=total, desc="metrics", unit="mask", delay=1.0) as bar:
         for start_chunk in _offsets(chunks):
             start, chunk = start_chunk
@@ -226,7 +259,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
                 shape = chunk.shape[1:]
                 if not compiled:
                     bar.clear()
-                    compile_notice()
+                    compile_notice(strategies)
             values = compute(chunk, METRIC_NAMES, args.patch_size, on_empty=args.on_empty)
             for name in METRIC_NAMES:
                 value = values[name]
@@ -280,7 +313,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     import shlex
 
     settings.command = shlex.join(["maskstats", *getattr(args, "argv", ["report"])])
-    run_report(settings, notice=compile_notice)
+    run_report(settings, notice=lambda: compile_notice(tuple(settings.strategies)))
     return 0
 
 

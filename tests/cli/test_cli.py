@@ -179,12 +179,20 @@ def test_only_rank_zero_prints_done(monkeypatch, capsys, tmp_path):
 def test_compile_notice_when_the_cache_is_empty(monkeypatch, capsys, tmp_path):
     from maskstats.cli import commands
 
-    monkeypatch.setattr(commands, "kernels_compiled", lambda: False)
+    monkeypatch.setattr(commands, "kernels_compiled", lambda *modules: False)
     assert main(["stats", *_small()]) == 0
     assert "compiling kernels (first run only" in capsys.readouterr().err
-    monkeypatch.setattr(commands, "kernels_compiled", lambda: True)
+    monkeypatch.setattr(commands, "kernels_compiled", lambda *modules: True)
     assert main(["stats", *_small()]) == 0
     assert "compiling" not in capsys.readouterr().err
+    # An empty numba cache (a fresh install) is detected as such.
+    code = (
+        "from maskstats.cli.commands import kernel_modules, kernels_compiled\n"
+        "print(kernels_compiled(kernel_modules(('block',))))"
+    )
+    env = {**__import__("os").environ, "NUMBA_CACHE_DIR": str(tmp_path / "empty-cache")}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert result.stdout.strip() == "False", result.stderr
 
 
 def test_help_shows_defaults_and_a_line_per_option(capsys):
