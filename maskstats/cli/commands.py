@@ -191,29 +191,71 @@ def cmd_masks(args: argparse.Namespace) -> int:
     return 0
 
 
-def summary_of_samples(samples: dict[str, list[np.ndarray]]) -> object:
-    """Per metric: over, unit, count, mean, std and quantiles q10 ... q90 of the pooled samples
-    (masked patches; avgdist: masks), as :func:`maskstats.tables.summarize` prints them."""
+class ValueCounts:
+    """Exact running tally of a metric's values: each distinct value and how often it occurs.
+    The metrics take few distinct values (density3 9, nearest a few dozen, p2dist and invdist5
+    a few thousand at 224/16), so memory stays bounded however many masks stream through,
+    and the mean, std and quantiles equal numpy's over the pooled values."""
+
+    def __init__(self) -> None:
+        self.values = np.empty(0, np.float64)
+        self.counts = np.empty(0, np.int64)
+
+    def add(self, sample: np.ndarray) -> None:
+        """Count the finite entries of ``sample`` (any shape)."""
+        sample = np.asarray(sample, dtype=np.float64).ravel()
+        values, counts = np.unique(sample[np.isfinite(sample)], return_counts=True)
+        merged, inverse = np.unique(np.concatenate([self.values, values]), return_inverse=True)
+        self.counts = np.bincount(
+            inverse, np.concatenate([self.counts, counts]), len(merged)
+        ).astype(np.int64)
+        self.values = merged
+
+    @property
+    def count(self) -> int:
+        return int(self.counts.sum())
+
+    def mean(self) -> float:
+        return float(np.dot(self.values, self.counts) / self.count) if self.count else np.nan
+
+    def std(self) -> float:
+        if not self.count:
+            return np.nan
+        centred = self.values - self.mean()
+        return float(np.sqrt(np.dot(centred * centred, self.counts) / self.count))
+
+    def quantile(self, q: float) -> float:
+        """numpy's default ("linear") quantile of the pooled values."""
+        if not self.count:
+            return np.nan
+        position = q * (self.count - 1)
+        below, frac = int(np.floor(position)), position - np.floor(position)
+        ends = np.cumsum(self.counts)  # sorted index k lies in the first bin with ends > k
+        low = self.values[np.searchsorted(ends, below, side="right")]
+        high = self.values[np.searchsorted(ends, min(below + 1, self.count - 1), side="right")]
+        return float(low + (high - low) * frac)
+
+
+def summary_of_counts(tallies: dict[str, ValueCounts]) -> object:
+    """Per metric: over, unit, count, mean, std and quantiles q10 ... q90 (masked patches;
+    avgdist: masks), as :func:`maskstats.tables.summarize` gives them."""
     import pandas as pd
 
     from maskstats.metrics import REGISTRY
     from maskstats.tables import QUANTILES
 
     rows = []
-    for name, parts in samples.items():
+    for name, tally in tallies.items():
         info = REGISTRY[name]
-        sample = np.concatenate(parts) if parts else np.empty(0, np.float32)
-        sample = sample[np.isfinite(sample)].astype(np.float64)
         row = {
             "metric": name,
             "over": "masked patches" if info.per_patch else "masks",
             "unit": info.unit,
-            "count": sample.size,
-            "mean": sample.mean() if sample.size else np.nan,
-            "std": sample.std() if sample.size else np.nan,
+            "count": tally.count,
+            "mean": tally.mean(),
+            "std": tally.std(),
         }
-        quantiles = np.quantile(sample, QUANTILES) if sample.size else [np.nan] * len(QUANTILES)
-        row.update({f"q{round(q * 100)}": v for q, v in zip(QUANTILES, quantiles, strict=True)})
+        row.update({f"q{round(q * 100)}": tally.quantile(q) for q in QUANTILES})
         rows.append(row)
     return pd.DataFrame(rows).set_index("metric")
 
@@ -233,8 +275,8 @@ def _stats_chunks(args: argparse.Namespace) -> tuple[Iterator[np.ndarray], int]:
 
 def cmd_stats(args: argparse.Namespace) -> int:
     """Print per-metric statistics; optionally write one row per mask. Works chunk by chunk:
-    beyond the chunk, memory holds only each metric's values on masked patches (float32) and
-    one row per mask."""
+    beyond the chunk, memory holds a tally of each metric's distinct values (and, with --out,
+    one row per mask)."""
     import pandas as pd
     from tqdm.auto import tqdm
 
@@ -246,7 +288,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
         check_output_file(args.out, args.overwrite)
     chunks, total = _stats_chunks(args)
-    samples: dict[str, list[np.ndarray]] = {name: [] for name in METRIC_NAMES}
+    tallies = {name: ValueCounts() for name in METRIC_NAMES}
     rows = []
     shape = None
     strategies = () if args.masks else (args.strategy,)
@@ -264,13 +306,13 @@ def cmd_stats(args: argparse.Namespace) -> int:
             for name in METRIC_NAMES:
                 value = values[name]
                 picked = value[chunk] if REGISTRY[name].per_patch else value
-                samples[name].append(np.asarray(picked, dtype=np.float32))
+                tallies[name].add(picked)
             if args.out:
                 table = mask_table(chunk, args.patch_size, values=values)
                 table["mask"] += start
                 rows.append(table)
             bar.update(len(chunk))
-    summary = summary_of_samples(samples)
+    summary = summary_of_counts(tallies)
     source = args.masks or f"{args.strategy} masks, mask_ratio={args.mask_ratio}"
     grid = f"{shape[0]}x{shape[1]}"
     print(f"{total} masks on a {grid} grid ({source}), patch_size={args.patch_size}")

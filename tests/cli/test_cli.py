@@ -245,3 +245,21 @@ def test_error_line_is_not_glued_to_a_progress_bar(capsys):
     assert "sweep" in err
     assert err.splitlines()[-1].startswith("maskstats stats:")  # its own line
     bar.close()
+
+
+def test_value_counts_match_numpy_over_the_pooled_values():
+    from maskstats.cli.commands import ValueCounts
+
+    rng = np.random.default_rng(0)
+    pieces = [rng.choice([0.25, 0.5, 1.0, 1.4142135, 2.0, np.nan], size=s) for s in (7, 1, 300)]
+    tally = ValueCounts()
+    for piece in pieces:
+        tally.add(piece)
+    pooled = np.concatenate(pieces)
+    pooled = pooled[np.isfinite(pooled)]
+    assert tally.count == pooled.size and len(tally.values) == 5
+    assert tally.mean() == pytest.approx(pooled.mean(), rel=1e-12)
+    assert tally.std() == pytest.approx(pooled.std(), rel=1e-12)
+    for q in (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0):
+        assert tally.quantile(q) == pytest.approx(np.quantile(pooled, q), rel=1e-12), q
+    assert np.isnan(ValueCounts().mean()) and np.isnan(ValueCounts().quantile(0.5))
