@@ -332,24 +332,24 @@ def write_distribution_figures(
             )
         )
     gallery_ratios = _ratios_for(GALLERY_RATIOS, s.mask_ratios)
-    rows, masks_list = [], []
-    for strategy in s.strategies:
-        row = [_masks(s, strategy, r, 1, s.seed, Skipped()) for r in gallery_ratios]
-        if any(m is None for m in row):
-            continue
-        rows.append(strategy)
-        masks_list.extend(row)
-    if rows:
-        gallery_masks = np.concatenate(masks_list)
+    made = {
+        (strategy, r): _masks(s, strategy, r, 1, s.seed, Skipped())
+        for strategy in s.strategies
+        for r in gallery_ratios
+    }
+    # Columns: the ratios every strategy could make (a difficulty target may be out of reach).
+    columns = [r for r in gallery_ratios if all(made[(st, r)] is not None for st in s.strategies)]
+    if columns:
+        gallery_masks = np.concatenate([made[(st, r)] for st in s.strategies for r in columns])
         values = compute(gallery_masks, s.gallery_metric, s.patch_size, on_empty="nan")
         gallery = plot.mask_gallery(
             default_image(s.img_size),
             gallery_masks,
             values[s.gallery_metric],
-            [f"mask ratio {r:g}" for r in gallery_ratios],
+            [f"mask ratio {r:g}" for r in columns],
             s.gallery_metric,
             s.patch_size,
-            rows=rows,
+            rows=list(s.strategies),
             img_size=s.img_size,
         )
         files.update(_save(gallery, out / "mask_gallery"))

@@ -233,7 +233,11 @@ def test_difficulty_report_shows_only_difficulty_and_reports_unreachable(tmp_pat
     assert "random" not in table.to_string()
     agreement = pd.read_csv(out / "agreement.csv")
     assert set(agreement["strategy"]) == {"difficulty"} and set(agreement["mask_ratio"]) == {0.75}
+    # Every figure is drawn, from difficulty masks only (the gallery at the reachable ratios).
+    for name in ("difficulty_vs_ratio", "p2dist_distributions", "metric_agreement", "mask_gallery"):
+        assert (out / f"{name}.png").stat().st_size > 1000, name
     page = (out / "index.html").read_text()
+    assert page.count("<figure>") == 4
     assert "Settings left out" in page and "mask ratio 0.9" in page
     assert "random" not in page.split("<h2>Files")[0].split("</header>")[1]
     assert "NaN" not in page and ">nan<" not in page
