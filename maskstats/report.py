@@ -564,6 +564,14 @@ def _pct(value: float) -> str:
     return f"{100 * value:.0f}%" if np.isfinite(value) else "n/a"
 
 
+def _move(start: float, end: float) -> str:
+    """'falls from 81% to 2%', 'rises from 1% to 71%' or 'stays at 34%'."""
+    a, b = _pct(start), _pct(end)
+    if a == b:
+        return f"stays at {a}"
+    return f"{'falls' if end < start else 'rises'} from {a} to {b}"
+
+
 def sweep_finding(summary: pd.DataFrame) -> str:
     """One sentence, from the numbers: how the easy and hard shares move with the ratio."""
     parts = []
@@ -577,10 +585,11 @@ def sweep_finding(summary: pd.DataFrame) -> str:
             )
             continue
         lo, hi = rows.iloc[0], rows.iloc[-1]
+        easy = _move(lo.easy_share, hi.easy_share)
+        hard = _move(lo.hard_share, hi.hard_share)
         parts.append(
-            f"with {strategy} masks the easy share falls from {_pct(lo.easy_share)} at ratio "
-            f"{lo.mask_ratio:g} to {_pct(hi.easy_share)} at {hi.mask_ratio:g} while the hard "
-            f"share goes from {_pct(lo.hard_share)} to {_pct(hi.hard_share)}"
+            f"with {strategy} masks, from ratio {lo.mask_ratio:g} to {hi.mask_ratio:g}, the easy "
+            f"share {easy} while the hard share {hard}"
         )
     text = "; ".join(parts)
     return text[:1].upper() + text[1:] + "." if text else ""

@@ -97,8 +97,11 @@ def test_headline_findings_come_from_the_numbers():
         }
     )
     text = sweep_finding(summary)
-    assert "falls from 81% at ratio 0.5 to 8% at 0.9" in text
-    assert "from 1% to 48%" in text and "block masks at ratio 0.5 leave 20%" in text
+    assert text.startswith("With random masks, from ratio 0.5 to 0.9, the easy share falls from")
+    assert "falls from 81% to 8% while the hard share rises from 1% to 48%" in text
+    assert "block masks at ratio 0.5 leave 20%" in text
+    flat = summary.assign(hard_share=[0.34, 0.341, 0.3])
+    assert "the hard share stays at 34%" in sweep_finding(flat)
     metrics = pd.DataFrame(
         {"spearman vs p2dist": [0.9, 0.8, 0.95, 1.0, float("nan")]},
         index=pd.Index(["density3", "invdist5", "nearest", "p2dist", "avgdist"], name="metric"),
