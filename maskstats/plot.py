@@ -170,7 +170,7 @@ def p2dist_distributions(
                 fontsize=7,
                 color="0.3",
             )
-        if strategy is not None:
+        if strategy is not None and count > 1:
             ax.set_title(f"{strategy} masks", loc="right")
     xlabel = "P²Dist of masked patch [patch] (harder →)"
     if count == 1:
@@ -180,7 +180,8 @@ def p2dist_distributions(
     axes[0, 0].set_ylabel("share of masked patches")
     axes[0, 0].legend(frameon=False)
     title = _setting_title(next(iter(panels)) if count == 1 else None, img_size, patch_size)
-    fig.suptitle("P²Dist of masked patches" + (f": {title}" if title else ""))
+    joiner = "\n" if count == 1 else ": "  # one column is narrow: the setting on a 2nd line
+    fig.suptitle("P²Dist of masked patches" + (f"{joiner}{title}" if title else ""))
     return fig
 
 

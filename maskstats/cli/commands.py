@@ -21,8 +21,10 @@ MEMORY_SHARE = 0.5
 """A command refuses up front to hold more than this share of the machine's memory."""
 CHUNK = 2048
 """Masks per piece when ``stats`` reads a file or computes metrics."""
-STATS_BYTES_PER_CELL = 1 + 4 * 5
-"""``stats`` on generated masks: the bool mask and five float32 values per patch."""
+STATS_BYTES_PER_CELL = 2
+"""``stats`` on generated masks: the bool masks (metrics are computed a chunk at a time)."""
+REPORT_BYTES_PER_CELL = 1 + 4 * 5
+"""``report``: one setting's bool masks and their five float32 values per patch."""
 
 TORCH_HINT = (
     "pip install 'maskstats[train]' (CPU-only machines first: "
@@ -352,6 +354,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     settings = settings_from_args(ReportSettings, args)
     if "difficulty" in settings.strategies and settings.target_avgdist is None:
         raise UsageError("maskstats report: strategy difficulty needs --target-avgdist")
+    grid = mask_lib.grid_from_image(settings.img_size, settings.patch_size)
+    check_memory(settings.n, grid, REPORT_BYTES_PER_CELL)
     import shlex
 
     settings.command = shlex.join(["maskstats", *getattr(args, "argv", ["report"])])

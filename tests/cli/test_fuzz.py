@@ -91,6 +91,7 @@ def _cases():
         ("report", ["--out", f"{o}/r", "--strategies", "foo"], "difficulty"),
         ("report", ["--out", f"{o}/r", "--strategies", "difficulty"], "--target-avgdist"),
         ("report", ["--out", f"{o}/r", "-n", "0"], "positive"),
+        ("report", ["--out", f"{o}/r", "-n", "1000000000"], "GB"),
         ("report", ["--out", f"{o}/r", "--target-avgdist", "nan"], "finite"),
         # bench
         ("bench", ["--out", o], "--overwrite"),
