@@ -284,6 +284,13 @@ def write_sweep(
             warnings.warn_explicit(
                 warning.message, warning.category, warning.filename, warning.lineno
             )
+    # A mask that hides every patch has no distance (AvgDist NaN): its per-patch means and
+    # shares are undefined too, not 0.
+    undefined = ~np.isfinite(table["avgdist"].to_numpy(np.float64))
+    if undefined.any():
+        columns = [c for c in table.columns if c not in ("strategy", "mask_ratio", "mask")]
+        columns = [c for c in columns if c not in ("n_masked", "avgdist")]
+        table.loc[undefined, columns] = np.nan
     if per_mask_rows:
         files["sweep.csv"] = out / "sweep.csv"
         table.to_csv(files["sweep.csv"], index=False)
@@ -575,7 +582,8 @@ def _move(start: float, end: float) -> str:
 def sweep_finding(summary: pd.DataFrame) -> str:
     """One sentence, from the numbers: how the easy and hard shares move with the ratio."""
     parts = []
-    for strategy, rows in summary.groupby("strategy", sort=False):
+    defined = summary[np.isfinite(summary["avgdist"].to_numpy(np.float64))]
+    for strategy, rows in defined.groupby("strategy", sort=False):
         rows = rows.sort_values("mask_ratio")
         if len(rows) < 2:
             only = rows.iloc[0]
@@ -633,7 +641,8 @@ def agreement_finding(agreement: pd.DataFrame) -> str:
 def distribution_finding(summary: pd.DataFrame, ratios: Sequence[float]) -> str:
     """One sentence: the easy share at the lowest and highest ratio shown in the figure."""
     parts = []
-    for strategy, rows in summary.groupby("strategy", sort=False):
+    defined = summary[np.isfinite(summary["avgdist"].to_numpy(np.float64))]
+    for strategy, rows in defined.groupby("strategy", sort=False):
         rows = rows[rows["mask_ratio"].round(9).isin([round(r, 9) for r in ratios])]
         if rows.empty:
             continue

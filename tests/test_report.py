@@ -83,6 +83,11 @@ def test_index_reads_like_an_appendix(report):
     # Each figure has a caption that is not its file name.
     captions = re.findall(r"<figcaption>(.*?)</figcaption>", page, re.S)
     assert len(captions) == 4 and all(len(c) > 80 for c in captions)
+    # SimMIM's 32-px cells hide every patch of a 64-px image at 0.9: undefined, not 0.
+    sweep = pd.read_csv(report / "sweep.csv")
+    hidden = sweep[(sweep.strategy == "simmim") & (sweep.mask_ratio == 0.9)]
+    assert len(hidden) and hidden[["p2dist", "easy_share", "hard_share"]].isna().all().all()
+    assert "simmim masks, from ratio 0.5 to 0.75" in page
 
 
 def test_headline_findings_come_from_the_numbers():
@@ -102,6 +107,9 @@ def test_headline_findings_come_from_the_numbers():
     assert "block masks at ratio 0.5 leave 20%" in text
     flat = summary.assign(hard_share=[0.34, 0.341, 0.3])
     assert "the hard share stays at 34%" in sweep_finding(flat)
+    # A setting without distances (every patch hidden) is not a finding.
+    hidden = summary.assign(avgdist=[6.0, float("nan"), 14.0], hard_share=[0.01, 0.0, 0.3])
+    assert sweep_finding(hidden).startswith("Random masks at ratio 0.5 leave 81%")
     metrics = pd.DataFrame(
         {"spearman vs p2dist": [0.9, 0.8, 0.95, 1.0, float("nan")]},
         index=pd.Index(["density3", "invdist5", "nearest", "p2dist", "avgdist"], name="metric"),
