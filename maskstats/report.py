@@ -198,14 +198,55 @@ def _ratios_for(wanted: Sequence[float], asked: Sequence[float], count: int = 4)
     return [asked[i] for i in dict.fromkeys(index.tolist())]
 
 
-def _masks(
-    s: ReportSettings, strategy: str, ratio: float, n: int, seed: object, skipped: Skipped
-) -> np.ndarray | None:
-    """``n`` masks, or None (recorded in ``skipped``) where a difficulty target is out of
-    reach at this ratio."""
+def _spec(spec: str) -> object | None:
+    """The resolved strategy spec (``maskstats.masks.resolve_strategy``, where this version
+    of the masks package has it), else None."""
+    from maskstats import masks as mask_lib
+
+    resolve = getattr(mask_lib, "resolve_strategy", None)
     try:
+        return resolve(spec) if resolve is not None else None
+    except ValueError:
+        return None
+
+
+def display_name(spec: str) -> str:
+    """The sweep's ``strategy`` column for a spec: the built-in name, the callable's name or
+    the mask file's name."""
+    resolved = _spec(spec)
+    return getattr(resolved, "name", spec)
+
+
+def _grid_nominal(ratio: float, grid: tuple[int, int]) -> float:
+    """Grid masks: the nominal 1 - 1/s**2 behind a recorded (achieved) share."""
+    from maskstats import masks as mask_lib
+
+    grid_ratios = getattr(mask_lib, "grid_ratios", None)
+    if grid_ratios is None:
+        return ratio
+    for side, nominal in grid_ratios(grid).items():
+        kept = -(-grid[0] // side) * -(-grid[1] // side)
+        if abs(1 - kept / (grid[0] * grid[1]) - ratio) < 5e-4 or abs(nominal - ratio) < 5e-4:
+            return nominal
+    return ratio
+
+
+def _masks(
+    s: ReportSettings, spec: str, ratio: float, n: int, seed: object, skipped: Skipped
+) -> np.ndarray | None:
+    """``n`` masks of a strategy spec at ``ratio``, or None (recorded in ``skipped``) where
+    they cannot be made (a difficulty target out of reach, a ratio the strategy does not
+    have). A mask file gives its first ``n`` masks; multiblock ignores the ratio."""
+    resolved = _spec(spec)
+    name = getattr(resolved, "name", spec)
+    grid = grid_from_image(s.img_size, s.patch_size)
+    try:
+        if getattr(resolved, "kind", None) == "file":
+            return resolved.load(grid)[:n]
+        if name == "grid":
+            ratio = _grid_nominal(ratio, grid)
         return generate(
-            strategy,
+            spec,
             n,
             s.img_size,
             s.patch_size,
@@ -214,10 +255,16 @@ def _masks(
             target_avgdist=s.target_avgdist,
         )
     except ValueError as error:
-        if strategy != "difficulty":
-            raise
-        skipped.add(strategy, ratio, str(error))
+        skipped.add(name, ratio, str(error))
         return None
+
+
+def _available(summary: pd.DataFrame) -> dict[str, list[float]]:
+    """Display name -> the mask ratios the sweep made for it."""
+    return {
+        name: sorted(rows["mask_ratio"].astype(float))
+        for name, rows in summary.groupby("strategy", sort=False)
+    }
 
 
 def _sweep_or_explain(sweeps, caught: list, *args, **kwargs) -> pd.DataFrame:
@@ -302,7 +349,10 @@ def write_sweep(
 
 
 def write_distribution_figures(
-    out: Path, s: ReportSettings, skipped: Skipped | None = None
+    out: Path,
+    s: ReportSettings,
+    skipped: Skipped | None = None,
+    summary: pd.DataFrame | None = None,
 ) -> dict[str, Path]:
     """Fig.2-style p2dist distributions (a panel per strategy) and the mask gallery (a row per
     strategy), at the asked ratios closest to the paper's.
@@ -314,16 +364,18 @@ def write_distribution_figures(
     from maskstats.metrics import compute
 
     skipped = skipped if skipped is not None else Skipped()
-    ratios = _ratios_for(FIG2_RATIOS, s.mask_ratios)
+    available = _available(summary) if summary is not None else {}
     fig2_values: dict[str, dict[float, np.ndarray]] = {}
     for strategy in s.strategies:
-        fig2_values[strategy] = {}
+        name = display_name(strategy)
+        ratios = _ratios_for(FIG2_RATIOS, available.get(name, s.mask_ratios))
+        fig2_values[name] = {}
         for k, ratio in enumerate(ratios):
             rng = np.random.default_rng([s.seed, 2000 + k])
             masks = _masks(s, strategy, ratio, s.n, rng, skipped)
             if masks is not None:
                 p2 = compute(masks, "p2dist", s.patch_size, on_empty="nan")["p2dist"][masks]
-                fig2_values[strategy][ratio] = p2[np.isfinite(p2)]
+                fig2_values[name][ratio] = p2[np.isfinite(p2)]
     fig2_values = {k: v for k, v in fig2_values.items() if v}
     files: dict[str, Path] = {}
     if fig2_values:
@@ -338,16 +390,14 @@ def write_distribution_figures(
                 out / "p2dist_distributions",
             )
         )
+    # Strategies with ratios of their own (grid, multiblock, mask files) are left out of the
+    # gallery's ratio columns; the gallery shows the ratios every other strategy could make.
+    swept = [st for st in s.strategies if _follows_ratio(st)]
     gallery_ratios = _ratios_for(GALLERY_RATIOS, s.mask_ratios)
-    made = {
-        (strategy, r): _masks(s, strategy, r, 1, s.seed, Skipped())
-        for strategy in s.strategies
-        for r in gallery_ratios
-    }
-    # Columns: the ratios every strategy could make (a difficulty target may be out of reach).
-    columns = [r for r in gallery_ratios if all(made[(st, r)] is not None for st in s.strategies)]
-    if columns:
-        gallery_masks = np.concatenate([made[(st, r)] for st in s.strategies for r in columns])
+    made = {(st, r): _masks(s, st, r, 1, s.seed, Skipped()) for st in swept for r in gallery_ratios}
+    columns = [r for r in gallery_ratios if all(made[(st, r)] is not None for st in swept)]
+    if swept and columns:
+        gallery_masks = np.concatenate([made[(st, r)] for st in swept for r in columns])
         values = compute(gallery_masks, s.gallery_metric, s.patch_size, on_empty="nan")
         gallery = plot.mask_gallery(
             default_image(s.img_size),
@@ -356,7 +406,7 @@ def write_distribution_figures(
             [f"mask ratio {r:g}" for r in columns],
             s.gallery_metric,
             s.patch_size,
-            rows=list(s.strategies),
+            rows=[display_name(st) for st in swept],
             img_size=s.img_size,
         )
         files.update(_save(gallery, out / "mask_gallery"))
@@ -377,8 +427,17 @@ def _with_visible(
     return masks[keep]
 
 
+def _follows_ratio(spec: str) -> bool:
+    """Whether a strategy makes masks at any asked ratio (not grid, multiblock or a file)."""
+    resolved = _spec(spec)
+    return display_name(spec) != "grid" and not getattr(resolved, "own_ratio", False)
+
+
 def write_metric_table(
-    out: Path, s: ReportSettings, skipped: Skipped | None = None
+    out: Path,
+    s: ReportSettings,
+    skipped: Skipped | None = None,
+    summary: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Path]]:
     """The Tab.5-style table (CSV, Markdown, LaTeX) and metric agreement (CSV and heatmap),
     per strategy, at ``s.table_ratios`` (those of the asked ratios when they include them).
@@ -393,11 +452,13 @@ def write_metric_table(
     from maskstats.io import export_table
 
     skipped = skipped if skipped is not None else Skipped()
-    ratios = _ratios_for(s.table_ratios, s.mask_ratios, count=2)
+    available = _available(summary) if summary is not None else {}
     parts, agreements = [], []
-    for strategy in s.strategies:
+    for spec in s.strategies:
+        strategy = display_name(spec)
+        ratios = _ratios_for(s.table_ratios, available.get(strategy, s.mask_ratios), count=2)
         rng = np.random.default_rng([s.seed, 999])
-        masks = {r: _masks(s, strategy, r, s.n, rng, skipped) for r in ratios}
+        masks = {r: _masks(s, spec, r, s.n, rng, skipped) for r in ratios}
         masks = {r: _with_visible(m, strategy, r, skipped) for r, m in masks.items()}
         masks = {r: m for r, m in masks.items() if m is not None}
         if not masks:
@@ -470,9 +531,9 @@ def run_report(
         if notice is not None:
             notice()
         summary, files = write_sweep(build, s, progress, skipped=skipped)
-        metric_table, table_files = write_metric_table(build, s, skipped)
+        metric_table, table_files = write_metric_table(build, s, skipped, summary)
         files.update(table_files)
-        files.update(write_distribution_figures(build, s, skipped))
+        files.update(write_distribution_figures(build, s, skipped, summary))
         elapsed = time.perf_counter() - started
         files["index.html"] = write_index(build, s, summary, metric_table, files, skipped, elapsed)
         names = sorted([*files, MANIFEST])
