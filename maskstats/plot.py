@@ -136,16 +136,23 @@ def p2dist_distributions(
     upper = max((np.quantile(v, 0.995) for v in samples), default=1.0)
     edges = np.arange(0.0, upper + bin_width, bin_width)
     count = len(panels)
+    cols = min(count, 3)
+    rows = -(-count // cols)
     fig, axes = plt.subplots(
-        1,
-        count,
-        figsize=(COLUMN_WIDTH if count == 1 else min(FULL_WIDTH, 2.5 * count), 2.5),
+        rows,
+        cols,
+        figsize=(COLUMN_WIDTH if count == 1 else min(FULL_WIDTH, 2.5 * cols), 2.3 * rows + 0.3),
         layout="constrained",
         sharey=True,
         squeeze=False,
     )
-    for ax, (strategy, values_of) in zip(axes[0], panels.items(), strict=True):
-        for k, (ratio, values) in enumerate(values_of.items()):
+    # One colour per mask ratio across all panels (a legend entry each).
+    all_ratios = sorted({float(r) for panel in panels.values() for r in panel})
+    colour = {r: OKABE_ITO[k % len(OKABE_ITO)] for k, r in enumerate(all_ratios)}
+    for ax in axes.flat[count:]:
+        ax.axis("off")
+    for ax, (strategy, values_of) in zip(axes.flat, panels.items(), strict=False):
+        for ratio, values in values_of.items():
             weights = np.full(len(values), 1.0 / max(len(values), 1))
             ax.hist(
                 values,
@@ -153,7 +160,7 @@ def p2dist_distributions(
                 weights=weights,
                 histtype="step",
                 lw=1.4,
-                color=OKABE_ITO[k % len(OKABE_ITO)],
+                color=colour[float(ratio)],
                 label=f"mask ratio {ratio:g}",
             )
         if easy_threshold is not None:
@@ -171,14 +178,22 @@ def p2dist_distributions(
                 color="0.3",
             )
         if strategy is not None and count > 1:
-            ax.set_title(f"{strategy} masks", loc="right")
+            ax.set_title(f"{strategy} masks", pad=12)  # above the "easy" label
     xlabel = "P²Dist of masked patch [patch] (harder →)"
     if count == 1:
         axes[0, 0].set_xlabel(xlabel)
     else:
         fig.supxlabel(xlabel, fontsize=8)
-    axes[0, 0].set_ylabel("share of masked patches")
-    axes[0, 0].legend(frameon=False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("share of masked patches")
+    if count == 1:
+        axes[0, 0].legend(frameon=False)
+    else:
+        handles = [
+            matplotlib.lines.Line2D([], [], color=colour[r], lw=1.4, label=f"mask ratio {r:g}")
+            for r in all_ratios
+        ]
+        fig.legend(handles=handles, loc="outside right upper", frameon=False)
     title = _setting_title(next(iter(panels)) if count == 1 else None, img_size, patch_size)
     joiner = "\n" if count == 1 else ": "  # one column is narrow: the setting on a 2nd line
     fig.suptitle("P²Dist of masked patches" + (f"{joiner}{title}" if title else ""))

@@ -73,11 +73,19 @@ def test_p2dist_distributions_one_panel_per_strategy():
     values = {s: {0.75: rng.random(100)} for s in ("random", "block", "simmim")}
     fig = plot.p2dist_distributions(values, img_size=64, patch_size=8)
     assert len(fig.axes) == 3
-    assert [ax.get_title(loc="right") for ax in fig.axes] == [
-        "random masks",
-        "block masks",
-        "simmim masks",
+    assert [ax.get_title() for ax in fig.axes] == ["random masks", "block masks", "simmim masks"]
+    # Five strategies: two rows of three, one legend for the figure, one colour per ratio.
+    values = {s: {0.5: rng.random(50), 0.75: rng.random(50)} for s in "abcde"}
+    values["e"] = {0.75: rng.random(50)}
+    fig = plot.p2dist_distributions(values)
+    drawn = [ax for ax in fig.axes if ax.patches]
+    assert len(drawn) == 5 and len(fig.axes) == 6
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "mask ratio 0.5",
+        "mask ratio 0.75",
     ]
+    colour_of_075 = {tuple(ax.patches[-1].get_edgecolor()) for ax in drawn}
+    assert len(colour_of_075) == 1
 
 
 def test_gallery_names_strategy_and_size():
