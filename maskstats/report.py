@@ -739,7 +739,16 @@ def html_table(table: pd.DataFrame, caption: str = "") -> str:
     first columns), blanks for NaN, shares in %, numbers right-aligned and never wrapped."""
     index_names = [str(n) if n else "" for n in table.index.names]
     header = "".join(f"<th>{html.escape(n)}</th>" for n in index_names)
-    header += "".join(f'<th class="num">{html.escape(str(c))}</th>' for c in table.columns)
+    import pandas as pd
+
+    def numeric(column: object) -> bool:
+        values = table[column]
+        return pd.api.types.is_numeric_dtype(values) or values.astype(str).str.contains("±").any()
+
+    num = ' class="num"'
+    header += "".join(
+        f"<th{num if numeric(c) else ''}>{html.escape(str(c))}</th>" for c in table.columns
+    )
     body = []
     for index, row in zip(table.index, table.itertuples(index=False), strict=True):
         keys = index if isinstance(index, tuple) else (index,)
