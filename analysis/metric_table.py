@@ -7,12 +7,14 @@ Usage: python analysis/metric_table.py
 
 from pathlib import Path
 
+from maskstats.io import to_markdown
 from maskstats.report import ReportSettings, write_metric_table
 
 FIGURES = Path(__file__).resolve().parent.parent / "figures"
 
 if __name__ == "__main__":
     FIGURES.mkdir(exist_ok=True)
-    table, files = write_metric_table(FIGURES, ReportSettings(out=FIGURES))
-    print(table.to_markdown(floatfmt=".3f"))
+    settings = ReportSettings(out=FIGURES, strategies=("random",))
+    table, files = write_metric_table(FIGURES, settings)
+    print(to_markdown(table), end="")
     print("wrote", ", ".join(sorted(files)))

@@ -353,15 +353,57 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} cores, numba {numba.__version__} ({threads} threads)"
 
 
-def summary_markdown(table: pd.DataFrame, extra: dict[str, dict]) -> str:
+OUTPUT_FILES = ("benchmark.csv", "benchmark.md", "benchmark.png")
+"""What :func:`run_benchmark` writes into its folder."""
+
+
+def check_bench_output(out_dir: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Refuse, before any timing, an ``out_dir`` that is a file, or one that already holds
+    benchmark files (unless ``overwrite``): a benchmark run never replaces published numbers
+    by accident.
+
+    Returns:
+        ``out_dir`` as a Path.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"benchmark output {out_dir} is a file; pass a folder")
+    existing = [name for name in OUTPUT_FILES if (out_dir / name).exists()]
+    if existing and not overwrite:
+        raise FileExistsError(
+            f"{out_dir} already holds {', '.join(existing)}; pass --overwrite to replace them"
+        )
+    return out_dir
+
+
+def _timing_words(repeats: int) -> str:
+    if repeats == 1:
+        return "One timed run per case (--repeats 1: no median; expect noise)"
+    return f"Medians of {repeats} timed runs"
+
+
+def _speedup_text(ratio: float) -> str:
+    """3 significant digits, so a slow-down reads 0.0412x, not 0.0x."""
+    if not np.isfinite(ratio):
+        return ""
+    return f"{ratio:.1f}x" if ratio >= 10 else f"{ratio:.3g}x"
+
+
+def summary_markdown(table: pd.DataFrame, extra: dict[str, dict], repeats: int = 5) -> str:
     """The README's Performance table: medians in us/mask and speed-up over the fastest
-    baseline, per case and metric, and the scaling, thread, start-up and memory lines."""
+    baseline, per case and metric, and the scaling, thread, start-up and memory lines.
+
+    Args:
+        table: :func:`run_cases` output.
+        extra: name -> measurements, one line each.
+        repeats: timed repeats per case (1: the header says there is no median).
+    """
     kernel = table[table.implementation == "maskstats (numba)"]
     base = table[table.implementation != "maskstats (numba)"]
     fastest = base.loc[base.groupby(["case", "metric"])["us_per_mask"].idxmin()]
     merged = kernel.merge(fastest, on=["case", "metric"], suffixes=("", "_baseline"))
     lines = [
-        f"Machine: {machine()}. Medians of repeated runs, µs per mask.",
+        f"Machine: {machine()}. {_timing_words(repeats)}, µs per mask.",
         "",
         "| case | metric | maskstats | fastest baseline | baseline µs | speed-up | same numbers |",
         "|---|---|---:|---|---:|---:|---|",
@@ -370,7 +412,7 @@ def summary_markdown(table: pd.DataFrame, extra: dict[str, dict]) -> str:
         lines.append(
             f"| {row.case} | {row.metric} | {row.us_per_mask:.3f} | "
             f"{row.implementation_baseline} | {row.us_per_mask_baseline:.2f} | "
-            f"{row.us_per_mask_baseline / row.us_per_mask:.1f}x | "
+            f"{_speedup_text(row.us_per_mask_baseline / row.us_per_mask)} | "
             f"{'yes' if row.matches_kernel_baseline else 'NO'} |"
         )
     lines.append("")
@@ -383,15 +425,27 @@ def summary_markdown(table: pd.DataFrame, extra: dict[str, dict]) -> str:
 
 
 def run_benchmark(
-    out_dir: str | os.PathLike = "figures",
+    out_dir: str | os.PathLike = "maskstats-bench",
     sizes: tuple[int, ...] = (256, 4096, 65536),
     repeats: int = 5,
     extras: bool = True,
     progress: Callable[[str], None] = print,
 ) -> tuple[pd.DataFrame, str]:
     """Run the whole harness; write benchmark.csv, benchmark.md and benchmark.png to
-    ``out_dir``. Returns the table and the Markdown summary."""
-    out_dir = Path(out_dir)
+    ``out_dir`` (created; files already there are replaced: the CLI checks with
+    :func:`check_bench_output` first).
+
+    Args:
+        out_dir: output folder.
+        sizes: batch sizes N of the cases.
+        repeats: timed repeats per case.
+        extras: also measure scaling, threads, start-up and memory.
+        progress: called with one line per timed case.
+
+    Returns:
+        The table and the Markdown summary.
+    """
+    out_dir = check_bench_output(out_dir, overwrite=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     table = run_cases(default_cases(sizes), repeats=repeats, progress=progress)
     extra: dict[str, dict] = {}
@@ -403,7 +457,7 @@ def run_benchmark(
         extra["start-up"] = startup_times()
         extra["memory"] = memory_peak(max(sizes))
     table.to_csv(out_dir / "benchmark.csv", index=False)
-    text = summary_markdown(table, extra)
+    text = summary_markdown(table, extra, repeats)
     (out_dir / "benchmark.md").write_text(text)
     from maskstats import plot
 

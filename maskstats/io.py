@@ -1,15 +1,69 @@
-"""Reading mask files and writing tables, with one-line errors for bad files."""
+"""Reading mask files and writing tables, with one-line errors for bad files; the one atomic
+writer (tables, masks, reports, checkpoints)."""
 
 from __future__ import annotations
 
+import math
 import os
-import tempfile
+import zipfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from maskstats._validate import GridLike, as_masks
+
+NUMPY_MAGIC = b"\x93NUMPY"
+ZIP_MAGIC = b"PK"
+
+
+def open_mask_array(path: str | os.PathLike) -> np.ndarray:
+    """The raw array of a mask file, memory-mapped where numpy can (an uncompressed .npy), so
+    a large file is read chunk by chunk.
+
+    Args:
+        path: a .npy file, or an .npz whose first array holds the masks.
+
+    Returns:
+        The stored array as it is (any dtype and shape; :func:`load_masks` checks them).
+
+    Raises:
+        ValueError: a folder, a file that is not numpy's, or a damaged one (one line).
+        FileNotFoundError: no such file.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"mask file {path} is a folder; pass a .npy or .npz file")
+    if not path.is_file():
+        raise FileNotFoundError(f"mask file {path} does not exist")
+    with open(path, "rb") as handle:
+        head = handle.read(6)
+    if head != NUMPY_MAGIC and not head.startswith(ZIP_MAGIC):
+        raise ValueError(f"{path} is not a numpy file (.npy or .npz); save masks with numpy.save")
+    try:
+        if head == NUMPY_MAGIC:
+            return np.load(path, mmap_mode="r", allow_pickle=False)
+        with np.load(path, allow_pickle=False) as archive:
+            if not archive.files:
+                raise ValueError("the .npz holds no array")
+            return archive[archive.files[0]]
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        if "pickle" in reason:
+            reason = "it holds Python objects, not a boolean or 0/1 array"
+        raise ValueError(
+            f"cannot read masks from {path}: damaged or not masks ({reason})"
+        ) from None
+
+
+def _check_mask_array(array: np.ndarray, path: Path) -> None:
+    if array.ndim not in (2, 3):
+        raise ValueError(
+            f"{path} holds an array of shape {array.shape}; expected (N, H, W) or (N, L)"
+        )
+    if array.shape[0] == 0:
+        raise ValueError(f"{path} holds no masks (N = 0)")
 
 
 def load_masks(path: str | os.PathLike, grid: GridLike | None = None) -> np.ndarray:
@@ -22,37 +76,83 @@ def load_masks(path: str | os.PathLike, grid: GridLike | None = None) -> np.ndar
     Returns:
         (N, H, W) bool.
     """
+    array = open_mask_array(path)
+    _check_mask_array(array, Path(path))
+    return as_masks(np.asarray(array), grid)
+
+
+def iter_mask_chunks(
+    path: str | os.PathLike, grid: GridLike | None = None, chunk: int = 2048
+) -> Iterator[np.ndarray]:
+    """The masks of a file, ``chunk`` at a time, each (n, H, W) bool: a memory-mapped .npy is
+    never read whole.
+
+    Args:
+        path: as :func:`load_masks`.
+        grid: (H, W) for (N, L) files.
+        chunk: masks per piece.
+    """
+    array = open_mask_array(path)
+    _check_mask_array(array, Path(path))
+    for start in range(0, array.shape[0], chunk):
+        yield as_masks(np.asarray(array[start : start + chunk]), grid)
+
+
+def mask_count(path: str | os.PathLike) -> int:
+    """Number of masks in a mask file (without reading them when it is a .npy)."""
+    array = open_mask_array(path)
+    _check_mask_array(array, Path(path))
+    return int(array.shape[0])
+
+
+def check_output_file(path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Refuse, before any work, an output that exists (unless ``overwrite``), is a folder, or
+    lies in a folder that cannot be created.
+
+    Returns:
+        ``path`` as a Path.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"mask file {path} does not exist")
-    try:
-        loaded = np.load(path, allow_pickle=False)
-        if isinstance(loaded, np.lib.npyio.NpzFile):
-            with loaded:
-                if not loaded.files:
-                    raise ValueError("the .npz holds no array")
-                loaded = loaded[loaded.files[0]]
-    except (ValueError, OSError, EOFError) as error:
-        raise ValueError(
-            f"cannot read masks from {path}: expected a numpy .npy/.npz file ({error})"
-        ) from None
-    return as_masks(loaded, grid)
+    if path.is_dir():
+        raise ValueError(f"output {path} is a folder; pass a file name")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} already exists; pass --overwrite to replace it")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise PermissionError(f"cannot write {path}: {parent} is not a writable folder")
+    return path
 
 
-def save_masks(path: str | os.PathLike, masks: np.ndarray) -> Path:
-    """Write (N, H, W) bool masks to ``path`` (.npy), atomically."""
+def save_masks(path: str | os.PathLike, masks: np.ndarray, overwrite: bool = True) -> Path:
+    """Write (N, H, W) bool masks to ``path`` (.npy), atomically, mode 0644 (umask applies).
+
+    Args:
+        path: output file, ending in .npy.
+        masks: (N, H, W) bool, True = masked.
+        overwrite: replace an existing file (False: FileExistsError).
+    """
     path = Path(path)
     if path.suffix != ".npy":
         raise ValueError(f"mask output must end in .npy, got {path}")
+    check_output_file(path, overwrite)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
             np.save(handle, as_masks(masks))
     return path
 
 
-def write_table(table: pd.DataFrame, path: str | os.PathLike, index: bool = False) -> Path:
-    """Write ``table`` as CSV, or Parquet when ``path`` ends in .parquet, atomically."""
+def write_table(
+    table: pd.DataFrame, path: str | os.PathLike, index: bool = False, overwrite: bool = True
+) -> Path:
+    """Write ``table`` as CSV, or Parquet when ``path`` ends in .parquet, atomically.
+
+    Args:
+        overwrite: replace an existing file (False: FileExistsError).
+    """
     path = Path(path)
+    check_output_file(path, overwrite)
     with atomic_path(path) as tmp:
         if path.suffix == ".parquet":
             try:
@@ -65,22 +165,162 @@ def write_table(table: pd.DataFrame, path: str | os.PathLike, index: bool = Fals
 
 
 class atomic_path:
-    """Context manager yielding a temporary path beside ``path``; renamed onto it on success."""
+    """Context manager yielding a temporary path beside ``path``; renamed onto it on success,
+    removed on failure. The file is created with mode 0666 less the umask (0644 usually), as
+    ``open`` would, not mkstemp's 0600."""
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
 
     def __enter__(self) -> Path:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(
-            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
-        )
-        os.close(handle)
-        self.tmp = Path(name)
-        return self.tmp
+        for attempt in range(100):
+            name = f".{self.path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+            tmp = self.path.parent / name
+            try:
+                handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            except FileExistsError:  # pragma: no cover - 32 random bits collided
+                if attempt == 99:
+                    raise
+                continue
+            os.close(handle)
+            self.tmp = tmp
+            return tmp
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             os.replace(self.tmp, self.path)
         else:
             self.tmp.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- tables for papers
+
+
+def _cell_text(value: object, float_format: str) -> str:
+    """One cell as text: blank for NaN/None, floats with ``float_format``."""
+    if value is None:
+        return ""
+    if isinstance(value, float | np.floating):
+        return "" if not math.isfinite(float(value)) else float_format.format(float(value))
+    text = str(value)
+    return "" if text.strip().lower() in ("nan", "nan ± nan", "none") else text
+
+
+def table_cells(table: pd.DataFrame, float_format: str = "{:.3f}") -> list[list[str]]:
+    """The table's cells as text, index first: blanks for NaN, floats formatted.
+
+    Returns:
+        Rows of strings, each ``[index, *columns]``.
+    """
+    return [
+        [_cell_text(index, float_format), *(_cell_text(v, float_format) for v in row)]
+        for index, row in zip(table.index, table.itertuples(index=False), strict=True)
+    ]
+
+
+def to_markdown(table: pd.DataFrame, float_format: str = "{:.3f}") -> str:
+    """A GitHub-flavoured Markdown table: the index as the first column (its name as header),
+    numbers right-aligned, NaN as a blank cell.
+
+    Returns:
+        The table, ending in a newline.
+    """
+    header = [str(table.index.name or ""), *(str(c) for c in table.columns)]
+    rows = table_cells(table, float_format)
+    numeric = [False] + [pd.api.types.is_numeric_dtype(table[c]) for c in table.columns]
+    widths = [
+        max(len(h), *(len(r[k]) for r in rows)) if rows else len(h) for k, h in enumerate(header)
+    ]
+
+    def line(cells: Sequence[str]) -> str:
+        padded = [
+            c.rjust(w) if num else c.ljust(w)
+            for c, w, num in zip(cells, widths, numeric, strict=True)
+        ]
+        return "| " + " | ".join(padded) + " |"
+
+    rule = "|" + "|".join(
+        ("-" * (w + 1) + ":") if num else (":" + "-" * (w + 1))
+        for w, num in zip(widths, numeric, strict=True)
+    )
+    return "\n".join([line(header), rule + "|", *(line(r) for r in rows)]) + "\n"
+
+
+LATEX_ESCAPES = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "±": r"$\pm$",
+    "µ": r"$\mu$",
+    "μ": r"$\mu$",
+    "²": r"$^2$",
+    "³": r"$^3$",
+    "×": r"$\times$",
+    "→": r"$\rightarrow$",
+    "←": r"$\leftarrow$",
+    "↑": r"$\uparrow$",
+    "≤": r"$\leq$",
+    "≥": r"$\geq$",
+    "–": "--",
+    "—": "---",
+}
+
+
+def latex_escape(text: str) -> str:
+    """``text`` safe for pdflatex without extra packages: LaTeX's special characters escaped,
+    and ±, µ, ², ×, arrows and dashes written as LaTeX commands."""
+    return "".join(LATEX_ESCAPES.get(char, char) for char in text)
+
+
+def to_latex(table: pd.DataFrame, float_format: str = "{:.3f}") -> str:
+    """A plain LaTeX ``tabular`` (no package needed; compiles with pdflatex): one header row
+    (the index name heads the first column; no separate index-name row), NaN as a blank cell,
+    text escaped with :func:`latex_escape`.
+
+    Returns:
+        The tabular environment, ending in a newline.
+    """
+    numeric = [pd.api.types.is_numeric_dtype(table[c]) for c in table.columns]
+    spec = "l" + "".join("r" if num else "l" for num in numeric)
+    header = [str(table.index.name or ""), *(str(c) for c in table.columns)]
+    lines = [
+        f"\\begin{{tabular}}{{{spec}}}",
+        "\\hline",
+        " & ".join(latex_escape(h) for h in header) + " \\\\",
+        "\\hline",
+    ]
+    for row in table_cells(table, float_format):
+        lines.append(" & ".join(latex_escape(c) for c in row) + " \\\\")
+    lines += ["\\hline", "\\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def export_table(
+    table: pd.DataFrame, stem: str | os.PathLike, float_format: str = "{:.3f}"
+) -> list[Path]:
+    """Write ``table`` as stem.csv (numbers as they are), stem.md and stem.tex (blanks for NaN,
+    floats with ``float_format``), each atomically.
+
+    Returns:
+        The three paths.
+    """
+    stem = Path(stem)
+    paths = [stem.with_suffix(".csv"), stem.with_suffix(".md"), stem.with_suffix(".tex")]
+    with atomic_path(paths[0]) as tmp:
+        table.to_csv(tmp)
+    for path, text in (
+        (paths[1], to_markdown(table, float_format)),
+        (paths[2], to_latex(table, float_format)),
+    ):
+        with atomic_path(path) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+    return paths

@@ -3,7 +3,7 @@ paper column, Okabe-Ito (colour-blind-safe) colours."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -99,43 +99,104 @@ def difficulty_vs_ratio(
     return fig
 
 
+def _setting_title(strategy: str | None, img_size: int | None, patch_size: int | None) -> str:
+    parts = []
+    if strategy:
+        parts.append(f"{strategy} masks")
+    if img_size:
+        parts.append(f"{img_size} px image")
+    if patch_size:
+        parts.append(f"{patch_size} px patches")
+    return ", ".join(parts)
+
+
 def p2dist_distributions(
-    values_by_ratio: dict[float, np.ndarray],
+    values_by_ratio: Mapping[float, np.ndarray] | Mapping[str, Mapping[float, np.ndarray]],
     bin_width: float = 0.25,
     easy_threshold: float | None = 0.5,
+    img_size: int | None = None,
+    patch_size: int | None = None,
 ) -> plt.Figure:
-    """Fig.2-style: share of masked patches per p2dist bin at several mask ratios, one shared
-    axis.
+    """Fig.2-style: share of masked patches per p2dist bin at several mask ratios; one panel
+    per strategy, one shared x axis.
 
     Args:
-        values_by_ratio: mask ratio -> 1-D p2dist of masked patches (patch units).
+        values_by_ratio: mask ratio -> 1-D p2dist of masked patches (patch units), or
+            strategy -> such a dict (one panel each).
         bin_width: histogram bin width in patch units.
-        easy_threshold: draw the easy threshold here (None: no line).
+        easy_threshold: draw the easy threshold here, labelled above the axes (None: no line).
+        img_size, patch_size: named in the figure's title when given (pixels).
     """
-    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.4), layout="constrained")
-    upper = max(np.quantile(v, 0.995) for v in values_by_ratio.values())
+    first = next(iter(values_by_ratio.values()), None)
+    if isinstance(first, Mapping):
+        panels = dict(values_by_ratio)
+    else:
+        panels = {None: dict(values_by_ratio)}
+    samples = [v for panel in panels.values() for v in panel.values() if len(v)]
+    upper = max((np.quantile(v, 0.995) for v in samples), default=1.0)
     edges = np.arange(0.0, upper + bin_width, bin_width)
-    for k, (ratio, values) in enumerate(values_by_ratio.items()):
-        weights = np.full(len(values), 1.0 / max(len(values), 1))
-        color = OKABE_ITO[k % len(OKABE_ITO)]
-        ax.hist(
-            values,
-            edges,
-            weights=weights,
-            histtype="step",
-            lw=1.4,
-            color=color,
-            label=f"mask ratio {ratio:g}",
-        )
-    if easy_threshold is not None:
-        ax.axvline(easy_threshold, color="0.4", lw=0.8, ls="--")
-        ax.text(
-            easy_threshold, ax.get_ylim()[1] * 0.97, " easy ←", va="top", fontsize=7, color="0.3"
-        )
-    ax.set_xlabel("P²Dist of masked patch [patch] (harder →)")
-    ax.set_ylabel("share of masked patches")
-    ax.legend(frameon=False)
-    ax.set_title("Easy targets vanish as the mask ratio rises")
+    count = len(panels)
+    cols = min(count, 3)
+    rows = -(-count // cols)
+    fig, axes = plt.subplots(
+        rows,
+        cols,
+        figsize=(COLUMN_WIDTH if count == 1 else min(FULL_WIDTH, 2.5 * cols), 2.3 * rows + 0.3),
+        layout="constrained",
+        sharey=True,
+        squeeze=False,
+    )
+    # One colour per mask ratio across all panels (a legend entry each).
+    all_ratios = sorted({float(r) for panel in panels.values() for r in panel})
+    colour = {r: OKABE_ITO[k % len(OKABE_ITO)] for k, r in enumerate(all_ratios)}
+    for ax in axes.flat[count:]:
+        ax.axis("off")
+    for ax, (strategy, values_of) in zip(axes.flat, panels.items(), strict=False):
+        for ratio, values in values_of.items():
+            weights = np.full(len(values), 1.0 / max(len(values), 1))
+            ax.hist(
+                values,
+                edges,
+                weights=weights,
+                histtype="step",
+                lw=1.4,
+                color=colour[float(ratio)],
+                label=f"mask ratio {ratio:g}",
+            )
+        if easy_threshold is not None:
+            ax.axvline(easy_threshold, color="0.4", lw=0.8, ls="--")
+            # Above the axes, right of the line: it can never cover a bar.
+            ax.annotate(
+                "← easy",
+                xy=(easy_threshold, 1.0),
+                xycoords=("data", "axes fraction"),
+                xytext=(2, 2),
+                textcoords="offset points",
+                ha="left",
+                va="bottom",
+                fontsize=7,
+                color="0.3",
+            )
+        if strategy is not None and count > 1:
+            ax.set_title(f"{strategy} masks", pad=12)  # above the "easy" label
+    xlabel = "P²Dist of masked patch [patch] (harder →)"
+    if count == 1:
+        axes[0, 0].set_xlabel(xlabel)
+    else:
+        fig.supxlabel(xlabel, fontsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("share of masked patches")
+    if count == 1:
+        axes[0, 0].legend(frameon=False)
+    else:
+        handles = [
+            matplotlib.lines.Line2D([], [], color=colour[r], lw=1.4, label=f"mask ratio {r:g}")
+            for r in all_ratios
+        ]
+        fig.legend(handles=handles, loc="outside right upper", frameon=False)
+    title = _setting_title(next(iter(panels)) if count == 1 else None, img_size, patch_size)
+    joiner = "\n" if count == 1 else ": "  # one column is narrow: the setting on a 2nd line
+    fig.suptitle("P²Dist of masked patches" + (f"{joiner}{title}" if title else ""))
     return fig
 
 
@@ -146,24 +207,35 @@ def mask_gallery(
     titles: Sequence[str],
     metric: str,
     patch_size: int,
+    rows: Sequence[str] | None = None,
+    img_size: int | None = None,
 ) -> plt.Figure:
     """Masks drawn over an image: visible patches show the image, masked patches are coloured
     by ``metric``, with a colour bar.
 
     Args:
         image: (H*p, W*p, 3) float in [0, 1] or uint8.
-        masks: (K, H, W) bool, True = masked.
+        masks: (K, H, W) bool, True = masked; with ``rows``, K = len(rows) * len(titles),
+            row-major (one row of panels per entry of ``rows``).
         values: (K, H, W) the metric per patch (NaN on visible).
-        titles: K panel titles.
+        titles: one title per column (per panel without ``rows``).
+        metric: name in the registry (colour bar label and direction).
+        patch_size: patch side in pixels.
+        rows: row labels, e.g. the strategies (None: one row).
+        img_size: named in the title when given (pixels).
     """
     image = np.asarray(image, dtype=np.float64)
     if image.max() > 1.0:
         image = image / 255.0
-    count = len(masks)
+    row_labels = list(rows) if rows is not None else [None]
+    cols = len(titles)
+    if len(masks) != cols * len(row_labels):
+        raise ValueError(f"{len(masks)} masks for {len(row_labels)} rows of {cols} panels")
+    side = FULL_WIDTH / cols * 0.92
     fig, axes = plt.subplots(
-        1,
-        count,
-        figsize=(FULL_WIDTH, FULL_WIDTH / count * 1.05 + 0.5),
+        len(row_labels),
+        cols,
+        figsize=(FULL_WIDTH, side * len(row_labels) + 0.55),
         layout="constrained",
         squeeze=False,
     )
@@ -171,55 +243,100 @@ def mask_gallery(
     vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     cmap = plt.get_cmap("viridis" if REGISTRY[metric].higher_is_harder else "viridis_r")
     block = np.ones((patch_size, patch_size))
-    for ax, mask, value, title in zip(axes[0], masks, values, titles, strict=True):
+    shown = None
+    for k, (ax, mask, value) in enumerate(zip(axes.flat, masks, values, strict=True)):
+        row, col = divmod(k, cols)
         ax.imshow(image)
         overlay = np.kron(np.where(mask, value, np.nan), block)
         shown = ax.imshow(overlay, cmap=cmap, vmin=vmin, vmax=vmax, alpha=0.92)
-        ax.set_title(title)
+        if row == 0:
+            ax.set_title(titles[col])
+        if col == 0 and row_labels[row] is not None:
+            ax.set_ylabel(row_labels[row])
         ax.set_xticks([])
         ax.set_yticks([])
-    bar = fig.colorbar(shown, ax=axes[0].tolist(), shrink=0.8, pad=0.01)
+    bar = fig.colorbar(shown, ax=axes.ravel().tolist(), shrink=0.8, pad=0.01)
     bar.set_label(_axis_label(metric))
+    title = _setting_title(row_labels[0] if len(row_labels) == 1 else None, img_size, patch_size)
+    fig.suptitle(
+        (title + ": " if title else "")
+        + "visible patches show the photo, masked ones their "
+        + metric
+    )
     return fig
 
 
-def agreement_heatmap(agreement: pd.DataFrame, method: str = "spearman") -> plt.Figure:
-    """Heatmap of the correlation between metrics (oriented, higher = harder), one panel per
-    mask ratio.
+AGREEMENT_NOTE = (
+    "Oriented: every metric is turned to higher = harder first, so +1 means two metrics rank "
+    "masked patches alike."
+)
+
+
+def agreement_heatmap(
+    agreement: pd.DataFrame,
+    method: str = "spearman",
+    img_size: int | None = None,
+    patch_size: int | None = None,
+) -> plt.Figure:
+    """Heatmap of the rank correlation between metrics over the same masked patches
+    (oriented, higher = harder), one panel per mask ratio, one row per strategy when the
+    table has a ``strategy`` column.
 
     Args:
-        agreement: :func:`maskstats.tables.metric_agreement` output.
+        agreement: :func:`maskstats.tables.metric_agreement` output (optionally with a
+            ``strategy`` column).
+        method: "spearman" or "kendall".
+        img_size, patch_size: named in the title when given (pixels).
     """
     chosen = agreement[agreement["method"] == method]
+    if "strategy" not in chosen.columns:
+        chosen = chosen.assign(strategy="")
+    strategies = list(dict.fromkeys(chosen["strategy"]))
     ratios = list(dict.fromkeys(chosen["mask_ratio"]))
     fig, axes = plt.subplots(
-        1,
+        len(strategies),
         len(ratios),
-        figsize=(min(FULL_WIDTH, 2.4 * len(ratios) + 0.6), 2.5),
+        figsize=(min(FULL_WIDTH, 2.4 * len(ratios) + 0.9), 2.3 * len(strategies) + 0.6),
         layout="constrained",
         squeeze=False,
     )
-    for ax, ratio in zip(axes[0], ratios, strict=True):
-        matrix = chosen[chosen["mask_ratio"] == ratio].pivot(
-            index="metric_a", columns="metric_b", values="correlation"
+    image = None
+    order = list(dict.fromkeys(chosen["metric_a"]))
+    for i, strategy in enumerate(strategies):
+        for j, ratio in enumerate(ratios):
+            ax = axes[i, j]
+            part = chosen[(chosen["strategy"] == strategy) & (chosen["mask_ratio"] == ratio)]
+            if part.empty:
+                ax.axis("off")
+                continue
+            matrix = part.pivot(index="metric_a", columns="metric_b", values="correlation")
+            matrix = matrix.loc[order, order]
+            image = ax.imshow(matrix.to_numpy(), vmin=-1, vmax=1, cmap="RdBu_r")
+            ax.set_xticks(range(len(order)), order, rotation=45, ha="right")
+            ax.set_yticks(range(len(order)), order)
+            for (a, b), value in np.ndenumerate(matrix.to_numpy()):
+                ax.text(
+                    b,
+                    a,
+                    f"{value:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=6.5,
+                    color="white" if abs(value) > 0.6 else "black",
+                )
+            ax.set_title(f"{strategy + ', ' if strategy else ''}mask ratio {ratio:g}")
+    label = "Spearman ρ" if method == "spearman" else "Kendall τ"
+    if image is not None:
+        fig.colorbar(
+            image,
+            ax=axes.ravel().tolist(),
+            shrink=0.8,
+            label=f"{label} (oriented: higher = harder)",
         )
-        order = list(dict.fromkeys(chosen["metric_a"]))
-        matrix = matrix.loc[order, order]
-        image = ax.imshow(matrix.to_numpy(), vmin=-1, vmax=1, cmap="RdBu_r")
-        ax.set_xticks(range(len(order)), order, rotation=45, ha="right")
-        ax.set_yticks(range(len(order)), order)
-        for (i, j), value in np.ndenumerate(matrix.to_numpy()):
-            ax.text(
-                j,
-                i,
-                f"{value:.2f}",
-                ha="center",
-                va="center",
-                fontsize=6.5,
-                color="white" if abs(value) > 0.6 else "black",
-            )
-        ax.set_title(f"mask ratio {ratio:g}")
-    fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label=f"{method} (oriented)")
+    title = _setting_title(strategies[0] if len(strategies) == 1 else None, img_size, patch_size)
+    fig.suptitle(f"Do the metrics rank patches alike? {title}".strip())
+    fig.text(0.01, 0.0, AGREEMENT_NOTE, fontsize=6, color="0.3", ha="left", va="bottom")
+    fig.get_layout_engine().set(rect=(0, 0.04, 1, 0.96))
     return fig
 
 
@@ -257,17 +374,25 @@ def achievable_range_plot(range_table: pd.DataFrame, sweep_table: pd.DataFrame) 
 
 
 def loss_per_bin(records: Sequence[dict]) -> plt.Figure:
-    """Mean reconstruction loss per difficulty bin, one line per epoch.
+    """Mean reconstruction loss per difficulty bin, one line per epoch, over grey bars of the
+    share of masked patches in each bin (last epoch), so that a nearly empty tail bin is not
+    read as signal.
 
     Args:
         records: the trainer's epoch records (``maskstats.mae.runlog.read_metrics``), each
-            with ``metric``, ``epoch``, ``bin_centre`` and ``bin_loss``.
+            with ``metric``, ``epoch``, ``bin_centre``, ``bin_loss`` and ``bin_share``.
     """
-    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.4), layout="constrained")
+    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.6), layout="constrained")
+    share_ax = ax.twinx()
+    ax.set_zorder(share_ax.get_zorder() + 1)
+    ax.patch.set_visible(False)
     cmap = plt.get_cmap("viridis")
+    labels: list[str] = []
     for k, record in enumerate(records):
         centres = record["bin_centre"]
         points = [(i, loss) for i, loss in enumerate(record["bin_loss"]) if loss is not None]
+        labels = [f"{c:.2g}" for c in centres if c is not None]
+        labels += [f"> {labels[-1]}" if labels else "all"] * (len(centres) - len(labels))
         if not points:
             continue
         ax.plot(
@@ -278,11 +403,17 @@ def loss_per_bin(records: Sequence[dict]) -> plt.Figure:
             color=cmap(k / max(1, len(records) - 1)),
             label=f"epoch {record['epoch']}",
         )
-        labels = [f"{c:.2g}" for c in centres if c is not None]
-        labels += [f"> {labels[-1]}"] * (len(centres) - len(labels))
-        ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=6)
-    name = records[0]["metric"]
-    direction = "harder →" if REGISTRY[name].higher_is_harder else "easier →"
+    if records and records[-1].get("bin_share") is not None:
+        shares = 100 * np.asarray(records[-1]["bin_share"], dtype=np.float64)
+        share_ax.bar(np.arange(len(shares)), shares, 0.8, color="0.85", lw=0)
+        share_ax.set_ylabel(f"% of masked patches (epoch {records[-1]['epoch']})", color="0.45")
+        share_ax.tick_params(axis="y", colors="0.45")
+        share_ax.spines["right"].set_visible(True)
+    ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=6)
+    name = records[0]["metric"] if records else "difficulty"
+    direction = (
+        ("harder →" if REGISTRY[name].higher_is_harder else "easier →") if name in REGISTRY else ""
+    )
     ax.set_xlabel(f"{name} bin centre ({direction})")
     ax.set_ylabel("mean reconstruction loss")
     ax.legend(fontsize=6, frameon=False, ncol=2)
@@ -322,27 +453,39 @@ def speedups(table: pd.DataFrame) -> plt.Figure:
 
 
 def table5_bars(table: pd.DataFrame) -> plt.Figure:
-    """Linear probe and k-NN top-1 (mean ± std over seeds) per configuration.
+    """Linear probe and k-NN top-1 per configuration: the mean over seeds, with ± std error
+    bars when there are several seeds. The y axis is zoomed (it says from where), the legend
+    sits above the axes.
 
     Args:
         table: :func:`maskstats.mae.table5.summarize`'s "table" (columns "linear probe",
             "linear probe std", "k-NN", "k-NN std", "seeds").
     """
-    fig, ax = plt.subplots(figsize=(FULL_WIDTH, 2.8), layout="constrained")
+    fig, ax = plt.subplots(figsize=(FULL_WIDTH, 3.0), layout="constrained")
     x = np.arange(len(table))
+    seeds = int(np.nanmax(table["seeds"])) if len(table) else 0
+    several = seeds > 1
     for k, (key, color) in enumerate((("linear probe", OKABE_ITO[0]), ("k-NN", OKABE_ITO[1]))):
+        errors = table[f"{key} std"].to_numpy(np.float64) if several else None
+        if errors is not None:
+            errors = np.where(np.isfinite(errors), errors, 0.0)
         ax.bar(
             x + (k - 0.5) * 0.38,
             table[key],
             0.38,
-            yerr=table[f"{key} std"],
-            capsize=2,
+            yerr=errors,
+            capsize=2 if several else 0,
             color=color,
             label=key,
         )
     ax.set_xticks(x, table.index, rotation=30, ha="right")
-    low = float(np.nanmin(table[["linear probe", "k-NN"]].to_numpy()))
-    ax.set_ylim(max(0.0, low - 0.1), 1.0)
-    ax.set_ylabel(f"top-1 (mean ± std, {int(table['seeds'].max())} seeds)")
-    ax.legend(frameon=False, ncol=2)
+    values = table[["linear probe", "k-NN"]].to_numpy(np.float64)
+    low = float(np.nanmin(values)) if np.isfinite(values).any() else 0.0
+    bottom = max(0.0, np.floor((low - 0.05) * 20) / 20)
+    ax.set_ylim(bottom, 1.0)
+    what = f"bars: mean ± std over {seeds} seeds" if several else "bars: one seed"
+    start = f"; the y axis starts at {bottom:.2f}, not 0" if bottom > 0 else ""
+    ax.set_ylabel("top-1 accuracy")
+    ax.set_title(what + start, loc="left", fontsize=7, color="0.3")
+    fig.legend(loc="outside upper center", ncol=2, frameon=False)
     return fig

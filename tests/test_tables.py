@@ -1,9 +1,13 @@
+import shutil
+import subprocess
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from maskstats import metrics, plot, sweeps, tables
 from maskstats.cli.argtypes import parse_ratios
+from maskstats.io import export_table, to_latex, to_markdown
 from maskstats.masks import generate, random_masks
 
 
@@ -69,10 +73,88 @@ def test_compare_metrics_table_and_exports(tmp_path):
     # Easy patches vanish: the easiest decile's share falls from 0.75 to 0.9.
     for name in ("density3", "nearest", "p2dist"):
         assert table.loc[name, "easiest decile @0.9"] < table.loc[name, "easiest decile @0.75"]
-    paths = tables.export_table(table, tmp_path / "tab5")
+    paths = export_table(table, tmp_path / "tab5")
     assert [p.suffix for p in paths] == [".csv", ".md", ".tex"]
-    assert "P²Dist" in paths[1].read_text() and "\\begin{tabular}" in paths[2].read_text()
+    markdown, latex = paths[1].read_text(), paths[2].read_text()
+    assert "P²Dist" in markdown and "\\begin{tabular}" in latex
     assert len(pd.read_csv(paths[0])) == len(table)
+    # avgdist has no Spearman or deciles: blank cells, never "nan".
+    assert "nan" not in markdown.lower() and "nan" not in latex.lower()
+    avgdist_row = next(line for line in markdown.splitlines() if line.startswith("| avgdist"))
+    assert avgdist_row.split("|")[-2].strip() == ""
+    # LaTeX: one header row (no separate index-name row), ±, µ, ² as LaTeX commands.
+    body = latex.split("\\hline")[1]
+    assert body.strip().startswith("metric & paper name")
+    assert latex.count("\\\\") == len(table) + 1
+    assert "±" not in latex and "²" not in latex and "$\\pm$" in latex and "P$^2$Dist" in latex
+
+
+def test_markdown_and_latex_writers():
+    table = pd.DataFrame(
+        {"time [µs]": [1.5, float("nan")], "mean ± std": ["1.0 ± 0.1", "nan ± nan"]},
+        index=pd.Index(["a_b", "c&d"], name="row"),
+    )
+    markdown = to_markdown(table)
+    lines = markdown.splitlines()
+    assert lines[0].split("|")[1].strip() == "row" and len(lines) == 4
+    assert lines[1].split("|")[2].endswith(":")  # numbers right-aligned
+    assert lines[3].split("|")[2].strip() == "" and lines[3].split("|")[3].strip() == ""
+    latex = to_latex(table)
+    assert "row & time [$\\mu$s] & mean $\\pm$ std \\\\" in latex
+    assert "a\\_b & 1.500 & 1.0 $\\pm$ 0.1 \\\\" in latex
+    assert "c\\&d &  &  \\\\" in latex
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
+def test_latex_table_compiles_with_pdflatex(tmp_path):
+    table = tables.compare_metrics((0.75, 0.9), img_size=32, patch_size=8, n=20)
+    (tmp_path / "t.tex").write_text(
+        "\\documentclass{article}\\usepackage[T1]{fontenc}\\begin{document}\n"
+        + to_latex(table)
+        + "\\end{document}\n",
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert (tmp_path / "t.pdf").stat().st_size > 1000
+
+
+def test_table5_display_blanks_and_single_seed():
+    pytest.importorskip("torch")
+    from maskstats.mae.table5 import display_table
+
+    columns = [
+        "linear probe",
+        "linear probe (cls)",
+        "k-NN",
+        "recon loss",
+        "spearman(metric, loss)",
+        "pretrain wall s",
+        "step-time ratio",
+    ]
+    record = {"metric": "p2dist", "seeds": 1}
+    for key in columns:
+        record[key], record[f"{key} std"] = 0.5, 0.0
+    untrained = dict(record, **{"pretrain wall s": 0.0, "step-time ratio": float("nan")})
+    untrained["step-time ratio std"] = float("nan")
+    three = dict(record, seeds=3, **{"k-NN std": 0.25})
+    table = pd.DataFrame(
+        [untrained, record, three],
+        index=pd.Index(["untrained encoder", "MAE r=0.75", "MAE r=0.9"], name="configuration"),
+    )
+    shown = display_table(table)
+    assert shown.loc["MAE r=0.75", "k-NN"] == "0.500"  # one seed: the mean alone
+    assert shown.loc["MAE r=0.9", "k-NN"] == "0.500 ± 0.250"
+    assert shown.loc["untrained encoder", "step-time ratio"] == ""
+    assert shown.loc["untrained encoder", "pretrain wall s"] == ""
+    text = to_markdown(shown.iloc[:2])
+    assert "nan ±" not in text and "± 0.000" not in text
 
 
 @pytest.mark.parametrize(

@@ -1,15 +1,35 @@
 """What each ``maskstats`` subcommand does: turn parsed flags into library calls and print a
-short summary. Heavy imports (pandas, torch) happen inside the command that needs them."""
+short summary. Heavy imports (pandas, matplotlib, torch) happen inside the command that needs
+them, so ``maskstats --help`` stays fast and torch stays optional."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 
 from maskstats import masks as mask_lib
 from maskstats.cli.argtypes import UsageError
+
+MEMORY_SHARE = 0.5
+"""A command refuses up front to hold more than this share of the machine's memory."""
+CHUNK = 2048
+"""Masks per piece when ``stats`` reads a file or computes metrics."""
+STATS_BYTES_PER_CELL = 2
+"""``stats`` on generated masks: the bool masks (metrics are computed a chunk at a time)."""
+REPORT_BYTES_PER_CELL = 1 + 4 * 5
+"""``report``: one setting's bool masks and their five float32 values per patch."""
+
+TORCH_HINT = (
+    "pip install 'maskstats[train]' (CPU-only machines first: "
+    "pip install torch --index-url https://download.pytorch.org/whl/cpu)"
+)
 
 
 def settings_from_args(settings: type, args: argparse.Namespace) -> object:
@@ -19,34 +39,152 @@ def settings_from_args(settings: type, args: argparse.Namespace) -> object:
     return settings(**{name: getattr(args, name) for name in names if hasattr(args, name)})
 
 
-def masks_from_args(args: argparse.Namespace) -> np.ndarray:
-    """Make the masks the options describe, or read them from --masks."""
-    if getattr(args, "masks", None):
-        from maskstats.io import load_masks
+def require_torch(command: str) -> None:
+    """Raise a one-line :class:`UsageError` saying what to install when torch is missing."""
+    if importlib.util.find_spec("torch") is None:
+        raise UsageError(f"maskstats {command} needs PyTorch, which is not installed: {TORCH_HINT}")
 
-        return load_masks(args.masks, args.grid)
-    return mask_lib.generate(
-        args.strategy,
-        args.n,
-        args.img_size,
-        args.patch_size,
-        args.mask_ratio,
+
+def physical_memory() -> int:
+    """Bytes of memory of this machine (a large number where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 1 << 40
+
+
+def check_memory(n: int, grid: tuple[int, int], bytes_per_cell: int, flag: str = "-n") -> None:
+    """Refuse, before any work, ``n`` masks on ``grid`` needing more than ``MEMORY_SHARE`` of
+    this machine's memory (``bytes_per_cell`` bytes per patch of each mask)."""
+    need = n * grid[0] * grid[1] * bytes_per_cell
+    limit = int(physical_memory() * MEMORY_SHARE)
+    if need > limit:
+        most = max(1, limit // (grid[0] * grid[1] * bytes_per_cell))
+        raise UsageError(
+            f"maskstats: {flag} {n} masks on a {grid[0]}x{grid[1]} grid need {need / 1e9:.1f} GB; "
+            f"this machine allows {limit / 1e9:.1f} GB: use at most {flag} {most} per run"
+        )
+
+
+KERNEL_MODULES = (
+    "maskstats.metrics._window_kernels",
+    "maskstats.metrics.distance_kernels",
+    "maskstats.masks._block_kernels",
+    "maskstats.masks._search_kernels",
+)
+"""Modules whose cached numba kernels a first run compiles."""
+
+
+def kernels_compiled(modules: tuple[str, ...] = KERNEL_MODULES) -> bool:
+    """Whether numba's on-disk cache already holds every cached kernel of ``modules`` (False:
+    the first call compiles some, which takes seconds). Modules that do not exist are
+    skipped."""
+    import importlib
+
+    try:
+        for name in modules:
+            try:
+                module = importlib.import_module(name)
+            except ImportError:
+                continue
+            for value in vars(module).values():
+                cache = getattr(value, "_cache", None)
+                index = getattr(getattr(cache, "_cache_file", None), "_index_path", None)
+                if index is not None and not Path(index).exists():
+                    return False
+    except Exception:  # pragma: no cover - numba internals moved: assume compiled, say nothing
+        return True
+    return True
+
+
+def kernel_modules(strategies: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The kernel modules a run with these mask strategies uses: the metrics always, the block
+    generator for "block", the search for "difficulty"."""
+    modules = list(KERNEL_MODULES[:2])
+    if "block" in strategies:
+        modules.append("maskstats.masks._block_kernels")
+    if "difficulty" in strategies:
+        modules.append("maskstats.masks._search_kernels")
+    return tuple(modules)
+
+
+def compile_notice(strategies: tuple[str, ...] = ()) -> None:
+    """Print "compiling kernels (first run only)" on stderr when numba's cache lacks a kernel
+    this run will use (see :func:`kernel_modules`)."""
+    if not kernels_compiled(kernel_modules(tuple(strategies))):
+        print(
+            "maskstats: compiling kernels (first run only, about 10-30 s; later runs load them)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _generate(args: argparse.Namespace, progress: bool = True) -> np.ndarray:
+    """The masks the options describe. Difficulty masks are made in pieces behind a progress
+    bar (a far target takes seconds per thousand masks)."""
+    kwargs = dict(
         seed=args.seed,
         mask_patch_size=args.mask_patch_size,
         target_avgdist=args.target_avgdist,
         target_p2dist=args.target_p2dist,
         tol=args.tol,
     )
+    make = mask_lib.generate
+    if args.strategy != "difficulty" or args.n <= 256:
+        return make(
+            args.strategy, args.n, args.img_size, args.patch_size, args.mask_ratio, **kwargs
+        )
+    from tqdm.auto import tqdm
+
+    rng = np.random.default_rng(args.seed)
+    kwargs["seed"] = rng
+    pieces = []
+    with tqdm(
+        total=args.n, desc="difficulty masks", unit="mask", delay=1.0, disable=not progress
+    ) as bar:
+        for start in range(0, args.n, 256):
+            count = min(256, args.n - start)
+            pieces.append(
+                make(
+                    args.strategy, count, args.img_size, args.patch_size, args.mask_ratio, **kwargs
+                )
+            )
+            bar.update(count)
+    return np.concatenate(pieces)
+
+
+def _check_mask_options(args: argparse.Namespace, bytes_per_cell: int) -> tuple[int, int]:
+    """Validate the mask options before any work; returns the patch grid."""
+    grid = mask_lib.grid_from_image(args.img_size, args.patch_size)
+    if args.strategy == "difficulty" and args.target_avgdist is None and args.target_p2dist is None:
+        raise UsageError("maskstats: strategy difficulty needs --target-avgdist or --target-p2dist")
+    check_memory(args.n, grid, bytes_per_cell)
+    return grid
+
+
+def masks_from_args(args: argparse.Namespace) -> np.ndarray:
+    """Make the masks the options describe, or read them from --masks."""
+    if getattr(args, "masks", None):
+        from maskstats.io import load_masks
+
+        return load_masks(args.masks, args.grid)
+    _check_mask_options(args, 1)
+    return _generate(args)
 
 
 def cmd_masks(args: argparse.Namespace) -> int:
     """Generate masks of any strategy and save them as .npy (N, H, W) bool."""
-    from maskstats.io import save_masks
+    from maskstats.io import check_output_file, save_masks
     from maskstats.metrics import avgdist
 
-    masks = masks_from_args(args)
-    path = save_masks(args.out, masks)
+    if Path(args.out).suffix != ".npy":
+        raise UsageError(f"maskstats masks: --out must end in .npy, got {args.out}")
+    check_output_file(args.out, args.overwrite)
+    _check_mask_options(args, 1)
+    compile_notice((args.strategy,))
+    masks = _generate(args)
     values = avgdist(masks, args.patch_size, on_empty="nan")
+    path = save_masks(args.out, masks, overwrite=args.overwrite)
     print(
         f"{masks.shape[0]} {args.strategy} masks, grid {masks.shape[1]}x{masks.shape[2]}, "
         f"{int(masks[0].sum())} masked each; AvgDist mean {np.nanmean(values):.3f} px "
@@ -55,36 +193,157 @@ def cmd_masks(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_stats(args: argparse.Namespace) -> int:
-    """Print per-metric statistics; optionally write one row per mask."""
+class ValueCounts:
+    """Exact running tally of a metric's values: each distinct value and how often it occurs.
+    The metrics take few distinct values (density3 9, nearest a few dozen, p2dist and invdist5
+    a few thousand at 224/16), so memory stays bounded however many masks stream through,
+    and the mean, std and quantiles equal numpy's over the pooled values."""
+
+    def __init__(self) -> None:
+        self.values = np.empty(0, np.float64)
+        self.counts = np.empty(0, np.int64)
+
+    def add(self, sample: np.ndarray) -> None:
+        """Count the finite entries of ``sample`` (any shape)."""
+        sample = np.asarray(sample, dtype=np.float64).ravel()
+        values, counts = np.unique(sample[np.isfinite(sample)], return_counts=True)
+        merged, inverse = np.unique(np.concatenate([self.values, values]), return_inverse=True)
+        self.counts = np.bincount(
+            inverse, np.concatenate([self.counts, counts]), len(merged)
+        ).astype(np.int64)
+        self.values = merged
+
+    @property
+    def count(self) -> int:
+        return int(self.counts.sum())
+
+    def mean(self) -> float:
+        return float(np.dot(self.values, self.counts) / self.count) if self.count else np.nan
+
+    def std(self) -> float:
+        if not self.count:
+            return np.nan
+        centred = self.values - self.mean()
+        return float(np.sqrt(np.dot(centred * centred, self.counts) / self.count))
+
+    def quantile(self, q: float) -> float:
+        """numpy's default ("linear") quantile of the pooled values."""
+        if not self.count:
+            return np.nan
+        position = q * (self.count - 1)
+        below, frac = int(np.floor(position)), position - np.floor(position)
+        ends = np.cumsum(self.counts)  # sorted index k lies in the first bin with ends > k
+        low = self.values[np.searchsorted(ends, below, side="right")]
+        high = self.values[np.searchsorted(ends, min(below + 1, self.count - 1), side="right")]
+        return float(low + (high - low) * frac)
+
+
+def summary_of_counts(tallies: dict[str, ValueCounts]) -> object:
+    """Per metric: over, unit, count, mean, std and quantiles q10 ... q90 (masked patches;
+    avgdist: masks), as :func:`maskstats.tables.summarize` gives them."""
     import pandas as pd
 
-    from maskstats.metrics import METRIC_NAMES
-    from maskstats.tables import compute_chunked, mask_table, summarize
+    from maskstats.metrics import REGISTRY
+    from maskstats.tables import QUANTILES
 
-    masks = masks_from_args(args)
-    values = compute_chunked(masks, METRIC_NAMES, args.patch_size, on_empty=args.on_empty)
-    summary = summarize(masks, args.patch_size, METRIC_NAMES, values=values)
+    rows = []
+    for name, tally in tallies.items():
+        info = REGISTRY[name]
+        row = {
+            "metric": name,
+            "over": "masked patches" if info.per_patch else "masks",
+            "unit": info.unit,
+            "count": tally.count,
+            "mean": tally.mean(),
+            "std": tally.std(),
+        }
+        row.update({f"q{round(q * 100)}": tally.quantile(q) for q in QUANTILES})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("metric")
+
+
+def _stats_chunks(args: argparse.Namespace) -> tuple[Iterator[np.ndarray], int]:
+    """Chunks of the masks to describe and their total count; a mask file is memory-mapped
+    and read one chunk at a time."""
+    if args.masks:
+        from maskstats.io import iter_mask_chunks, mask_count
+
+        total = mask_count(args.masks)
+        return iter_mask_chunks(args.masks, args.grid, CHUNK), total
+    _check_mask_options(args, STATS_BYTES_PER_CELL)
+    masks = _generate(args)
+    return (masks[start : start + CHUNK] for start in range(0, len(masks), CHUNK)), len(masks)
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    """Print per-metric statistics; optionally write one row per mask. Works chunk by chunk:
+    beyond the chunk, memory holds a tally of each metric's distinct values (and, with --out,
+    one row per mask)."""
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from maskstats.metrics import METRIC_NAMES, REGISTRY, compute
+    from maskstats.tables import mask_table
+
+    if args.out:
+        from maskstats.io import check_output_file
+
+        check_output_file(args.out, args.overwrite)
+    chunks, total = _stats_chunks(args)
+    tallies = {name: ValueCounts() for name in METRIC_NAMES}
+    rows = []
+    shape = None
+    strategies = () if args.masks else (args.strategy,)
+    compiled = kernels_compiled(kernel_modules(strategies))
+    with tqdm(total=total, desc="metrics", unit="mask", delay=1.0) as bar:
+        for start_chunk in _offsets(chunks):
+            start, chunk = start_chunk
+            if shape is None:
+                compute(chunk[:0], METRIC_NAMES, args.patch_size, on_empty=args.on_empty)
+                shape = chunk.shape[1:]
+                if not compiled:
+                    bar.clear()
+                    compile_notice(strategies)
+            values = compute(chunk, METRIC_NAMES, args.patch_size, on_empty=args.on_empty)
+            for name in METRIC_NAMES:
+                value = values[name]
+                picked = value[chunk] if REGISTRY[name].per_patch else value
+                tallies[name].add(picked)
+            if args.out:
+                table = mask_table(chunk, args.patch_size, values=values)
+                table["mask"] += start
+                rows.append(table)
+            bar.update(len(chunk))
+    summary = summary_of_counts(tallies)
     source = args.masks or f"{args.strategy} masks, mask_ratio={args.mask_ratio}"
-    grid = f"{masks.shape[1]}x{masks.shape[2]}"
-    print(f"{masks.shape[0]} masks on a {grid} grid ({source}), patch_size={args.patch_size}")
+    grid = f"{shape[0]}x{shape[1]}"
+    print(f"{total} masks on a {grid} grid ({source}), patch_size={args.patch_size}")
     with pd.option_context("display.width", 120, "display.float_format", "{:.3f}".format):
         print(summary.to_string())
     if args.out:
         from maskstats.io import write_table
 
-        path = write_table(mask_table(masks, args.patch_size, values=values), args.out)
+        path = write_table(pd.concat(rows, ignore_index=True), args.out, overwrite=args.overwrite)
         print(f"wrote {path}")
     return 0
 
 
+def _offsets(chunks: Iterator[np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:
+    start = 0
+    for chunk in chunks:
+        yield start, chunk
+        start += len(chunk)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run the benchmark harness and print its Markdown summary."""
-    from maskstats.bench import run_benchmark
+    from maskstats.bench import OUTPUT_FILES, check_bench_output, run_benchmark
 
+    check_bench_output(args.out, args.overwrite)
+    compile_notice()
     _, text = run_benchmark(args.out, args.sizes, args.repeats, extras=not args.no_extras)
     print(text)
-    print(f"wrote {args.out}/benchmark.csv, benchmark.md, benchmark.png")
+    print(f"wrote {', '.join(OUTPUT_FILES)} to {args.out}/")
     return 0
 
 
@@ -95,29 +354,64 @@ def cmd_report(args: argparse.Namespace) -> int:
     settings = settings_from_args(ReportSettings, args)
     if "difficulty" in settings.strategies and settings.target_avgdist is None:
         raise UsageError("maskstats report: strategy difficulty needs --target-avgdist")
-    run_report(settings)
+    grid = mask_lib.grid_from_image(settings.img_size, settings.patch_size)
+    check_memory(settings.n, grid, REPORT_BYTES_PER_CELL)
+    import shlex
+
+    settings.command = shlex.join(["maskstats", *getattr(args, "argv", ["report"])])
+    run_report(settings, notice=lambda: compile_notice(tuple(settings.strategies)))
     return 0
 
 
+def _is_rank_zero() -> bool:
+    """True unless torchrun (or another launcher) says this process is not rank 0."""
+    return int(os.environ.get("RANK", "0") or 0) == 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    """Pretrain an MAE; prints a summary line."""
+    """Pretrain an MAE; rank 0 prints a summary line."""
+    require_torch("train")
     from maskstats.mae.config import TrainConfig
     from maskstats.mae.train import train
 
     summary = train(settings_from_args(TrainConfig, args))
-    print(
-        f"done: step {summary['step']}, loss {summary['loss']:.4f}, "
-        f"{summary['step_ms']:.1f} ms/step, difficulty share of step time "
-        f"{100 * summary['difficulty_share']:.2f}%, outputs in {args.out}"
-    )
+    if _is_rank_zero():
+        print(
+            f"done: step {summary['step']}, loss {summary['loss']:.4f}, "
+            f"{summary['step_ms']:.1f} ms/step, difficulty share of step time "
+            f"{100 * summary['difficulty_share']:.2f}%, outputs in {args.out}"
+        )
     return 0
+
+
+def _eval_output(args: argparse.Namespace) -> Path:
+    """Where ``eval`` will write its JSON; checked before the work starts."""
+    ckpt = Path(args.ckpt)
+    if not ckpt.exists():
+        raise FileNotFoundError(f"checkpoint {ckpt} does not exist")
+    out = Path(args.out) if args.out else (ckpt if ckpt.is_dir() else ckpt.parent) / "eval.json"
+    if out.is_dir():
+        raise ValueError(f"eval output {out} is a folder; pass a .json file name")
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise PermissionError(f"cannot write {out}: {parent} is not a writable folder")
+    return out
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Linear probe, k-NN and real-difficulty correlations of a pretrained checkpoint."""
+    require_torch("eval")
+    _eval_output(args)
     from maskstats.mae.config import EvalSettings
     from maskstats.mae.evaluate import evaluate
 
+    print(
+        "evaluating: features, linear probe, k-NN, then per-patch losses (a minute on a CPU)",
+        file=sys.stderr,
+        flush=True,
+    )
     result = evaluate(settings_from_args(EvalSettings, args))
     print(
         f"linear probe top-1: cls {result['linear_probe_cls']:.4f}, "
@@ -141,6 +435,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_table5(args: argparse.Namespace) -> int:
     """Run (or resume) the Tab.5 comparison and print the table."""
+    require_torch("table5")
+    from maskstats.io import to_markdown
     from maskstats.mae.config import Table5Settings
     from maskstats.mae.table5 import display_table, run_table5
 
@@ -148,6 +444,6 @@ def cmd_table5(args: argparse.Namespace) -> int:
     if args.quick:
         settings = settings.quick()
     tables = run_table5(settings)
-    print(display_table(tables["table"]).to_markdown())
-    print(f"wrote {args.out}/table5.csv, .md, .tex, .png")
+    print(to_markdown(display_table(tables["table"])), end="")
+    print(f"wrote {settings.out}/table5.csv, .md, .tex, .png")
     return 0

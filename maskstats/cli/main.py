@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
@@ -9,19 +10,53 @@ from maskstats.cli.argtypes import UsageError
 from maskstats.cli.parser import build_parser
 
 
+def _close_progress_bars() -> None:
+    """End any open tqdm bar's line, so that an error message starts on its own line."""
+    tqdm = sys.modules.get("tqdm")
+    if tqdm is None:
+        return
+    for bar in list(getattr(tqdm.tqdm, "_instances", ())):
+        try:
+            bar.close()
+        except Exception:  # pragma: no cover - a bar half torn down
+            pass
+
+
+def _error(message: str) -> int:
+    _close_progress_bars()
+    print(message.splitlines()[0] if message else "maskstats: error", file=sys.stderr)
+    return 2
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader went away (``maskstats stats | head``): stop without a message, as Unix
+    tools do; stdout is pointed at /dev/null so the interpreter's final flush is silent."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # pragma: no cover - stdout without a file descriptor
+        pass
+    return 141
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (2 for bad input, with one line on stderr)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        return args.func(args)
+        args.argv = list(sys.argv[1:] if argv is None else argv)
+        code = args.func(args)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except UsageError as error:
-        print(str(error), file=sys.stderr)
-        return 2
-    except (ValueError, TypeError, OSError) as error:
-        print(f"maskstats: error: {error}", file=sys.stderr)
-        return 2
+        return _error(str(error))
+    except (ValueError, TypeError, OSError, MemoryError, OverflowError) as error:
+        text = str(error) or type(error).__name__
+        return _error(f"maskstats: error: {text}")
     except KeyboardInterrupt:
+        _close_progress_bars()
         print("maskstats: interrupted", file=sys.stderr)
         return 130
 

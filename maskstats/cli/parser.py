@@ -58,7 +58,8 @@ def add_settings(
             continue
         flags = _flags(field.name, meta.get("aliases", ()))
         kind = _kind_of(field)
-        kwargs: dict[str, object] = {"dest": field.name, "help": meta.get("help") or None}
+        help_text = meta.get("help") or field.name.replace("_", " ")
+        kwargs: dict[str, object] = {"dest": field.name, "help": help_text}
         if kind == "bool":
             kwargs["action"] = "store_true"
         else:
@@ -97,7 +98,7 @@ def add_mask_options(parser: argparse.ArgumentParser) -> None:
         help="SimMIM masking cell in pixels (simmim only)",
     )
     parser.add_argument("-n", type=positive_int, default=4096, help="number of masks")
-    parser.add_argument("--seed", type=int, default=0, help="seed")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the masks")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--masks", help="read masks from a .npy/.npz file instead")
     stats.add_argument("--grid", type=parse_grid, help="HxW for (N, L) mask files")
     stats.add_argument("--out", help="write one row per mask (.csv or .parquet)")
+    stats.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     stats.add_argument(
         "--on-empty",
         choices=("raise", "nan"),
@@ -125,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     masks = command("masks", "generate masks of any strategy and save them (.npy)")
     add_mask_options(masks)
     masks.add_argument("--out", required=True, help="output .npy path")
+    masks.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     masks.set_defaults(func=commands.cmd_masks)
 
     report = command("report", "the main job: sweep, tables, figures, index.html")
@@ -148,8 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = command("bench", "time the kernels against numpy/scipy/torch baselines")
     bench.add_argument("--sizes", type=parse_sizes, default=(256, 4096, 65536), help="batch sizes")
-    bench.add_argument("--repeats", type=positive_int, default=5, help="repeats (median)")
-    bench.add_argument("--out", default="figures", help="folder for benchmark.csv/.md/.png")
+    bench.add_argument(
+        "--repeats", type=positive_int, default=5, help="timed repeats per case (the median)"
+    )
+    bench.add_argument(
+        "--out", default="maskstats-bench", help="folder for benchmark.csv, .md and .png"
+    )
+    bench.add_argument(
+        "--overwrite", action="store_true", help="replace benchmark files already in --out"
+    )
     bench.add_argument(
         "--no-extras",
         action="store_true",

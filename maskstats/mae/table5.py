@@ -210,7 +210,8 @@ def summarize(results: list[dict], rows: list[Row], s: Table5Settings) -> dict[s
 
 
 def display_table(table: pd.DataFrame) -> pd.DataFrame:
-    """``mean ± std`` strings for Markdown/LaTeX."""
+    """``mean ± std`` strings for Markdown/LaTeX: just the mean where there is one seed (or no
+    spread to report), a blank where there is no value (e.g. the untrained row's timings)."""
     shown = pd.DataFrame(index=table.index)
     for key in (
         "linear probe",
@@ -222,30 +223,37 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
         "step-time ratio",
     ):
         digits = 1 if key == "pretrain wall s" else 3
-        shown[key] = [
-            f"{m:.{digits}f} ± {sd:.{digits}f}"
-            for m, sd in zip(table[key], table[f"{key} std"], strict=True)
-        ]
+        cells = []
+        for mean, sd, seeds in zip(table[key], table[f"{key} std"], table["seeds"], strict=True):
+            if mean is None or not np.isfinite(mean):
+                cells.append("")
+            elif seeds > 1 and sd is not None and np.isfinite(sd):
+                cells.append(f"{mean:.{digits}f} ± {sd:.{digits}f}")
+            else:
+                cells.append(f"{mean:.{digits}f}")
+        shown[key] = cells
+    if "pretrain wall s" in shown and "untrained encoder" in shown.index:
+        shown.loc["untrained encoder", "pretrain wall s"] = ""
     shown.insert(0, "metric", table["metric"])
     return shown
 
 
 def write_tables(tables: dict[str, pd.DataFrame], out: Path) -> list[Path]:
-    """table5.csv (numbers), table5.md and table5.tex (mean ± std), spearman_by_metric.*, and a
+    """table5.csv (numbers), table5.md and table5.tex (mean ± std; one seed: the mean; blanks
+    for no value; the .tex compiles with plain pdflatex), spearman_by_metric.*, and a
     figure of probe and k-NN accuracy per configuration."""
     from maskstats import plot
+    from maskstats.io import to_latex, to_markdown
 
     out = Path(out)
     paths = []
     table = tables["table"]
     table.to_csv(out / "table5.csv")
     shown = display_table(table)
-    (out / "table5.md").write_text(shown.to_markdown() + "\n")
-    (out / "table5.tex").write_text(shown.to_latex(escape=True))
+    (out / "table5.md").write_text(to_markdown(shown), encoding="utf-8")
+    (out / "table5.tex").write_text(to_latex(shown), encoding="utf-8")
     tables["spearman"].to_csv(out / "spearman_by_metric.csv")
-    (out / "spearman_by_metric.md").write_text(
-        tables["spearman"].to_markdown(floatfmt=".3f") + "\n"
-    )
+    (out / "spearman_by_metric.md").write_text(to_markdown(tables["spearman"]), encoding="utf-8")
     paths += [
         out / n
         for n in (

@@ -1,0 +1,25 @@
+"""Redraw figures/table5/ (table5.png/.pdf, .md, .tex, spearman_by_metric.md) from the
+committed numbers in figures/table5/table5.csv and spearman_by_metric.csv, without retraining.
+
+Usage: python analysis/table5_replot.py [FOLDER]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from maskstats.mae.table5 import write_tables
+
+FOLDER = Path(__file__).resolve().parent.parent / "figures" / "table5"
+
+if __name__ == "__main__":
+    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else FOLDER
+    tables = {
+        "table": pd.read_csv(folder / "table5.csv", index_col="configuration"),
+        "spearman": pd.read_csv(folder / "spearman_by_metric.csv", index_col="configuration"),
+    }
+    for path in write_tables(tables, folder):
+        print("wrote", path)

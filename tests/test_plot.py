@@ -1,0 +1,141 @@
+"""Figures checked by what they draw: labels, titles, legends, numbers of lines and bars."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.patches import Rectangle
+
+from maskstats import metrics, plot, tables
+from maskstats.masks import random_masks
+
+
+def _texts(fig) -> str:
+    """Every text on the figure: titles, labels, legends, annotations."""
+    found = [t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text"))]
+    return "\n".join(t for t in found if t)
+
+
+def _table5(seeds: int) -> pd.DataFrame:
+    rows = ["untrained encoder", "MAE r=0.75", "flatten p2dist r=0.9"]
+    return pd.DataFrame(
+        {
+            "linear probe": [0.90, 0.95, 0.96],
+            "linear probe std": [0.0, 0.01 if seeds > 1 else 0.0, 0.02 if seeds > 1 else 0.0],
+            "k-NN": [0.65, 0.74, 0.76],
+            "k-NN std": [0.0, 0.01 if seeds > 1 else 0.0, 0.01 if seeds > 1 else 0.0],
+            "seeds": [seeds] * 3,
+        },
+        index=pd.Index(rows, name="configuration"),
+    )
+
+
+def _bars(ax) -> list[Rectangle]:
+    return [p for p in ax.patches if isinstance(p, Rectangle) and p.get_width() < 1]
+
+
+@pytest.mark.parametrize("seeds", [1, 3])
+def test_table5_bars(seeds):
+    fig = plot.table5_bars(_table5(seeds))
+    ax = fig.axes[0]
+    assert len(_bars(ax)) == 6  # two bars per configuration
+    # The legend sits outside the axes (a figure legend), naming both bars.
+    assert ax.get_legend() is None and len(fig.legends) == 1
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["linear probe", "k-NN"]
+    bottom = ax.get_ylim()[0]
+    assert 0 < bottom <= 0.6 and f"starts at {bottom:.2f}, not 0" in ax.get_title(loc="left")
+    error_bars = [c for c in ax.containers if getattr(c, "errorbar", None) is not None]
+    if seeds == 1:
+        assert "one seed" in ax.get_title(loc="left") and "1 seeds" not in _texts(fig)
+        assert all(c.errorbar is None for c in ax.containers)
+    else:
+        assert "mean ± std over 3 seeds" in ax.get_title(loc="left")
+        assert len(error_bars) == 2
+
+
+def test_p2dist_distributions_label_clears_the_bars():
+    rng = np.random.default_rng(0)
+    values = {"random": {0.75: rng.random(500) * 2, 0.9: rng.random(500) * 3}}
+    fig = plot.p2dist_distributions(values, img_size=224, patch_size=16)
+    ax = fig.axes[0]
+    assert len(ax.patches) == 2  # one step outline per ratio
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["mask ratio 0.75", "mask ratio 0.9"]
+    easy = [t for t in ax.texts if "easy" in t.get_text()]
+    assert len(easy) == 1
+    # The label is drawn above the axes (y in axes fraction >= 1), so no bar can be under it.
+    assert easy[0].xy[1] >= 1.0 and easy[0].xycoords == ("data", "axes fraction")
+    title = fig._suptitle.get_text()
+    assert "random masks" in title and "224 px image" in title and "16 px patches" in title
+
+
+def test_p2dist_distributions_one_panel_per_strategy():
+    rng = np.random.default_rng(1)
+    values = {s: {0.75: rng.random(100)} for s in ("random", "block", "simmim")}
+    fig = plot.p2dist_distributions(values, img_size=64, patch_size=8)
+    assert len(fig.axes) == 3
+    assert [ax.get_title() for ax in fig.axes] == ["random masks", "block masks", "simmim masks"]
+    # Five strategies: two rows of three, one legend for the figure, one colour per ratio.
+    values = {s: {0.5: rng.random(50), 0.75: rng.random(50)} for s in "abcde"}
+    values["e"] = {0.75: rng.random(50)}
+    fig = plot.p2dist_distributions(values)
+    drawn = [ax for ax in fig.axes if ax.patches]
+    assert len(drawn) == 5 and len(fig.axes) == 6
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "mask ratio 0.5",
+        "mask ratio 0.75",
+    ]
+    colour_of_075 = {tuple(ax.patches[-1].get_edgecolor()) for ax in drawn}
+    assert len(colour_of_075) == 1
+
+
+def test_gallery_names_strategy_and_size():
+    masks = random_masks(4, 8, 0.75, seed=0)
+    values = metrics.p2dist(masks, patch_size=8)
+    fig = plot.mask_gallery(
+        np.random.default_rng(0).random((64, 64, 3)),
+        masks,
+        values,
+        ["a", "b"],
+        "p2dist",
+        8,
+        rows=["random", "block"],
+        img_size=64,
+    )
+    image_axes = [ax for ax in fig.axes if ax.images]
+    assert len(image_axes) == 4
+    assert [ax.get_ylabel() for ax in image_axes[::2]] == ["random", "block"]
+    assert "64 px image" in fig._suptitle.get_text()
+    assert "p2dist [patch] (harder ↑)" in _texts(fig)
+
+
+def test_agreement_explains_orientation():
+    masks = random_masks(16, 8, 0.75, seed=0)
+    agreement = tables.metric_agreement({0.75: masks}, 8).assign(strategy="random")
+    fig = plot.agreement_heatmap(agreement, img_size=64, patch_size=8)
+    text = _texts(fig)
+    assert "oriented: higher = harder" in text
+    assert "turned to higher = harder" in text
+    assert "random masks, 64 px image, 8 px patches" in fig._suptitle.get_text()
+    heat = [ax for ax in fig.axes if ax.images]
+    assert len(heat) == 1 and len(heat[0].texts) == 16  # a 4x4 grid of printed values
+
+
+def test_loss_per_bin_shows_patch_shares():
+    records = [
+        {
+            "metric": "p2dist",
+            "epoch": epoch,
+            "bin_centre": [0.125, 0.375, 0.625, None],
+            "bin_loss": [1.0, 1.2, None, 2.0],
+            "bin_share": [0.5, 0.3, 0.0, 0.2],
+        }
+        for epoch in (1, 2)
+    ]
+    fig = plot.loss_per_bin(records)
+    loss_ax, share_ax = fig.axes
+    assert len(loss_ax.lines) == 2  # one line per epoch
+    assert [len(line.get_xdata()) for line in loss_ax.lines] == [3, 3]  # the empty bin skipped
+    heights = [p.get_height() for p in share_ax.patches]
+    assert heights == pytest.approx([50, 30, 0, 20])
+    assert "% of masked patches" in share_ax.get_ylabel()
+    assert [t.get_text() for t in loss_ax.get_xticklabels()][-1] == "> 0.62"
