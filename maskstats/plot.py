@@ -84,6 +84,19 @@ def difficulty_vs_ratio(
         for k, strategy in enumerate(strategies):
             s = stats.loc[strategy]
             color = OKABE_ITO[k % len(OKABE_ITO)]
+            if len(s) == 1:  # one setting (multiblock, a mask file): a point with its 10-90%
+                ax.errorbar(
+                    s.index,
+                    s["mean"],
+                    yerr=[s["mean"] - s["lo"], s["hi"] - s["mean"]],
+                    marker="D",
+                    ms=3.5,
+                    capsize=2,
+                    lw=1,
+                    color=color,
+                    label=strategy,
+                )
+                continue
             ax.plot(s.index, s["mean"], marker="o", ms=2.5, color=color, label=strategy)
             ax.fill_between(s.index, s["lo"], s["hi"], color=color, alpha=0.2, lw=0)
         if name == "avgdist":
@@ -95,7 +108,10 @@ def difficulty_vs_ratio(
         ax.axis("off")
     handles, labels = axes.flat[len(names) - 1].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower right", bbox_to_anchor=(0.98, 0.08), frameon=False)
-    fig.suptitle("Difficulty vs mask ratio (per-mask means; line: mean, band: 10-90%)")
+    fig.suptitle(
+        "Difficulty vs mask ratio (per-mask means; line: mean, band or bar: 10-90% of masks; "
+        "x: the masked share each strategy achieves)"
+    )
     return fig
 
 

@@ -4,7 +4,6 @@ metric table. DataFrames in, DataFrames out."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -56,10 +55,14 @@ def mask_table(
     values: dict[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """One row per mask: ``mask``, ``n_masked``, and each metric's mean over masked patches
-    (per-mask metrics as they are).
+    (per-mask metrics as they are); NaN where no masked patch has a value (nothing masked, or
+    nothing visible for a distance metric).
 
     Args:
         masks: (N, H, W) bool, True = masked.
+        patch_size: pixels per patch side.
+        names: metric names.
+        progress: show a progress bar after one second.
         values: precomputed metric values (from :func:`compute_chunked`), else computed here.
     """
     masks = as_masks(masks)
@@ -69,10 +72,12 @@ def mask_table(
     for name in names:
         value = values[name]
         if REGISTRY[name].per_patch:
+            # Mean over the masked patches that have a value: none masked, or none visible
+            # for a distance metric (NaN from on_empty="nan"), gives NaN, not 0.
+            defined = np.isfinite(value).sum(axis=(1, 2))
             with np.errstate(invalid="ignore"):
                 totals = np.nansum(value, axis=(1, 2), dtype=np.float64)
-                table[name] = totals / np.maximum(table["n_masked"], 1)
-            table[name][table["n_masked"] == 0] = np.nan
+                table[name] = np.where(defined > 0, totals / np.maximum(defined, 1), np.nan)
         else:
             table[name] = value.astype(np.float64)
     return pd.DataFrame(table)
@@ -242,19 +247,3 @@ def compare_metrics(
                 row[f"hardest decile @{r:g}"] = float(np.mean(oriented >= hard_edge))
         rows.append(row)
     return pd.DataFrame(rows).set_index("metric")
-
-
-def export_table(table: pd.DataFrame, stem: str | Path, float_format: str = "{:.3f}") -> list[Path]:
-    """Write ``table`` as stem.csv, stem.md (pandas to_markdown) and stem.tex (pandas to_latex).
-
-    Returns:
-        The three paths.
-    """
-    stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [stem.with_suffix(".csv"), stem.with_suffix(".md"), stem.with_suffix(".tex")]
-    table.to_csv(paths[0])
-    paths[1].write_text(table.to_markdown(floatfmt=".3f") + "\n")
-    formatted = table.map(lambda v: float_format.format(v) if isinstance(v, float) else v)
-    paths[2].write_text(formatted.to_latex(escape=True))
-    return paths

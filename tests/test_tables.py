@@ -191,3 +191,15 @@ def test_figures_are_written(tmp_path, small_sweep):
         png, pdf = plot.save(fig, tmp_path / name)
         assert png.stat().st_size > 10_000 and pdf.stat().st_size > 5_000
         assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_mask_table_is_nan_where_no_masked_patch_has_a_value():
+    masks = np.zeros((3, 4, 4), bool)
+    masks[1, 0, 0] = True  # one masked patch
+    masks[2] = True  # nothing visible: distances undefined
+    values = tables.compute_chunked(masks, metrics.METRIC_NAMES, 4, False, on_empty="nan")
+    table = tables.mask_table(masks, 4, values=values)
+    assert table.loc[0, ["density3", "nearest", "p2dist"]].isna().all()  # nothing masked
+    assert table.loc[1, "density3"] == 3.0 and table.loc[1, "nearest"] == 1.0  # corner: 3
+    assert table.loc[2, "density3"] == 0.0  # window metrics are defined without visible
+    assert table.loc[2, ["nearest", "p2dist"]].isna().all()
