@@ -67,7 +67,9 @@ class TrainConfig:
 
     model: str = option("mae_vit_micro", "architecture", choices=tuple(CONFIGS))
     data: str = option(
-        "builtin:natural", "builtin:natural, builtin:digits, cifar:PATH, or an image folder"
+        "builtin:natural",
+        "fashion-mnist[:DIR], mnist:DIR, cifar:PATH, an image folder, builtin:natural (ten "
+        "photos) or builtin:digits",
     )
     img_size: int | None = option(
         None, "image side in pixels (default: the model's)", kind="positive_int"
@@ -113,6 +115,9 @@ class TrainConfig:
     min_lr: float = option(0.0, "lr at the end of the cosine", aliases=("--min_lr",))
     weight_decay: float = option(0.05, "AdamW weight decay", aliases=("--weight_decay",))
     warmup_epochs: float = option(1.0, "linear warmup", aliases=("--warmup_epochs",))
+    warmup_steps: int | None = option(
+        None, "linear warmup in optimizer steps (overrides warmup-epochs)", kind="positive_int"
+    )
     norm_pix_loss: bool = option(
         False, "normalise target pixels per patch (MAE)", aliases=("--norm_pix_loss",)
     )
@@ -180,15 +185,20 @@ class EvalSettings:
 class Table5Settings:
     """The comparison's budget and data; ``quick()`` is the <15-minute CPU preset."""
 
-    data: str = option("builtin:natural", "pretraining data")
-    eval_data: str = option("builtin:digits", "labelled data for probe and k-NN")
+    data: str = option("builtin:natural", "pretraining data (fashion-mnist: its train split)")
+    eval_data: str = option(
+        "builtin:digits", "labelled data for probe and k-NN (fashion-mnist: its test split)"
+    )
     model: str = option("mae_vit_micro", "architecture", choices=tuple(CONFIGS))
     mask_ratio: float = option(0.9, "the high mask ratio", kind="ratio")
     baseline_ratio: float = option(0.75, "plain MAE's ratio", kind="ratio")
     epochs: int = option(8, "epochs per run", kind="positive_int")
     max_steps: int | None = option(None, "steps per run (overrides epochs)", kind="positive_int")
     batch_size: int = option(64, "images per batch", kind="positive_int")
-    blr: float = option(1.5e-4, cli=False)
+    blr: float = option(1.5e-4, "base lr of every run: lr = blr * batch / 256")
+    warmup_share: float = option(
+        0.1, "share of each run's steps spent in linear warmup (with --max-steps)", kind="ratio"
+    )
     seeds: Sequence[int] = option((0, 1, 2), "seeds, e.g. 0,1,2", kind="seeds")
     metrics: Sequence[str] = option(PATCH_METRICS, cli=False)
     decoder_ratios: Sequence[float] = option((0.1, 0.2, 0.3), cli=False)
@@ -197,7 +207,12 @@ class Table5Settings:
     )
     out: str = option("runs/table5", "folder of the runs and the table")
     progress: bool = option(True, cli=False)
-    eval_max_images: int | None = option(None, cli=False)
+    eval_max_images: int | None = option(
+        None, "evaluate each run on a seeded subset of this many images", kind="positive_int"
+    )
+    eval_test_share: float = option(
+        0.2, "share of the evaluation images the probe and k-NN are tested on", kind="ratio"
+    )
     extra: dict = option(cli=False, default_factory=dict)
 
     def quick(self) -> Table5Settings:

@@ -120,7 +120,11 @@ class Trainer:
                 f"{per_step} (batch_size x accum_iter)"
             )
         self.total_steps = config.max_steps or config.epochs * self.steps_per_epoch
-        self.warmup_steps = int(config.warmup_epochs * self.steps_per_epoch)
+        self.warmup_steps = (
+            config.warmup_steps
+            if config.warmup_steps is not None
+            else int(config.warmup_epochs * self.steps_per_epoch)
+        )
         eff_batch = per_step * self.dist.world_size
         self.base_lr = config.lr if config.lr is not None else config.blr * eff_batch / 256
         self.optimizer = torch.optim.AdamW(
