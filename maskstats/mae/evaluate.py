@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from scipy import stats
 from torch.utils.data import Dataset, Subset
 
-from maskstats.mae.checkpoint import load_checkpoint
+from maskstats.io import atomic_path
+from maskstats.mae.checkpoint import MODEL_KEYS, checkpoint_file, load_checkpoint
 from maskstats.mae.config import EvalSettings
 from maskstats.mae.data import load_dataset
 from maskstats.mae.model import MaskedAutoencoderViT, create_model
@@ -25,15 +26,14 @@ from maskstats.weights import patch_difficulty
 
 def load_pretrained(path: str | Path) -> tuple[MaskedAutoencoderViT, dict]:
     """Model and checkpoint dict from a checkpoint file or run folder."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "checkpoint.pt"
-    state = load_checkpoint(path)
+    path = checkpoint_file(path)
+    state = load_checkpoint(path, MODEL_KEYS)
     try:
         model = create_model(state["model_name"], **state["model_config"])
         model.load_state_dict(state["model"])
-    except (KeyError, RuntimeError) as error:
-        raise ValueError(f"{path} is not a maskstats MAE checkpoint ({error})") from None
+    except (KeyError, RuntimeError, TypeError, ValueError) as error:
+        first = (str(error).strip().splitlines() or [repr(error)])[0]
+        raise ValueError(f"{path} is not a maskstats MAE checkpoint ({first})") from None
     return model.eval(), state
 
 
@@ -318,7 +318,7 @@ def evaluate(settings: EvalSettings) -> dict:
         if s.out
         else Path(s.ckpt if Path(s.ckpt).is_dir() else Path(s.ckpt).parent) / "eval.json"
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps(result, indent=2))
     result["path"] = str(out)
     return result
