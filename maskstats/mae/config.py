@@ -3,8 +3,10 @@ default (the CLI's flags are generated from these fields). Imports no torch."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import MISSING, dataclass, fields, replace
+from pathlib import Path
 
 from maskstats._options import option
 from maskstats._validate import check_mask_ratio
@@ -67,7 +69,9 @@ class TrainConfig:
 
     model: str = option("mae_vit_micro", "architecture", choices=tuple(CONFIGS))
     data: str = option(
-        "builtin:natural", "builtin:natural, builtin:digits, cifar:PATH, or an image folder"
+        "builtin:natural",
+        "fashion-mnist[:DIR], mnist:DIR, cifar:PATH, an image folder, builtin:natural (ten "
+        "photos) or builtin:digits",
     )
     img_size: int | None = option(
         None, "image side in pixels (default: the model's)", kind="positive_int"
@@ -113,14 +117,25 @@ class TrainConfig:
     min_lr: float = option(0.0, "lr at the end of the cosine", aliases=("--min_lr",))
     weight_decay: float = option(0.05, "AdamW weight decay", aliases=("--weight_decay",))
     warmup_epochs: float = option(1.0, "linear warmup", aliases=("--warmup_epochs",))
+    warmup_steps: int | None = option(
+        None, "linear warmup in optimizer steps (overrides warmup-epochs)", kind="positive_int"
+    )
     norm_pix_loss: bool = option(
         False, "normalise target pixels per patch (MAE)", aliases=("--norm_pix_loss",)
     )
     seed: int = option(0, "seed of weights, data order and masks")
-    out: str = option("runs/mae", "run folder")
+    out: str | None = option(
+        None, "run folder (default: runs/mae, or the folder of the run given to --resume)"
+    )
+    overwrite: bool = option(False, "replace the run already in --out")
     save_every: int = option(200, "checkpoint every N steps", kind="positive_int")
     log_every: int = option(10, "log a record every N steps", kind="positive_int")
-    resume: str | None = option(None, "checkpoint file or run folder to resume")
+    resume: str | None = option(
+        None, "checkpoint file or run folder to resume, with its saved settings"
+    )
+    allow_changes: bool = option(
+        False, "resume with options that differ from the run's saved settings"
+    )
     device: str = option("auto", "auto, cpu, cuda or cuda:N")
     num_workers: int = option(0, "DataLoader workers")
     dataset_length: int | None = option(
@@ -148,6 +163,107 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least 1")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {self.strategy!r}")
+        if self.mask_ratio <= 0:
+            raise ValueError("training needs a mask ratio above 0: at 0 nothing is reconstructed")
+        for name, value in (("blr", self.blr), ("lr", self.lr)):
+            if value is not None and not (math.isfinite(value) and 0 < value <= MAX_LR):
+                raise ValueError(
+                    f"{name} must be in (0, {MAX_LR:g}], got {value:g} (AdamW diverges above)"
+                )
+        for name in ("min_lr", "weight_decay", "warmup_epochs", "flatten_alpha", "inverse_gamma"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+        if self.weight_decay > 1:
+            raise ValueError(f"weight_decay must be at most 1, got {self.weight_decay:g}")
+
+    @property
+    def run_folder(self) -> str:
+        """Where the run writes: ``out``, else the resumed run's folder, else runs/mae."""
+        if self.out is not None:
+            return self.out
+        if self.resume is not None:
+            path = Path(self.resume)
+            return str(path if path.is_dir() or not path.suffix else path.parent)
+        return DEFAULT_RUN_FOLDER
+
+
+DEFAULT_RUN_FOLDER = "runs/mae"
+MAX_LR = 1.0
+"""Largest lr/blr accepted: AdamW with an lr above 1 diverges on the first steps."""
+RUN_SETTINGS = (
+    "model",
+    "data",
+    "img_size",
+    "patch_size",
+    "in_chans",
+    "mask_ratio",
+    "strategy",
+    "mask_patch_size",
+    "target_avgdist",
+    "metric",
+    "weighting",
+    "flatten_alpha",
+    "inverse_gamma",
+    "decoder_mask_ratio",
+    "epochs",
+    "max_steps",
+    "batch_size",
+    "accum_iter",
+    "blr",
+    "lr",
+    "min_lr",
+    "weight_decay",
+    "warmup_epochs",
+    "warmup_steps",
+    "norm_pix_loss",
+    "seed",
+    "dataset_length",
+)
+"""Fields that define a run: a resume takes them from the run's saved settings."""
+LOG_SETTINGS = ("log_every", "save_every")
+"""Fields a resume takes from the saved settings when left at their default, and lets change
+without a conflict."""
+
+
+def resume_config(config: TrainConfig, saved: dict) -> TrainConfig:
+    """The configuration a resume runs with: the run's saved settings, except where ``config``
+    sets a run setting to something other than its default and the saved value.
+
+    Such a change is refused unless ``config.allow_changes``; an option left at its default
+    takes the saved value (so ``--resume RUN`` alone continues RUN as it was started).
+
+    Args:
+        config: the settings given now (``resume`` set).
+        saved: the run's saved ``TrainConfig`` as a dict (checkpoint["config"]).
+
+    Raises:
+        ValueError: one line naming the first conflicting option.
+    """
+    defaults = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
+    merged = {}
+    for name in RUN_SETTINGS:
+        given = getattr(config, name)
+        if name not in saved:
+            merged[name] = given
+            continue
+        was = saved[name]
+        if isinstance(was, list):
+            was = tuple(was)
+        if given == defaults.get(name) or given == was:
+            merged[name] = was
+        elif config.allow_changes:
+            merged[name] = given
+        else:
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(
+                f"{flag} {given} conflicts with the resumed run's {name}={was}; "
+                "pass --allow-changes to resume with it anyway"
+            )
+    for name in LOG_SETTINGS:
+        if name in saved and getattr(config, name) == defaults.get(name):
+            merged[name] = saved[name]
+    return replace(config, **merged)
 
 
 @dataclass
@@ -180,15 +296,20 @@ class EvalSettings:
 class Table5Settings:
     """The comparison's budget and data; ``quick()`` is the <15-minute CPU preset."""
 
-    data: str = option("builtin:natural", "pretraining data")
-    eval_data: str = option("builtin:digits", "labelled data for probe and k-NN")
+    data: str = option("builtin:natural", "pretraining data (fashion-mnist: its train split)")
+    eval_data: str = option(
+        "builtin:digits", "labelled data for probe and k-NN (fashion-mnist: its test split)"
+    )
     model: str = option("mae_vit_micro", "architecture", choices=tuple(CONFIGS))
     mask_ratio: float = option(0.9, "the high mask ratio", kind="ratio")
     baseline_ratio: float = option(0.75, "plain MAE's ratio", kind="ratio")
     epochs: int = option(8, "epochs per run", kind="positive_int")
     max_steps: int | None = option(None, "steps per run (overrides epochs)", kind="positive_int")
     batch_size: int = option(64, "images per batch", kind="positive_int")
-    blr: float = option(1.5e-4, cli=False)
+    blr: float = option(1.5e-4, "base lr of every run: lr = blr * batch / 256")
+    warmup_share: float = option(
+        0.1, "share of each run's steps spent in linear warmup (with --max-steps)", kind="ratio"
+    )
     seeds: Sequence[int] = option((0, 1, 2), "seeds, e.g. 0,1,2", kind="seeds")
     metrics: Sequence[str] = option(PATCH_METRICS, cli=False)
     decoder_ratios: Sequence[float] = option((0.1, 0.2, 0.3), cli=False)
@@ -197,7 +318,12 @@ class Table5Settings:
     )
     out: str = option("runs/table5", "folder of the runs and the table")
     progress: bool = option(True, cli=False)
-    eval_max_images: int | None = option(None, cli=False)
+    eval_max_images: int | None = option(
+        None, "evaluate each run on a seeded subset of this many images", kind="positive_int"
+    )
+    eval_test_share: float = option(
+        0.2, "share of the evaluation images the probe and k-NN are tested on", kind="ratio"
+    )
     extra: dict = option(cli=False, default_factory=dict)
 
     def quick(self) -> Table5Settings:

@@ -1,11 +1,14 @@
-"""Image data without torchvision: image folders, CIFAR python pickles, and built-in sets that
-need no download (photos shipped inside scikit-image and scikit-learn; scikit-learn's digits).
+"""Image data without torchvision: image folders, CIFAR python pickles, IDX files (Fashion-MNIST,
+MNIST) and built-in sets that need no download (photos shipped inside scikit-image and
+scikit-learn; scikit-learn's digits).
 
 Every sample's augmentation is drawn from a generator seeded by (seed, epoch, index), so a run
 that stops and resumes sees exactly the same images."""
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import math
 import pickle
 import warnings
@@ -26,14 +29,27 @@ class DataError(ValueError):
     """A data source that cannot be used (missing, empty, unreadable)."""
 
 
-def to_tensor(image: np.ndarray) -> torch.Tensor:
-    """(H, W), (H, W, 3) or (H, W, 4) uint8/float image -> (3, H, W) float in [0, 1]."""
+def to_tensor(image: np.ndarray, max_value: float | None = None) -> torch.Tensor:
+    """(H, W), (H, W, 3) or (H, W, 4) image -> (3, H, W) float in [0, 1].
+
+    Args:
+        image: uint8 (scaled by 255), uint16 (by 65535), or float already in [0, 1].
+        max_value: the full-scale value of the image's bit depth, when the dtype does not say
+            it (e.g. 65535 for a 16-bit PNG that Pillow reads as int32).
+    """
     array = np.asarray(image)
     if array.ndim == 2:
         array = np.repeat(array[..., None], 3, axis=2)
     array = array[..., :3]
-    tensor = torch.from_numpy(np.array(array, copy=True)).permute(2, 0, 1).float()
-    return tensor / 255.0 if array.dtype == np.uint8 or tensor.max() > 1.0 else tensor
+    tensor = torch.from_numpy(np.array(array, dtype=np.float32)).permute(2, 0, 1)
+    if max_value is None:
+        if array.dtype == np.uint8:
+            max_value = 255.0
+        elif array.dtype == np.uint16:
+            max_value = 65535.0
+        elif tensor.numel() and tensor.max() > 1.0:
+            max_value = 255.0
+    return tensor / max_value if max_value else tensor
 
 
 def random_resized_crop(
@@ -123,6 +139,7 @@ class ImageDataset(Dataset):
         self.epoch = 0
         self.names = names or [str(i) for i in range(len(loaders))]
         self.classes = sorted(set(labels))
+        self.unreadable: set[int] = set()
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -130,9 +147,24 @@ class ImageDataset(Dataset):
     def __len__(self) -> int:
         return self.length
 
+    def _load(self, source: int) -> tuple[torch.Tensor, int]:
+        """The image ``source`` and its index; an image that fails to decode (a truncated JPEG)
+        is skipped with a warning naming the file, and the next readable one is used instead."""
+        for offset in range(len(self.loaders)):
+            candidate = (source + offset) % len(self.loaders)
+            if candidate in self.unreadable:
+                continue
+            try:
+                return self.loaders[candidate](), candidate
+            except Exception as error:  # decode errors differ by format and library
+                self.unreadable.add(candidate)
+                warnings.warn(
+                    f"skipping unreadable image {self.names[candidate]}: {error}", stacklevel=3
+                )
+        raise DataError("no image of the data source can be decoded")
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        source = index % len(self.loaders)
-        image = self.loaders[source]()
+        image, source = self._load(index % len(self.loaders))
         if self.train:
             rng = np.random.default_rng([self.seed, self.epoch, index])
             image = random_resized_crop(image, self.img_size, rng)
@@ -142,7 +174,15 @@ class ImageDataset(Dataset):
 
 
 def builtin_photos() -> list[tuple[str, np.ndarray]]:
-    """The colour photos shipped inside scikit-image and scikit-learn (no download)."""
+    """The distinct photos shipped inside scikit-image and scikit-learn (no download).
+
+    Ten photos where every package is installed (scikit-image's ``cat`` is the same array as its
+    ``chelsea`` and is kept once): a handful of images, good for smoke tests and for
+    pretraining on crops, not a data set to evaluate a classifier on.
+
+    Returns:
+        (name, (H, W, 3) uint8 image) pairs, duplicates removed.
+    """
     from skimage import data as skdata
 
     photos = []
@@ -171,11 +211,19 @@ def builtin_photos() -> list[tuple[str, np.ndarray]]:
             photos.append((f"sklearn:{name}", image))
     except Exception:
         pass
-    return photos
+    distinct, seen = [], set()
+    for name, image in photos:
+        digest = hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()
+        if digest not in seen:
+            seen.add(digest)
+            distinct.append((name, image))
+    return distinct
 
 
 def natural_dataset(img_size: int, train: bool, seed: int, length: int = 4096) -> ImageDataset:
-    """builtin:natural — random resized crops of the built-in photos (labels = photo index)."""
+    """builtin:natural — random resized crops of the ten built-in photos (labels = photo
+    index). Every image is a crop of one of ten photos: fine for pretraining smoke tests, useless
+    for a probe (``maskstats eval`` refuses it: its test images repeat its training images)."""
     photos = builtin_photos()
     if not photos:
         raise DataError("builtin:natural found no photos inside scikit-image/scikit-learn")
@@ -201,6 +249,14 @@ def digits_dataset(img_size: int, train: bool, seed: int) -> ImageDataset:
     tensors = [img[None].repeat(3, 1, 1) for img in images]
     loaders = [lambda t=t: t for t in tensors]
     return ImageDataset(loaders, [int(v) for v in digits.target], img_size, train, seed)
+
+
+def pil_full_scale(mode: str, array: np.ndarray) -> float:
+    """Full-scale value of an integer grey image by its bit depth: 65535 for 16-bit PNG/TIFF
+    (Pillow reads them as ``I;16`` or as 32-bit ``I``), 2**32 - 1 for values beyond 16 bits."""
+    if mode.startswith("I;16") or array.size == 0 or int(array.max()) <= 65535:
+        return 65535.0
+    return float(2**32 - 1)
 
 
 def image_folder_dataset(root: Path, img_size: int, train: bool, seed: int) -> ImageDataset:
@@ -233,6 +289,11 @@ def image_folder_dataset(root: Path, img_size: int, train: bool, seed: int) -> I
 
     def load(path: Path) -> torch.Tensor:
         with Image.open(path) as image:
+            if image.mode.startswith("I"):  # 16-bit (I;16*) or 32-bit integer grey
+                array = np.asarray(image)
+                return to_tensor(array, max_value=pil_full_scale(image.mode, array))
+            if image.mode == "F":
+                return to_tensor(np.clip(np.asarray(image, dtype=np.float32), 0, None), 1.0)
             return to_tensor(np.asarray(image.convert("RGB")))
 
     loaders = [lambda p=p: load(p) for p in readable]
@@ -263,8 +324,113 @@ def cifar_dataset(root: Path, img_size: int, train: bool, seed: int) -> ImageDat
     return ImageDataset(loaders, labels, img_size, train, seed)
 
 
+IDX_DTYPES = {
+    0x08: np.uint8,
+    0x09: np.int8,
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+IDX_FOLDERS = {
+    "fashion-mnist": Path("/usr/share/datasets/fashion-mnist"),
+    "mnist": Path("/usr/share/datasets/mnist"),
+}
+"""Default folders of the IDX data sets: where Debian's dataset-* packages install them."""
+IDX_INSTALL = {
+    "fashion-mnist": "install it with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu)",
+    "mnist": "put MNIST's four IDX files there",
+}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read one IDX file (LeCun's MNIST format), gzipped (``.gz``) or not.
+
+    Args:
+        path: e.g. ``train-images-idx3-ubyte.gz``.
+
+    Returns:
+        The array in native byte order, e.g. (N, 28, 28) uint8 images or (N,) uint8 labels.
+
+    Raises:
+        DataError: unreadable, truncated, or not IDX.
+    """
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as handle:
+            raw = handle.read()
+    except (OSError, EOFError) as error:
+        raise DataError(f"cannot read IDX file {path}: {error}") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_DTYPES:
+        raise DataError(f"{path} is not an IDX file (bad magic number)")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(raw) < header:
+        raise DataError(f"{path} is not an IDX file (bad header)")
+    shape = tuple(int(v) for v in np.frombuffer(raw, ">u4", ndim, offset=4))
+    dtype = np.dtype(IDX_DTYPES[raw[2]])
+    expected = header + int(np.prod(shape)) * dtype.itemsize
+    if len(raw) != expected:
+        raise DataError(f"{path} is truncated or padded: {len(raw)} bytes, expected {expected}")
+    array = np.frombuffer(raw, dtype, offset=header).reshape(shape)
+    return array.astype(dtype.newbyteorder("="))
+
+
+def _idx_file(root: Path, stem: str) -> Path:
+    for name in (f"{stem}.gz", stem, stem.replace("-idx", ".idx")):
+        if (root / name).is_file():
+            return root / name
+    raise DataError(f"IDX file {stem}(.gz) is missing in {root}")
+
+
+class ArrayLoaders:
+    """Loaders over an (N, H, W) or (N, H, W, C) uint8 array: item i is a callable returning
+    image i as a (3, H, W) float tensor in [0, 1] (grey repeated to 3 channels)."""
+
+    def __init__(self, images: np.ndarray) -> None:
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> Callable[[], torch.Tensor]:
+        return lambda: to_tensor(self.images[index])
+
+
+def idx_dataset(spec: str, img_size: int, train: bool, seed: int) -> ImageDataset:
+    """``fashion-mnist``, ``fashion-mnist:DIR``, ``mnist:DIR``: the four standard IDX files
+    (``train-images-idx3-ubyte[.gz]``, ``train-labels-idx1-ubyte[.gz]``, ``t10k-...``).
+
+    The train split (60,000 images in both sets) when ``train`` (pretraining: random resized
+    crops and flips), the official test split (10,000) otherwise (evaluation: plain resize), so
+    that no evaluation image was seen in pretraining. The 28x28 grey images are repeated to 3
+    channels (the models stay RGB, ImageNet normalisation) and resized to ``img_size``.
+
+    Raises:
+        DataError: one line; a missing folder says how to install the data.
+    """
+    name, _, folder = spec.partition(":")
+    root = Path(folder) if folder else IDX_FOLDERS[name]
+    if not root.is_dir():
+        raise DataError(
+            f"{name} data folder {root} does not exist: {IDX_INSTALL[name]}, "
+            f"or pass {name}:DIR naming a folder with its four IDX files"
+        )
+    prefix = "train" if train else "t10k"
+    images = read_idx(_idx_file(root, f"{prefix}-images-idx3-ubyte"))
+    labels = read_idx(_idx_file(root, f"{prefix}-labels-idx1-ubyte"))
+    if images.ndim not in (3, 4) or images.dtype != np.uint8 or len(images) == 0:
+        raise DataError(f"{root}: {prefix} images must be (N, H, W) uint8, got {images.shape}")
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise DataError(f"{root}: {len(images)} {prefix} images but labels of shape {labels.shape}")
+    names = [f"{name}:{prefix}[{i}]" for i in range(len(images))]
+    loaders = ArrayLoaders(images)
+    return ImageDataset(loaders, [int(v) for v in labels], img_size, train, seed, names=names)  # type: ignore[arg-type]
+
+
 def load_dataset(spec: str, img_size: int, train: bool = True, seed: int = 0) -> ImageDataset:
-    """Resolve a data spec: builtin:natural, builtin:digits, cifar:PATH, or an image folder.
+    """Resolve a data spec: builtin:natural, builtin:digits, fashion-mnist[:DIR], mnist:DIR,
+    cifar:PATH, or an image folder.
 
     Raises:
         DataError: with a one-line message when the source is missing, empty or unreadable.
@@ -277,6 +443,9 @@ def load_dataset(spec: str, img_size: int, train: bool = True, seed: int = 0) ->
         raise DataError(
             f"unknown built-in data {spec!r}; expected builtin:natural or builtin:digits"
         )
+    name = spec.partition(":")[0]
+    if name in IDX_FOLDERS and (spec == name or spec.startswith(f"{name}:")):
+        return idx_dataset(spec, img_size, train, seed)
     if spec.startswith("cifar:"):
         return cifar_dataset(Path(spec[len("cifar:") :]), img_size, train, seed)
     return image_folder_dataset(Path(spec), img_size, train, seed)

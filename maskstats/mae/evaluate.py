@@ -3,7 +3,9 @@ difficulty metric predicts the per-patch reconstruction loss the model really ha
 
 from __future__ import annotations
 
+import hashlib
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,8 @@ import torch.nn.functional as F
 from scipy import stats
 from torch.utils.data import Dataset, Subset
 
-from maskstats.mae.checkpoint import load_checkpoint
+from maskstats.io import atomic_path
+from maskstats.mae.checkpoint import MODEL_KEYS, checkpoint_file, load_checkpoint
 from maskstats.mae.config import EvalSettings
 from maskstats.mae.data import load_dataset
 from maskstats.mae.model import MaskedAutoencoderViT, create_model
@@ -23,15 +26,14 @@ from maskstats.weights import patch_difficulty
 
 def load_pretrained(path: str | Path) -> tuple[MaskedAutoencoderViT, dict]:
     """Model and checkpoint dict from a checkpoint file or run folder."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "checkpoint.pt"
-    state = load_checkpoint(path)
+    path = checkpoint_file(path)
+    state = load_checkpoint(path, MODEL_KEYS)
     try:
         model = create_model(state["model_name"], **state["model_config"])
         model.load_state_dict(state["model"])
-    except (KeyError, RuntimeError) as error:
-        raise ValueError(f"{path} is not a maskstats MAE checkpoint ({error})") from None
+    except (KeyError, RuntimeError, TypeError, ValueError) as error:
+        first = (str(error).strip().splitlines() or [repr(error)])[0]
+        raise ValueError(f"{path} is not a maskstats MAE checkpoint ({first})") from None
     return model.eval(), state
 
 
@@ -56,20 +58,68 @@ def extract_features(
     """Frozen encoder features of every image, nothing masked.
 
     Returns:
-        {"cls": (N, D), "mean": (N, D) mean of the patch tokens, "labels": (N,)}.
+        {"cls": (N, D), "mean": (N, D) mean of the patch tokens, "labels": (N,),
+        "digests": N strings, a hash of each model-input image (equal images, equal digests)}.
     """
     model.eval()
     device = next(model.parameters()).device
-    cls, mean, labels = [], [], []
+    cls, mean, labels, digests = [], [], [], []
     for start in range(0, len(dataset), batch_size):
         items = [dataset[i] for i in range(start, min(len(dataset), start + batch_size))]
-        imgs = torch.stack([img for img, _ in items]).to(device)
+        imgs = torch.stack([img for img, _ in items])
+        digests.extend(hashlib.sha1(img.numpy().tobytes()).hexdigest() for img in imgs)
+        imgs = imgs.to(device)
         mask = torch.zeros(imgs.shape[0], model.num_patches, dtype=torch.bool, device=device)
         latent, _ = model.forward_encoder(imgs, mask)
         cls.append(latent[:, 0].float().cpu())
         mean.append(latent[:, 1:].mean(dim=1).float().cpu())
         labels.extend(label for _, label in items)
-    return {"cls": torch.cat(cls), "mean": torch.cat(mean), "labels": torch.tensor(labels)}
+    return {
+        "cls": torch.cat(cls),
+        "mean": torch.cat(mean),
+        "labels": torch.tensor(labels),
+        "digests": digests,
+    }
+
+
+MAX_REPEATED_SHARE = 0.1
+"""``evaluate`` refuses data whose probe test split repeats more than this share of training
+images (builtin:natural repeats all of them); fewer repeats are dropped with a warning."""
+
+
+def drop_repeats(
+    digests: list[str], train_idx: np.ndarray, test_idx: np.ndarray, data: str
+) -> np.ndarray:
+    """The test indices whose image is not also a probe-training image.
+
+    Args:
+        digests: per image, a hash of its pixels (``extract_features``'s ``digests``).
+        train_idx, test_idx: the probe split, indices into ``digests``.
+        data: the data spec, for messages.
+
+    Returns:
+        ``test_idx`` without the repeats (a warning gives their count).
+
+    Raises:
+        ValueError: more than ``MAX_REPEATED_SHARE`` of the test images repeat training images:
+            the accuracy would measure memory, not features.
+    """
+    seen = {digests[i] for i in train_idx}
+    repeated = np.array([digests[i] in seen for i in test_idx], dtype=bool)
+    count = int(repeated.sum())
+    if count > MAX_REPEATED_SHARE * len(test_idx):
+        raise ValueError(
+            f"{count} of {len(test_idx)} test images of {data} repeat probe-training images: "
+            "accuracy there measures memory; evaluate on labelled data with distinct images "
+            "(e.g. fashion-mnist)"
+        )
+    if count:
+        warnings.warn(
+            f"dropped {count} of {len(test_idx)} test images of {data} that repeat "
+            "probe-training images",
+            stacklevel=2,
+        )
+    return test_idx[~repeated]
 
 
 def linear_probe(
@@ -195,14 +245,15 @@ def real_difficulty(
             np.nanmean(image_values[rng.integers(0, count, count)]) for _ in range(n_boot)
         ]
         flat_masks = masks.reshape(count, -1)
-        normalized_rows = np.concatenate(
-            [
-                np.stack([difficulty[i][row], normalized[i][row]], axis=1)
-                for i, row in enumerate(flat_masks)
-            ]
-        )
+        normalized_per_image = [
+            np.stack([difficulty[i][row], normalized[i][row]], axis=1)
+            for i, row in enumerate(flat_masks)
+        ]
         result[name] = {
-            "spearman_normalized": pooled(normalized_rows),
+            "spearman_normalized": pooled(np.concatenate(normalized_per_image)),
+            "spearman_normalized_ci": bootstrap_interval(
+                normalized_per_image, pooled, n_boot, seed
+            ),
             "spearman_pooled": pooled(np.concatenate(per_image)),
             "spearman_pooled_ci": bootstrap_interval(per_image, pooled, n_boot, seed),
             "spearman_per_image": float(np.nanmean(image_values)),
@@ -232,6 +283,7 @@ def evaluate(settings: EvalSettings) -> dict:
     features = extract_features(model, data)
     labels = features["labels"].numpy()
     train_idx, test_idx = split_indices(labels, s.test_share, s.seed)
+    test_idx = drop_repeats(features["digests"], train_idx, test_idx, s.data)
     train_t, test_t = torch.from_numpy(train_idx), torch.from_numpy(test_idx)
     y_train, y_test = features["labels"][train_t], features["labels"][test_t]
     result: dict = {
@@ -266,7 +318,7 @@ def evaluate(settings: EvalSettings) -> dict:
         if s.out
         else Path(s.ckpt if Path(s.ckpt).is_dir() else Path(s.ckpt).parent) / "eval.json"
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps(result, indent=2))
     result["path"] = str(out)
     return result

@@ -15,6 +15,32 @@ def append_record(out: Path, record: dict) -> None:
         handle.write(json.dumps(record) + "\n")
 
 
+def truncate_records(out: Path, step: int) -> int:
+    """Keep only the records of ``out``/metrics.jsonl up to ``step`` (a resume from the
+    checkpoint at ``step`` writes the later ones again); rewritten atomically.
+
+    Returns:
+        The number of records dropped.
+    """
+    from maskstats.io import atomic_path
+
+    path = Path(out) / "metrics.jsonl"
+    if not path.exists():
+        return 0
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    kept = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:  # a line cut short by a kill
+            continue
+        if record.get("step", 0) <= step:
+            kept.append(line)
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(line + "\n" for line in kept))
+    return len(lines) - len(kept)
+
+
 def read_metrics(out: Path) -> list[dict]:
     """The records of ``out``/metrics.jsonl."""
     path = Path(out) / "metrics.jsonl"

@@ -59,6 +59,27 @@ class DifficultyStats:
         self.decoder_tokens.append(decoder_tokens)
         self.losses.append(loss)
 
+    def state_dict(self) -> dict:
+        """The accumulated records (not the binning), for a checkpoint: a resumed run continues
+        the interval and the epoch where the checkpoint left them."""
+        return {
+            "raw_masked": list(self.raw_masked),
+            "bin_loss_sum": self.bin_loss_sum.copy(),
+            "bin_loss_count": self.bin_loss_count.copy(),
+            "weights": list(self.weights),
+            "decoder_tokens": list(self.decoder_tokens),
+            "losses": list(self.losses),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` saved."""
+        self.raw_masked = list(state["raw_masked"])
+        self.bin_loss_sum = np.asarray(state["bin_loss_sum"], dtype=np.float64).copy()
+        self.bin_loss_count = np.asarray(state["bin_loss_count"], dtype=np.float64).copy()
+        self.weights = list(state["weights"])
+        self.decoder_tokens = [int(v) for v in state["decoder_tokens"]]
+        self.losses = [float(v) for v in state["losses"]]
+
     def summary(self) -> dict:
         """A JSON-ready dict: difficulty quantiles (metric units), share of masked patches per
         bin, mean loss per bin (NaN -> None where a bin had no kept patch), weight min/max,

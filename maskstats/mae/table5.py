@@ -2,7 +2,7 @@
 
 Trains, with the same seeds, data and budget: plain MAE at the baseline ratio and at the high
 ratio, Difficulty-Flatten with each metric at the high ratio, and the best of those (by mean
-linear probe) with decoder masking; evaluates each; writes one table. Finished runs (those
+k-NN accuracy) with decoder masking; evaluates each; writes one table. Finished runs (those
 with an eval.json) are skipped, so an interrupted comparison resumes where it stopped."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from maskstats.io import atomic_path
 from maskstats.mae.checkpoint import save_checkpoint
 from maskstats.mae.config import EvalSettings, Table5Settings, TrainConfig
 from maskstats.mae.evaluate import evaluate
@@ -86,6 +87,7 @@ def row_config(s: Table5Settings, row: Row, seed: int, folder: Path) -> TrainCon
         max_steps=s.max_steps,
         batch_size=s.batch_size,
         blr=s.blr,
+        warmup_steps=max(1, round(s.warmup_share * s.max_steps)) if s.max_steps else None,
         seed=seed,
         out=str(folder),
         dataset_length=s.dataset_length,
@@ -97,42 +99,65 @@ def row_config(s: Table5Settings, row: Row, seed: int, folder: Path) -> TrainCon
 
 
 def run_one(s: Table5Settings, row: Row, seed: int, echo: Callable[[str], None]) -> dict:
-    """Train (or resume) and evaluate one (row, seed); reuse finished results."""
+    """Train (or resume) and evaluate one (row, seed); reuse finished results.
+
+    A row is finished only when its eval.json exists, written atomically after its evaluation.
+    A row killed during its evaluation resumes from its checkpoint with no steps left: it is
+    evaluated again and keeps the timings saved with the checkpoint.
+    """
     folder = Path(s.out) / row.slug / f"seed{seed}"
     result_path = folder / "eval.json"
     if result_path.exists():
         echo(f"skip {row.name} seed {seed} (finished)")
         return json.loads(result_path.read_text())
     config = row_config(s, row, seed, folder)
-    if (folder / "checkpoint.pt").exists() and row.trained:
+    has_checkpoint = (folder / "checkpoint.pt").exists()
+    if has_checkpoint and row.trained:
         config.resume = str(folder)
-    echo(f"run {row.name} seed {seed} -> {folder}")
+    else:
+        config.overwrite = True  # a start killed before its first checkpoint starts over
+    echo(f"{'resume' if config.resume else 'run'} {row.name} seed {seed} -> {folder}")
     trainer = Trainer(config)
     if row.trained:
         summary = trainer.run()
     else:
-        folder.mkdir(parents=True, exist_ok=True)
-        save_checkpoint(folder / "checkpoint.pt", trainer.state())
-        summary = {"step": 0, "wall_s": 0.0, "step_ms": float("nan")}
+        if not has_checkpoint:
+            folder.mkdir(parents=True, exist_ok=True)
+            save_checkpoint(folder / "checkpoint.pt", trainer.state())
+        summary = {"step": 0, "wall_s": 0.0, "step_ms": float("nan"), "loss": float("nan")}
     result = evaluate(
         EvalSettings(
             ckpt=str(folder),
             data=s.eval_data,
             seed=seed,
             mask_ratio=row.mask_ratio,
-            out=str(folder / "eval.tmp.json"),
+            out=str(folder / "eval.partial.json"),
             max_images=s.eval_max_images,
+            test_share=s.eval_test_share,
         )
     )
+    result.pop("path", None)
     result.update({"row": row.name, "seed": seed, "train": summary, "config": asdict(row)})
-    result_path.write_text(json.dumps(result, indent=2))
-    (folder / "eval.tmp.json").unlink(missing_ok=True)
+    with atomic_path(result_path) as tmp:
+        tmp.write_text(json.dumps(result, indent=2))
+    (folder / "eval.partial.json").unlink(missing_ok=True)
     return result
 
 
 def run_rows(s: Table5Settings, rows: Sequence[Row], echo: Callable[[str], None]) -> list[dict]:
     """Every row with every seed (finished ones reused)."""
     return [run_one(s, row, seed, echo) for row in rows for seed in s.seeds]
+
+
+def best_flatten_metric(results: list[dict], rows: Sequence[Row]) -> str:
+    """The metric of the flatten row with the highest mean k-NN accuracy (mean-pooled features)
+    over seeds: k-NN separates pretrained encoders where a linear probe saturates; p2dist when
+    there is no flatten row."""
+    flatten = [r for r in rows if r.weighting == "flatten"]
+    if not flatten:
+        return "p2dist"
+    knn = {r.name: np.mean([x["knn_mean"] for x in results if x["row"] == r.name]) for r in flatten}
+    return max(flatten, key=lambda r: knn[r.name]).metric
 
 
 def run_table5(s: Table5Settings, echo: Callable[[str], None] = print) -> dict[str, pd.DataFrame]:
@@ -146,13 +171,8 @@ def run_table5(s: Table5Settings, echo: Callable[[str], None] = print) -> dict[s
     (out / "settings.json").write_text(json.dumps(asdict(s), indent=2))
     rows = base_rows(s)
     results = run_rows(s, rows, echo)
-    flatten = [r for r in rows if r.weighting == "flatten"]
-    probe = {
-        r.name: np.mean([x["linear_probe_mean"] for x in results if x["row"] == r.name])
-        for r in flatten
-    }
-    best = max(flatten, key=lambda r: probe[r.name]).metric if flatten else "p2dist"
-    echo(f"best flatten metric by linear probe: {best}")
+    best = best_flatten_metric(results, rows)
+    echo(f"best flatten metric by k-NN: {best}")
     extra_rows = decoder_rows(s, best)
     results += run_rows(s, extra_rows, echo)
     rows += extra_rows
@@ -166,6 +186,13 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     if not np.isfinite(array).any():
         return float("nan"), float("nan")
     return float(np.nanmean(array)), float(np.nanstd(array)) if len(array) > 1 else 0.0
+
+
+def _ratio(value: float, base: float) -> float:
+    """value / base; NaN where either is missing, zero or not finite."""
+    if not (np.isfinite(value) and np.isfinite(base)) or base <= 0 or value <= 0:
+        return float("nan")
+    return float(value / base)
 
 
 def summarize(results: list[dict], rows: list[Row], s: Table5Settings) -> dict[str, pd.DataFrame]:
@@ -186,7 +213,7 @@ def summarize(results: list[dict], rows: list[Row], s: Table5Settings) -> dict[s
             ],
             "pretrain wall s": [r["train"]["wall_s"] for r in runs],
             "step-time ratio": [
-                r["train"]["step_ms"] / base_step.get(r["seed"], np.nan) for r in runs
+                _ratio(r["train"]["step_ms"], base_step.get(r["seed"], np.nan)) for r in runs
             ],
         }
         record: dict = {"configuration": row.name, "metric": metric, "seeds": len(runs)}

@@ -9,6 +9,9 @@ import json
 import math
 import os
 import random
+import signal
+import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,11 +25,18 @@ from tqdm.auto import tqdm
 
 from maskstats import masks as mask_lib
 from maskstats import weights as weight_lib
-from maskstats.mae.checkpoint import load_checkpoint, save_checkpoint
-from maskstats.mae.config import TrainConfig
+from maskstats._validate import mae_num_masked
+from maskstats.mae.checkpoint import (
+    TRAINING_KEYS,
+    checkpoint_file,
+    load_checkpoint,
+    remove_stale_temporaries,
+    save_checkpoint,
+)
+from maskstats.mae.config import TrainConfig, resume_config
 from maskstats.mae.data import load_dataset
 from maskstats.mae.model import MaskedAutoencoderViT, create_model
-from maskstats.mae.runlog import append_record, write_csv, write_loss_per_bin
+from maskstats.mae.runlog import append_record, truncate_records, write_csv, write_loss_per_bin
 from maskstats.mae.stats import DifficultyStats
 
 
@@ -52,11 +62,61 @@ def setup_distributed(device: torch.device) -> DistInfo:
 
 
 def pick_device(name: str) -> torch.device:
+    """The torch device for ``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda`` or
+    ``cuda:N``.
+
+    Raises:
+        ValueError: one line for an unknown name or a CUDA device this machine does not have.
+    """
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         return torch.device("cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"unknown device {name!r}; expected auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"--device {name}: this machine has no CUDA device (use cpu or auto)")
+        if device.index is not None and device.index >= count:
+            raise ValueError(f"--device {name}: this machine has {count} CUDA device(s)")
+    elif device.type != "cpu":
+        raise ValueError(f"unsupported device {name!r}; expected auto, cpu, cuda or cuda:N")
+    return device
+
+
+RUN_FILES = (
+    "checkpoint.pt",
+    "config.json",
+    "metrics.jsonl",
+    "metrics.csv",
+    "summary.json",
+    "loss_per_bin.png",
+    "loss_per_bin.pdf",
+)
+"""The files a training run writes into its folder (``--overwrite`` removes these only)."""
+
+
+def claim_run_folder(out: Path, overwrite: bool) -> None:
+    """Make sure a new run may write into ``out``.
+
+    Raises:
+        ValueError: ``out`` already holds a run and ``overwrite`` is False (one line saying how
+            to resume it or replace it).
+    """
+    existing = [name for name in RUN_FILES if (out / name).exists()]
+    if not existing:
+        return
+    if not overwrite:
+        raise ValueError(
+            f"{out} already holds a run ({', '.join(existing)}): resume it with --resume {out}, "
+            "or pass --overwrite to replace it"
+        )
+    for name in existing:
+        (out / name).unlink()
+    remove_stale_temporaries(out)
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
@@ -84,11 +144,29 @@ def lr_factor(step: int, warmup_steps: int, total_steps: int, min_ratio: float) 
 
 
 class Trainer:
-    """Runs one pretraining job described by a :class:`TrainConfig`."""
+    """Runs one pretraining job described by a :class:`TrainConfig`.
+
+    With ``config.resume`` the run's saved settings are used (see
+    :func:`maskstats.mae.config.resume_config`), and its weights, optimizer, schedule, random
+    states, running statistics and timings are restored, so that the resumed run's weights and
+    logs equal an uninterrupted run's. SIGINT and SIGTERM during :meth:`run` save a checkpoint
+    before the process exits.
+    """
 
     def __init__(self, config: TrainConfig) -> None:
+        resumed = None
+        if config.resume:
+            path = checkpoint_file(config.resume)
+            resumed = load_checkpoint(path, TRAINING_KEYS)
+            if not isinstance(resumed["config"], dict):
+                raise ValueError(f"{path} is not a maskstats training checkpoint (no settings)")
+            config = resume_config(config, resumed["config"])
         config.validate()
         self.cfg = config
+        self.out = Path(config.run_folder)
+        self.resumes_in_place = resumed is not None and (
+            self.out.resolve() == checkpoint_file(config.resume).parent.resolve()
+        )
         self.device = pick_device(config.device)
         self.dist = setup_distributed(self.device)
         torch.manual_seed(config.seed)
@@ -101,6 +179,13 @@ class Trainer:
         self.model: MaskedAutoencoderViT = create_model(config.model, **overrides).to(self.device)
         mc = self.model.config
         self.img_size, self.patch_size, self.grid = mc.img_size, mc.patch_size, mc.grid
+        num_patches = self.grid[0] * self.grid[1]
+        masked = mae_num_masked(num_patches, config.mask_ratio)
+        if masked < 1 or masked >= num_patches:
+            raise ValueError(
+                f"mask ratio {config.mask_ratio:g} masks {masked} of {num_patches} patches; "
+                "training needs at least one masked and one visible patch"
+            )
         self.dataset = load_dataset(config.data, self.img_size, train=True, seed=config.seed)
         if config.dataset_length:
             self.dataset.length = config.dataset_length
@@ -120,7 +205,11 @@ class Trainer:
                 f"{per_step} (batch_size x accum_iter)"
             )
         self.total_steps = config.max_steps or config.epochs * self.steps_per_epoch
-        self.warmup_steps = int(config.warmup_epochs * self.steps_per_epoch)
+        self.warmup_steps = (
+            config.warmup_steps
+            if config.warmup_steps is not None
+            else int(config.warmup_epochs * self.steps_per_epoch)
+        )
         eff_batch = per_step * self.dist.world_size
         self.base_lr = config.lr if config.lr is not None else config.blr * eff_batch / 256
         self.optimizer = torch.optim.AdamW(
@@ -134,20 +223,31 @@ class Trainer:
         self.use_amp = self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=False)
         self.step = 0
-        self.out = Path(config.out)
         self.stats_metric = config.metric if config.metric != "none" else "p2dist"
         self.binning = weight_lib.default_binning(self.stats_metric)
+        # Running statistics and timings: saved with every checkpoint.
+        self.interval = DifficultyStats(self.stats_metric, self.binning)
+        self.epoch_stats = DifficultyStats(self.stats_metric, self.binning)
+        self.timing = {"difficulty_s": 0.0, "step_s": 0.0, "images": 0, "steps": 0, "wall_s": 0.0}
+        self.last_loss = float("nan")
+        self._wall_start = time.perf_counter()
+        self._wall_before = 0.0
+        self._signal: int | None = None
         self.net = self.model
         if self.dist.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = DistributedDataParallel(self.model, device_ids=ids)
-        if config.resume:
-            self._resume(Path(config.resume))
+        if resumed is not None:
+            self._resume(resumed, checkpoint_file(config.resume))
         # Load (or compile) the numba kernels now, so that step timings measure steady state.
         self.prepare_targets(self.make_masks(-1, 2), -1)
 
     # --- checkpoints -------------------------------------------------------------------
     def state(self) -> dict:
+        """Everything a resume needs: weights, optimizer, schedule, step, random states,
+        settings, and the running statistics and timings of the current interval and epoch."""
+        timing = dict(self.timing)
+        timing["wall_s"] = self._wall_before + time.perf_counter() - self._wall_start
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -162,22 +262,51 @@ class Trainer:
             "config": asdict(self.cfg),
             "model_config": asdict(self.model.config),
             "model_name": self.cfg.model,
+            "running": {
+                "interval": self.interval.state_dict(),
+                "epoch": self.epoch_stats.state_dict(),
+                "timing": timing,
+                "last_loss": self.last_loss,
+            },
         }
 
-    def _resume(self, path: Path) -> None:
-        if path.is_dir():
-            path = path / "checkpoint.pt"
-        state = load_checkpoint(path)
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
+    def _resume(self, state: dict, path: Path) -> None:
+        saved_model = state["model_config"]
+        current = asdict(self.model.config)
+        differ = [k for k in current if k in saved_model and saved_model[k] != current[k]]
+        if differ:
+            name = differ[0]
+            raise ValueError(
+                f"{path} was trained with {name}={saved_model[name]}, this run has "
+                f"{name}={current[name]}; it cannot be resumed with another architecture"
+            )
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            if "scaler" in state:
+                self.scaler.load_state_dict(state["scaler"])
+            torch.set_rng_state(state["rng"]["torch"])
+            np.random.set_state(state["rng"]["numpy"])
+            random.setstate(state["rng"]["python"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as error:
+            first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            raise ValueError(f"cannot resume from {path}: {first}") from None
         self.step = int(state["step"])
-        torch.set_rng_state(state["rng"]["torch"])
-        np.random.set_state(state["rng"]["numpy"])
-        random.setstate(state["rng"]["python"])
+        running = state.get("running")
+        if running:  # checkpoints before statistics were saved restart them at the checkpoint
+            self.interval.load_state_dict(running["interval"])
+            self.epoch_stats.load_state_dict(running["epoch"])
+            self.timing.update(running["timing"])
+            self._wall_before = float(running["timing"].get("wall_s", 0.0))
+            self.last_loss = float(running["last_loss"])
+        if self.dist.is_main:
+            remove_stale_temporaries(path.parent)
+            if self.resumes_in_place:
+                truncate_records(self.out, self.step)
 
     def save(self) -> None:
+        """Write the checkpoint (main process only), atomically."""
         if self.dist.is_main:
             save_checkpoint(self.out / "checkpoint.pt", self.state())
 
@@ -223,9 +352,51 @@ class Trainer:
         }
 
     def run(self) -> dict:
-        """Train until total_steps (or stop_after_steps); returns a summary dict."""
-        c = self.cfg
+        """Train until total_steps (or stop_after_steps); returns a summary dict.
+
+        A SIGINT or SIGTERM (in the main thread) stops after the current optimizer step, saves a
+        checkpoint, and raises KeyboardInterrupt (SIGINT) or SystemExit(143) (SIGTERM).
+        """
+        previous = self._install_signal_handlers()
+        try:
+            return self._run()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def _install_signal_handlers(self) -> dict:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        previous = {}
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, self._on_signal)
+        return previous
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        if self._signal is not None:  # a second signal: stop now
+            raise KeyboardInterrupt
+        self._signal = signum
+
+    def _stop_on_signal(self, bar: tqdm) -> None:
+        self.save()
+        bar.close()
+        name = signal.Signals(self._signal).name
         if self.dist.is_main:
+            print(
+                f"maskstats: {name} at step {self.step}: checkpoint saved; "
+                f"continue with --resume {self.out}",
+                file=sys.stderr,
+            )
+        if self._signal == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(128 + int(self._signal))
+
+    def _run(self) -> dict:
+        c = self.cfg
+        self._wall_start = time.perf_counter()
+        if self.dist.is_main:
+            if not self.resumes_in_place:
+                claim_run_folder(self.out, c.overwrite)
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "config.json").write_text(json.dumps(asdict(c), indent=2))
         stop_at = min(self.total_steps, c.stop_after_steps or self.total_steps)
@@ -237,11 +408,7 @@ class Trainer:
             disable=not (c.progress and self.dist.is_main),
             dynamic_ncols=True,
         )
-        interval = DifficultyStats(self.stats_metric, self.binning)
-        epoch_stats = DifficultyStats(self.stats_metric, self.binning)
-        timing = {"difficulty_s": 0.0, "step_s": 0.0, "images": 0, "steps": 0}
-        started = time.perf_counter()
-        last_loss = float("nan")
+        timing = self.timing
         while self.step < stop_at:
             epoch = self.step // self.steps_per_epoch
             self.sampler.set_epoch(epoch)
@@ -258,8 +425,8 @@ class Trainer:
             step_start = time.perf_counter()
             for imgs, _labels in loader:
                 micro_index = self.step * c.accum_iter + micro_in_step
-                last_loss = self._micro_step(
-                    imgs, micro_index, micro_in_step, interval, epoch_stats, timing
+                self.last_loss = self._micro_step(
+                    imgs, micro_index, micro_in_step, self.interval, self.epoch_stats, timing
                 )
                 micro_in_step += 1
                 if micro_in_step < c.accum_iter:
@@ -274,26 +441,29 @@ class Trainer:
                 step_start = time.perf_counter()
                 images_per_s = timing["images"] / max(timing["step_s"], 1e-9)
                 bar.update(1)
-                bar.set_postfix(loss=f"{last_loss:.4f}", img_s=f"{images_per_s:.0f}")
+                bar.set_postfix(loss=f"{self.last_loss:.4f}", img_s=f"{images_per_s:.0f}")
                 if self.step % c.log_every == 0:
-                    self._log("interval", epoch, interval, timing)
-                    interval = DifficultyStats(self.stats_metric, self.binning)
+                    self._log("interval", epoch, self.interval, timing)
+                    self.interval = DifficultyStats(self.stats_metric, self.binning)
+                end_of_epoch = self.step % self.steps_per_epoch == 0
+                if end_of_epoch:
+                    self._log("epoch", epoch, self.epoch_stats, timing)
+                    self.epoch_stats = DifficultyStats(self.stats_metric, self.binning)
                 if self.step % c.save_every == 0:
                     self.save()
-                end_of_epoch = self.step % self.steps_per_epoch == 0
+                if self._signal is not None:
+                    self._stop_on_signal(bar)
                 if end_of_epoch or self.step >= stop_at:
-                    if end_of_epoch:
-                        self._log("epoch", epoch, epoch_stats, timing)
-                        epoch_stats = DifficultyStats(self.stats_metric, self.binning)
                     break
         bar.close()
         self.save()
         summary = {
             "step": self.step,
-            "loss": last_loss,
-            "wall_s": time.perf_counter() - started,
-            "step_ms": 1e3 * timing["step_s"] / max(1, timing["steps"]),
+            "loss": self.last_loss,
+            "wall_s": self._wall_before + time.perf_counter() - self._wall_start,
+            "step_ms": 1e3 * timing["step_s"] / timing["steps"] if timing["steps"] else math.nan,
             "difficulty_share": timing["difficulty_s"] / max(timing["step_s"], 1e-9),
+            "out": str(self.out),
         }
         if self.dist.is_main:
             write_csv(self.out)
@@ -354,13 +524,20 @@ class Trainer:
             "images_per_s": timing["images"] / max(timing["step_s"], 1e-9),
         }
         append_record(self.out, record)
-        q50 = record.get("difficulty_q50")
         tqdm.write(
-            f"[{kind} {epoch} step {self.step}] loss {record['loss']:.4f} "
-            f"{self.stats_metric} median {q50 if q50 is None else round(q50, 3)} "
-            f"w [{record['weight_min']:.2f}, {record['weight_max']:.2f}] "
-            f"ess {record['ess']:.2f} decoder tokens {record['decoder_tokens']:.0f}"
+            f"[{kind} {epoch} step {self.step}] loss {_fmt(record['loss'], 4)} "
+            f"{self.stats_metric} median {_fmt(record.get('difficulty_q50'), 3)} "
+            f"w [{_fmt(record['weight_min'], 2)}, {_fmt(record['weight_max'], 2)}] "
+            f"ess {_fmt(record['ess'], 2)} decoder tokens {_fmt(record['decoder_tokens'], 0)}"
         )
+
+
+TIMING_FIELDS = ("step_ms", "difficulty_share", "images_per_s")
+"""Fields of a metrics.jsonl record that measure time (they differ between equal runs)."""
+
+
+def _fmt(value: float | None, digits: int) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
 
 
 def train(config: TrainConfig) -> dict:

@@ -8,8 +8,15 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from maskstats.cli import main
-from maskstats.mae.config import TrainConfig
-from maskstats.mae.evaluate import knn_accuracy, linear_probe, spearman, split_indices
+from maskstats.mae.config import EvalSettings, TrainConfig
+from maskstats.mae.evaluate import (
+    drop_repeats,
+    evaluate,
+    knn_accuracy,
+    linear_probe,
+    spearman,
+    split_indices,
+)
 from maskstats.mae.train import Trainer
 
 
@@ -87,3 +94,26 @@ def test_eval_rejects_a_missing_or_corrupt_checkpoint(tmp_path, capsys):
     (tmp_path / "bad.pt").write_bytes(b"garbage")
     assert main(["eval", "--ckpt", str(tmp_path / "bad.pt")]) == 2
     assert "cannot read checkpoint" in capsys.readouterr().err
+
+
+def test_drop_repeats_removes_a_few_and_refuses_many():
+    digests = ["a", "b", "c", "d"] + ["a"] * 8 + [f"unique{k}" for k in range(88)]
+    train = np.arange(0, 4)
+    test = np.arange(4, 100)
+    with pytest.warns(UserWarning, match="dropped 8 of 96"):
+        kept = drop_repeats(digests, train, test, "data")
+    assert len(kept) == 88 and all(digests[i].startswith("unique") for i in kept)
+    with pytest.raises(ValueError, match="repeat probe-training images"):
+        drop_repeats(digests, train, np.arange(4, 20), "data")
+
+
+def test_eval_refuses_builtin_natural_whose_test_images_repeat_training_images(tmp_path):
+    """builtin:natural is ten photos resized and repeated: every test image is a copy of a
+    training image (its old 0.909 accuracy was exactly 10/11)."""
+    Trainer(TrainConfig(max_steps=1, out=str(tmp_path), progress=False)).save()
+    settings = EvalSettings(
+        ckpt=str(tmp_path), data="builtin:natural", probe_epochs=5, max_images=200
+    )
+    with pytest.raises(ValueError, match="repeat probe-training images"):
+        evaluate(settings)
+    assert not (tmp_path / "eval.json").exists()

@@ -1,7 +1,24 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
 import pytest
 
+from maskstats.mae import table5
 from maskstats.mae.config import Table5Settings
-from maskstats.mae.table5 import Row, row_config, run_table5
+from maskstats.mae.table5 import (
+    Row,
+    best_flatten_metric,
+    row_config,
+    run_one,
+    run_table5,
+    summarize,
+)
 
 
 @pytest.mark.slow
@@ -42,3 +59,107 @@ def test_row_config_carries_every_row_setting(tmp_path):
     )
     assert (config.seed, config.max_steps, config.batch_size) == (3, 7, 8)
     assert config.out == str(tmp_path)
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _micro_settings(tmp_path, **overrides):
+    base = dict(
+        max_steps=2,
+        batch_size=8,
+        dataset_length=16,
+        seeds=(0,),
+        out=str(tmp_path),
+        progress=False,
+        eval_max_images=120,
+        decoder_ratios=(0.2,),
+    )
+    base.update(overrides)
+    return Table5Settings(**base)
+
+
+def test_row_killed_during_evaluation_resumes_and_keeps_its_timings(tmp_path, monkeypatch):
+    """A kill during evaluation (here: KeyboardInterrupt raised by evaluate) leaves a trained
+    checkpoint and no eval.json; the rerun evaluates that checkpoint again without training,
+    keeps the original step time and loss, and the table is written."""
+    settings = _micro_settings(tmp_path)
+    row = Row("MAE r=0.75", 0.75)
+    real_evaluate = table5.evaluate
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(table5, "evaluate", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_one(settings, row, 0, echo=lambda line: None)
+    folder = tmp_path / row.slug / "seed0"
+    assert (folder / "checkpoint.pt").exists() and not (folder / "eval.json").exists()
+    first = json.loads((folder / "summary.json").read_text())
+    monkeypatch.setattr(table5, "evaluate", real_evaluate)
+    lines = []
+    result = run_one(settings, row, 0, echo=lines.append)
+    assert lines == [f"resume {row.name} seed 0 -> {folder}"]
+    assert result["train"]["step"] == 2
+    assert result["train"]["step_ms"] == pytest.approx(first["step_ms"]) and first["step_ms"] > 0
+    assert result["train"]["loss"] == pytest.approx(first["loss"])
+    assert not list(folder.glob("*.tmp")) and not list(folder.glob(".*.tmp"))
+    assert not (folder / "eval.partial.json").exists()
+    tables = summarize([result], [row], settings)
+    assert tables["table"].loc[row.name, "step-time ratio"] == pytest.approx(1.0)
+
+
+def test_step_time_ratio_is_nan_not_a_crash_for_zero_timings():
+    settings = Table5Settings()
+    rows = [Row("MAE r=0.75", 0.75), Row("MAE r=0.9", 0.9)]
+    difficulty = {name: {"spearman_pooled": 0.1} for name in ("density3", "invdist5")}
+    difficulty.update({name: {"spearman_pooled": 0.1} for name in ("nearest", "p2dist")})
+    difficulty["mean_patch_loss"] = 1.0
+    base = dict(linear_probe_mean=0.5, linear_probe_cls=0.5, knn_mean=0.5)
+    results = [
+        dict(
+            base,
+            row=r.name,
+            seed=0,
+            train={"step_ms": 0.0, "wall_s": 1.0},
+            real_difficulty=difficulty,
+        )
+        for r in rows
+    ]
+    table = summarize(results, rows, settings)["table"]
+    assert np.isnan(table["step-time ratio"]).all()
+
+
+def test_decoder_masking_metric_is_chosen_by_knn_not_the_probe():
+    rows = [Row(f"flatten {m} r=0.9", 0.9, m, "flatten") for m in ("density3", "p2dist")]
+    results = [
+        {"row": rows[0].name, "linear_probe_mean": 0.90, "knn_mean": 0.60},
+        {"row": rows[1].name, "linear_probe_mean": 0.80, "knn_mean": 0.70},
+    ]
+    assert best_flatten_metric(results, rows) == "p2dist"
+
+
+def test_table5_killed_by_sigkill_during_evaluation_resumes(tmp_path):
+    """A real subprocess killed (SIGKILL) right after a row's training, during its evaluation."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    flags = ["--max-steps", "2", "--batch-size", "8", "--dataset-length", "16", "--seeds", "0"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "maskstats.cli.main", "table5", *flags, "--out", str(tmp_path)]
+        + ["--eval-max-images", "120"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    folder = tmp_path / "MAE_r0.75" / "seed0"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not (folder / "summary.json").exists():
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    assert (folder / "summary.json").exists() and not (folder / "eval.json").exists()
+    first = json.loads((folder / "summary.json").read_text())
+    settings = _micro_settings(tmp_path)
+    result = run_one(settings, Row("MAE r=0.75", 0.75), 0, echo=lambda line: None)
+    assert result["train"]["step"] == 2 and np.isfinite(result["train"]["loss"])
+    assert result["train"]["step_ms"] == pytest.approx(first["step_ms"])
+    assert (folder / "eval.json").exists()
