@@ -11,6 +11,7 @@ from pathlib import Path
 from maskstats._options import option
 from maskstats._validate import check_mask_ratio
 from maskstats.masks import STRATEGIES
+from maskstats.masks.strategies import VARIABLE_COUNT
 from maskstats.metrics import PATCH_METRICS
 from maskstats.weights import WEIGHTINGS
 
@@ -163,6 +164,11 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least 1")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {self.strategy!r}")
+        if self.strategy in VARIABLE_COUNT:
+            raise ValueError(
+                f"strategy {self.strategy} masks a different number of patches in each image; "
+                "MAE's encoder needs one count per batch (use it with maskstats report/stats)"
+            )
         if self.mask_ratio <= 0:
             raise ValueError("training needs a mask ratio above 0: at 0 nothing is reconstructed")
         for name, value in (("blr", self.blr), ("lr", self.lr)):

@@ -15,14 +15,9 @@ def _one_step(trainer: Trainer, imgs: torch.Tensor, index: int) -> tuple[float, 
     """One optimizer step on ``imgs``; returns (step seconds, difficulty seconds)."""
     start = time.perf_counter()
     masks = trainer.make_masks(index, imgs.shape[0])
-    prepared = trainer.prepare_targets(masks, index)
+    targets = trainer.prepare_targets(masks, index)
     difficulty_s = time.perf_counter() - start
-    out = trainer.net(
-        imgs,
-        torch.from_numpy(prepared["masks"]),
-        torch.from_numpy(prepared["keep"]),
-        torch.from_numpy(prepared["weights"]),
-    )
+    out = trainer.net(imgs, targets.mask, targets.keep, targets.weights)
     out["loss"].backward()
     trainer.optimizer.step()
     trainer.optimizer.zero_grad(set_to_none=True)

@@ -38,6 +38,8 @@ from maskstats.mae.data import load_dataset
 from maskstats.mae.model import MaskedAutoencoderViT, create_model
 from maskstats.mae.runlog import append_record, truncate_records, write_csv, write_loss_per_bin
 from maskstats.mae.stats import DifficultyStats
+from maskstats.masks.generators import grid_cell_side
+from maskstats.torch import DifficultyTargets, DifficultyWeighting
 
 
 @dataclass
@@ -225,6 +227,22 @@ class Trainer:
         self.step = 0
         self.stats_metric = config.metric if config.metric != "none" else "p2dist"
         self.binning = weight_lib.default_binning(self.stats_metric)
+        if config.strategy == "grid":
+            side = grid_cell_side(self.grid, config.mask_ratio)  # a one-line error otherwise
+            if self.grid[0] % side or self.grid[1] % side:
+                raise ValueError(
+                    f"grid masks with {side}x{side} cells do not tile the {self.grid[0]}x"
+                    f"{self.grid[1]} patch grid, so images would differ in their masked count"
+                )
+        self.weighting = DifficultyWeighting(
+            self.stats_metric,
+            grid=self.grid,
+            patch_size=self.patch_size,
+            weighting=config.weighting if config.metric != "none" else "none",
+            alpha=config.flatten_alpha,
+            gamma=config.inverse_gamma,
+            decoder_mask_ratio=config.decoder_mask_ratio,
+        )
         # Running statistics and timings: saved with every checkpoint.
         self.interval = DifficultyStats(self.stats_metric, self.binning)
         self.epoch_stats = DifficultyStats(self.stats_metric, self.binning)
@@ -327,29 +345,14 @@ class Trainer:
             target_avgdist=c.target_avgdist,
         )
 
-    def prepare_targets(self, masks: np.ndarray, micro_index: int) -> dict:
-        """Difficulty, loss weights and decoder selection from the masks alone (CPU numpy)."""
+    def prepare_targets(self, masks: np.ndarray, micro_index: int) -> DifficultyTargets:
+        """Difficulty, loss weights and decoder selection from the masks alone, by the same
+        :class:`maskstats.torch.DifficultyWeighting` a custom loop would use (CPU tensors; the
+        decoder-masking tie-breaks are seeded per micro-batch, so a resumed run draws the
+        same)."""
         c = self.cfg
-        difficulty = weight_lib.patch_difficulty(masks, self.stats_metric, self.patch_size)
-        n = masks.shape[0]
-        flat_masks = masks.reshape(n, -1)
-        flat_difficulty = difficulty.reshape(n, -1)
-        if c.decoder_mask_ratio > 0:
-            rng = np.random.default_rng([c.seed, micro_index + 1, self.dist.rank, 1])
-            keep = weight_lib.decoder_keep(flat_masks, flat_difficulty, c.decoder_mask_ratio, rng)
-        else:
-            keep = flat_masks
-        weights = np.zeros(flat_masks.shape, np.float32)
-        binning = self.binning if c.metric != "none" else None
-        weights[keep] = weight_lib.patch_weights(
-            flat_difficulty[keep], c.weighting, binning, c.flatten_alpha, c.inverse_gamma
-        )
-        return {
-            "masks": flat_masks,
-            "keep": keep,
-            "weights": weights,
-            "difficulty": flat_difficulty,
-        }
+        self.weighting.reseed([c.seed, micro_index + 1, self.dist.rank, 1])
+        return self.weighting(masks)
 
     def run(self) -> dict:
         """Train until total_steps (or stop_after_steps); returns a summary dict.
@@ -475,17 +478,15 @@ class Trainer:
         c = self.cfg
         t0 = time.perf_counter()
         masks = self.make_masks(micro_index, imgs.shape[0])
-        prepared = self.prepare_targets(masks, micro_index)
+        targets = self.prepare_targets(masks, micro_index)
         timing["difficulty_s"] += time.perf_counter() - t0
         device = self.device
-        mask_t = torch.from_numpy(prepared["masks"]).to(device)
-        keep_t = torch.from_numpy(prepared["keep"]).to(device)
-        weights_t = torch.from_numpy(prepared["weights"]).to(device)
+        on_device = targets.to(device, non_blocking=True)
         imgs = imgs.to(device, non_blocking=True)
         sync = micro_in_step == c.accum_iter - 1 or self.dist.world_size == 1
         context = self.net.no_sync() if not sync else contextlib.nullcontext()
         with context, torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.use_amp):
-            out = self.net(imgs, mask_t, keep_t, weights_t)
+            out = self.net(imgs, on_device.mask, on_device.keep, on_device.weights)
             loss = out["loss"]
         (loss / c.accum_iter).backward()
         timing["images"] += imgs.shape[0]
@@ -494,11 +495,12 @@ class Trainer:
             raise FloatingPointError(f"loss is {loss_value} at step {self.step}; stopping")
         ids = out["ids_target"].cpu().numpy()
         patch_loss = out["patch_loss"].detach().float().cpu().numpy()
-        difficulty = prepared["difficulty"]
+        difficulty = targets.difficulty.numpy()
+        flat_masks = targets.mask.numpy()
         kept_difficulty = np.take_along_axis(difficulty, ids, axis=1)
-        kept_weights = np.take_along_axis(prepared["weights"], ids, axis=1)
-        masked_difficulty = difficulty[prepared["masks"]]
-        tokens = 1 + int((~prepared["masks"][0]).sum()) + ids.shape[1]
+        kept_weights = np.take_along_axis(targets.weights.numpy(), ids, axis=1)
+        masked_difficulty = difficulty[flat_masks]
+        tokens = 1 + int((~flat_masks[0]).sum()) + ids.shape[1]
         for stats in (interval, epoch_stats):
             stats.add(
                 masked_difficulty,

@@ -1,4 +1,5 @@
 import json
+import math
 import os
 import socket
 import subprocess
@@ -121,3 +122,30 @@ def test_ddp_two_cpu_processes_hold_the_same_weights(tmp_path):
         assert torch.equal(rank0[key], rank1[key]), key
     assert (tmp_path / "checkpoint.pt").exists()
     assert len(read_metrics(tmp_path)) == 3  # only rank 0 logs
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"strategy": "multiblock"}, "different number of patches"),
+        ({"strategy": "grid", "mask_ratio": 0.9}, "1 - 1/s"),
+        ({"strategy": "grid", "mask_ratio": 8 / 9}, "do not tile"),
+    ],
+)
+def test_trainer_refuses_strategies_without_one_count_per_batch(
+    tmp_path, small_config, overrides, message
+):
+    with pytest.raises(ValueError, match=message):
+        Trainer(
+            small_config(
+                tmp_path, metric="none", weighting="none", decoder_mask_ratio=0.0, **overrides
+            )
+        )
+
+
+def test_trainer_runs_grid_masks(tmp_path, small_config):
+    trainer = Trainer(small_config(tmp_path, strategy="grid", mask_ratio=0.75, max_steps=2))
+    summary = trainer.run()
+    assert summary["step"] == 2 and math.isfinite(summary["loss"])
+    masks = trainer.make_masks(0, 4).reshape(4, -1)
+    assert (masks.sum(axis=1) == 48).all()  # 8x8 patches, one visible per 2x2 cell
