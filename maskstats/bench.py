@@ -37,9 +37,11 @@ class Case:
 
     @property
     def label(self) -> str:
+        """The case as a table label, e.g. 'random 224/16 r=0.75 N=256'."""
         return f"{self.strategy} {self.img_size}/{self.patch_size} r={self.mask_ratio} N={self.n}"
 
     def masks(self, seed: int = 0) -> np.ndarray:
+        """(N, H, W) bool masks of this case."""
         return mask_lib.generate(
             self.strategy, self.n, self.img_size, self.patch_size, self.mask_ratio, seed=seed
         )
@@ -93,7 +95,7 @@ def _window_scipy(masks: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 
 def _window_torch(masks: np.ndarray, weights: np.ndarray) -> np.ndarray | None:
-    """torch conv2d on the CPU, (N, 1, H, W) input."""
+    """Torch conv2d on the CPU, (N, 1, H, W) input."""
     try:
         import torch
     except ImportError:  # pragma: no cover - torch is a dependency

@@ -149,7 +149,13 @@ def write_table(
     """Write ``table`` as CSV, or Parquet when ``path`` ends in .parquet, atomically.
 
     Args:
+        table: the table.
+        path: output file (.csv, or .parquet, which needs pyarrow).
+        index: write the index as a column.
         overwrite: replace an existing file (False: FileExistsError).
+
+    Returns:
+        ``path``.
     """
     path = Path(path)
     check_output_file(path, overwrite)

@@ -69,6 +69,11 @@ def difficulty_vs_ratio(
 
     Args:
         sweep_table: :func:`maskstats.sweeps.sweep` output.
+        names: metrics, one panel each.
+        simmim_band: SimMIM's moderate AvgDist band (px), shaded on the avgdist panel.
+
+    Returns:
+        The figure.
     """
     cols = 3
     rows = int(np.ceil(len(names) / cols))
@@ -141,7 +146,8 @@ def p2dist_distributions(
             strategy -> such a dict (one panel each).
         bin_width: histogram bin width in patch units.
         easy_threshold: draw the easy threshold here, labelled above the axes (None: no line).
-        img_size, patch_size: named in the figure's title when given (pixels).
+        img_size: image side in pixels, named in the title when given.
+        patch_size: patch side in pixels, named in the title when given.
     """
     first = next(iter(values_by_ratio.values()), None)
     if isinstance(first, Mapping):
@@ -302,7 +308,8 @@ def agreement_heatmap(
         agreement: :func:`maskstats.tables.metric_agreement` output (optionally with a
             ``strategy`` column).
         method: "spearman" or "kendall".
-        img_size, patch_size: named in the title when given (pixels).
+        img_size: image side in pixels, named in the title when given.
+        patch_size: patch side in pixels, named in the title when given.
     """
     chosen = agreement[agreement["method"] == method]
     if "strategy" not in chosen.columns:

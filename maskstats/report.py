@@ -91,11 +91,13 @@ class Skipped:
     items: list[tuple[str, float, str]] = field(default_factory=list)
 
     def add(self, strategy: str, ratio: float, reason: str) -> None:
+        """Record a setting that could not be made (once), with the first line of why."""
         key = (strategy, float(ratio))
         if all((s, r) != key for s, r, _ in self.items):
             self.items.append((strategy, float(ratio), reason.splitlines()[0]))
 
     def lines(self) -> list[str]:
+        """One sentence per skipped setting."""
         return [f"{s} masks at mask ratio {r:g}: {why}" for s, r, why in self.items]
 
 

@@ -59,11 +59,15 @@ def sweep(
             the ``strategy`` column holds their display names (the name, the function's name,
             the file's name).
         mask_ratios: ratios in [0, 1).
-        img_size: image side in pixels; patch_size: model patch side in pixels.
+        img_size: image side in pixels.
+        patch_size: model patch side in pixels.
         n: masks per (strategy, ratio).
         seed: base seed; each (strategy, ratio) gets its own stream.
-        easy_p2dist, hard_p2dist: a masked patch is easy when p2dist < easy_p2dist and hard
-            when p2dist > hard_p2dist (patch units).
+        easy_p2dist: a masked patch is easy when p2dist < easy_p2dist (patch units).
+        hard_p2dist: a masked patch is hard when p2dist > hard_p2dist (patch units).
+        progress: show a progress bar after one second.
+        mask_patch_size: SimMIM's masking cell in pixels (simmim only).
+        target_avgdist: AvgDist target in pixels (strategy "difficulty").
 
     Returns:
         Long DataFrame: strategy, mask_ratio, mask, n_masked, masked_share, each metric's mean

@@ -29,6 +29,10 @@ def compute_chunked(
 
     Args:
         masks: (N, H, W) bool, True = masked.
+        names: metric names.
+        patch_size: pixels per patch side.
+        progress: show a progress bar after one second.
+        on_empty: a mask with no visible patch: "raise" or "nan".
 
     Returns:
         name -> (N, H, W) or (N,) float32.
@@ -94,6 +98,12 @@ def patch_table(
 
     Args:
         masks: (N, H, W) bool, True = masked.
+        patch_size: pixels per patch side.
+        names: metric names.
+        values: precomputed metric values (from :func:`compute_chunked`), else computed here.
+
+    Returns:
+        One row per masked patch.
     """
     masks = as_masks(masks)
     if values is None:
@@ -160,7 +170,10 @@ def metric_agreement(
 
     Args:
         masks_by_ratio: mask ratio -> (N, H, W) bool masks.
+        patch_size: pixels per patch side.
+        names: per-patch metrics to compare.
         max_patches: correlations use at most this many masked patches (a random subset).
+        seed: seed of that subset.
 
     Returns:
         Long DataFrame: mask_ratio, method, metric_a, metric_b, correlation, n_patches.
@@ -209,7 +222,16 @@ def compare_metrics(
     exceed 10%). (Timings live in :mod:`maskstats.bench`.)
 
     Args:
+        mask_ratios: the ratios compared (columns).
+        strategy: mask strategy when the masks are generated here.
+        img_size: image side in pixels.
+        patch_size: patch side in pixels.
+        n: masks per ratio when generated here.
+        seed: seed of the generated masks.
         masks_by_ratio: masks to use; generated from strategy/img_size/patch_size/n otherwise.
+
+    Returns:
+        One row per metric, indexed by name.
     """
     if masks_by_ratio is None:
         masks_by_ratio = {

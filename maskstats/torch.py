@@ -229,6 +229,7 @@ class DifficultyTargets:
 
     @property
     def device(self) -> torch.device:
+        """The device of every tensor."""
         return self.mask.device
 
     def loss(self, per_patch_loss: torch.Tensor) -> torch.Tensor:
@@ -318,6 +319,7 @@ class DifficultyWeighting:
 
     @property
     def num_patches(self) -> int:
+        """L = H * W."""
         return self.grid[0] * self.grid[1]
 
     def reseed(self, seed: Any) -> None:
@@ -606,6 +608,7 @@ class MaskCollator:
         )
 
     def __call__(self, samples: list) -> dict[str, Any]:
+        """Collate ``samples`` and add masks, their noise and difficulty targets."""
         batch = torch.utils.data.default_collate(samples)
         if isinstance(batch, torch.Tensor):
             out: dict[str, Any] = {"pixel_values": batch}

@@ -42,6 +42,7 @@ class Binning:
 
     @property
     def num_bins(self) -> int:
+        """Number of bins."""
         return len(self.edges) - 1
 
     def assign(self, difficulty: np.ndarray) -> np.ndarray:
@@ -50,11 +51,12 @@ class Binning:
         return np.clip(index, 0, self.num_bins - 1)
 
     def centres(self) -> np.ndarray:
+        """Bin centres (infinite where an edge is)."""
         return (self.edges[:-1] + self.edges[1:]) / 2
 
 
 def default_binning(metric: str) -> Binning:
-    """Fixed edges per metric, on the oriented difficulty:
+    """Fixed edges per metric, on the oriented difficulty.
 
     - density3: its 9 values, one bin each (difficulty = -count, from -8 to 0);
     - invdist5: 14 bins of width 1 over -14 .. 0 (the 5x5 sum is at most 13.8);

@@ -215,19 +215,22 @@ class ValueCounts:
 
     @property
     def count(self) -> int:
+        """Values tallied."""
         return int(self.counts.sum())
 
     def mean(self) -> float:
+        """Mean of the tallied values (NaN when none)."""
         return float(np.dot(self.values, self.counts) / self.count) if self.count else np.nan
 
     def std(self) -> float:
+        """Population standard deviation of the tallied values (NaN when none)."""
         if not self.count:
             return np.nan
         centred = self.values - self.mean()
         return float(np.sqrt(np.dot(centred * centred, self.counts) / self.count))
 
     def quantile(self, q: float) -> float:
-        """numpy's default ("linear") quantile of the pooled values."""
+        """Numpy's default ("linear") quantile of the pooled values."""
         if not self.count:
             return np.nan
         position = q * (self.count - 1)

@@ -34,6 +34,7 @@ class MAEConfig:
 
     @property
     def grid(self) -> tuple[int, int]:
+        """Patch grid (H, W)."""
         return self.img_size // self.patch_size, self.img_size // self.patch_size
 
 

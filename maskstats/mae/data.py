@@ -65,6 +65,12 @@ def random_resized_crop(
 
     Args:
         image: (3, H, W) float.
+        size: output side in pixels.
+        rng: numpy Generator for the crop and the flip.
+        scale: range of the crop's share of the image area.
+        ratio: range of the crop's aspect ratio (width / height), drawn log-uniformly.
+        flip: flip horizontally with probability 1/2.
+
     Returns:
         (3, size, size) float.
     """
@@ -142,6 +148,7 @@ class ImageDataset(Dataset):
         self.unreadable: set[int] = set()
 
     def set_epoch(self, epoch: int) -> None:
+        """Draw this epoch's crops (they depend on the seed and the epoch)."""
         self.epoch = epoch
 
     def __len__(self) -> int:

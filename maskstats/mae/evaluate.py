@@ -94,7 +94,8 @@ def drop_repeats(
 
     Args:
         digests: per image, a hash of its pixels (``extract_features``'s ``digests``).
-        train_idx, test_idx: the probe split, indices into ``digests``.
+        train_idx: the probe's training indices into ``digests``.
+        test_idx: the probe's test indices into ``digests``.
         data: the data spec, for messages.
 
     Returns:
@@ -171,7 +172,7 @@ def knn_accuracy(
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
-    """scipy's Spearman rank correlation (ties share a rank); NaN when either side is constant
+    """Scipy's Spearman rank correlation (ties share a rank); NaN when either side is constant
     (instead of scipy's warning)."""
     if np.ptp(x) == 0 or np.ptp(y) == 0:
         return float("nan")
@@ -186,6 +187,11 @@ def bootstrap_interval(
     Args:
         values: per image, an (M_i, 2) array of (difficulty, loss) rows.
         statistic: function of the concatenated (M, 2) rows -> float.
+        n_boot: bootstrap resamples.
+        seed: seed of the resampling.
+
+    Returns:
+        (2.5th, 97.5th) percentile of the statistic.
     """
     rng = np.random.default_rng(seed)
     results = []

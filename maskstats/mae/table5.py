@@ -38,6 +38,7 @@ class Row:
 
     @property
     def slug(self) -> str:
+        """The row's folder name."""
         return (
             self.name.replace(" ", "_")
             .replace("=", "")
@@ -189,7 +190,7 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def _ratio(value: float, base: float) -> float:
-    """value / base; NaN where either is missing, zero or not finite."""
+    """Value / base; NaN where either is missing, zero or not finite."""
     if not (np.isfinite(value) and np.isfinite(base)) or base <= 0 or value <= 0:
         return float("nan")
     return float(value / base)

@@ -44,12 +44,15 @@ from maskstats.torch import DifficultyTargets, DifficultyWeighting
 
 @dataclass
 class DistInfo:
+    """This process's place in a torchrun job (rank 0 of 1 without one)."""
+
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
 
     @property
     def is_main(self) -> bool:
+        """Rank 0: the process that logs and saves."""
         return self.rank == 0
 
 

@@ -340,7 +340,14 @@ def target_search_range(out, first, last, p, target, tol, seeds, max_iter, propo
 
     Args:
         out: (N, H, W) bool masks, changed in place; each has a visible and a masked patch.
+        first: first mask of the range.
+        last: one past the last mask of the range.
+        p: patch size in pixels.
+        target: target AvgDist in pixels.
+        tol: relative tolerance of the target.
         seeds: (N,) int64, one RNG seed per mask.
+        max_iter: iterations per mask at most.
+        proposals: swaps drawn per iteration.
         achieved: (N,) float64 output: AvgDist (px) of each final mask, bit-identical with
             ``avgdist`` in float64 (the full sum, recomputed in raster order).
     """
@@ -446,7 +453,13 @@ def extreme_search_range(starts, first, last, p, sign, seeds, steps, radius, out
 
     Args:
         starts: (S, H, W) bool start masks, each with a masked and a visible patch.
+        first: first start of the range.
+        last: one past the last start of the range.
+        p: patch size in pixels.
+        sign: +1 for the highest AvgDist, -1 for the lowest.
         seeds: (S,) int64 RNG seed per start.
+        steps: threshold-accepting swaps per start.
+        radius: hill-climb neighbourhood in patches (< 0: every single swap).
         out: (S, H, W) bool output masks.
         values: (S,) float64 output: their AvgDist (px), the full sum in raster order.
     """
@@ -483,7 +496,7 @@ def extreme_search_range(starts, first, last, p, sign, seeds, steps, radius, out
 
 @njit(cache=True)
 def _unrank(rank, size, k, binom, combo):
-    """combo = the k-subset of 0..size-1 at ``rank`` in lexicographic order."""
+    """Combo = the k-subset of 0..size-1 at ``rank`` in lexicographic order."""
     x = 0
     for i in range(k):
         while binom[size - x - 1, k - i - 1] <= rank:
@@ -503,8 +516,18 @@ def enumerate_range(
     first mask that has it.
 
     Args:
+        height: grid rows.
+        width: grid columns.
+        k: number of chosen patches.
+        chosen_masked: the chosen patches are the masked ones (else the visible ones).
+        p: patch size in pixels.
+        chunk: masks per chunk.
+        count: number of masks, C(H * W, k).
         binom: (size + 1, k + 1) int64 binomial coefficients.
-        low, high: (chunks, 2) float64 outputs [total, rank].
+        first: first chunk of the range.
+        last: one past the last chunk of the range.
+        low: (chunks, 2) float64 output [lowest total, its rank] per chunk.
+        high: (chunks, 2) float64 output [highest total, its rank] per chunk.
     """
     size = height * width
     state = new_state(height, width, p)

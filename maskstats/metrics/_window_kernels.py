@@ -158,7 +158,7 @@ def invdist5_range(masks, first, last, width, valid, out):
 
 @njit(cache=True, nogil=True)
 def nearest_range(masks, first, last, height, width, valid, out):
-    """nearest for masks[first:last] into ``out``. Within the 5x5 window the squared distance
+    """Nearest for masks[first:last] into ``out``. Within the 5x5 window the squared distance
     is the first ring holding a visible patch (1: the four neighbours, 2: diagonals, 4: two
     away in line, 5: knight moves, 8: the corners), counted from the near/far horizontal
     counts like invdist5. Patches with no visible patch in their window (nearest >= 3) take

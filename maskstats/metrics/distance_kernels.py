@@ -63,7 +63,7 @@ def _column_gaps(i, up, down, column_gap):
 
 @njit(cache=True)
 def _row_search(j, column_gap, big):
-    """min over column offsets d of d^2 + column_gap[j +- d], stopping once d^2 alone is no
+    """Min over column offsets d of d^2 + column_gap[j +- d], stopping once d^2 alone is no
     better (exact); >= big when the row sees no visible patch."""
     width = column_gap.shape[0]
     best = column_gap[j]
