@@ -147,7 +147,9 @@ def test_html_table_blanks_nan_and_keeps_plus_minus_together():
     assert cells == ["", "", "", ""]  # no distance defined: blank, not 0 or NaN
     page = html_table(pd.DataFrame({"mean ± std": ["1.000 ± 0.100"]}))
     assert '<td class="num">1.000 ± 0.100</td>' in page
-    assert "white-space:nowrap" in (Path(__file__).parents[1] / "maskstats/report.py").read_text()
+    assert (
+        "white-space:nowrap" in (Path(__file__).parents[1] / "maskstats/report/page.py").read_text()
+    )
 
 
 def test_existing_report_needs_overwrite_and_is_replaced_whole(tmp_path, capsys):

@@ -1,0 +1,38 @@
+"""``maskstats report``: settings (:mod:`.settings`), the build (:mod:`.build`: sweep, tables,
+figures), the page (:mod:`.page`: index.html) and the output folder (:mod:`.output`: built
+beside ``out``, swapped in when complete, a manifest; never replaces what is not a report)."""
+
+from maskstats.report.build import (
+    run_report,
+    write_distribution_figures,
+    write_metric_table,
+    write_sweep,
+)
+from maskstats.report.output import MANIFEST, check_output, read_manifest
+from maskstats.report.page import (
+    agreement_finding,
+    distribution_finding,
+    headline_table,
+    html_table,
+    metric_finding,
+    sweep_finding,
+)
+from maskstats.report.settings import DEFAULT_RATIOS, ReportSettings
+
+__all__ = [
+    "DEFAULT_RATIOS",
+    "MANIFEST",
+    "ReportSettings",
+    "agreement_finding",
+    "check_output",
+    "distribution_finding",
+    "headline_table",
+    "html_table",
+    "metric_finding",
+    "read_manifest",
+    "run_report",
+    "sweep_finding",
+    "write_distribution_figures",
+    "write_metric_table",
+    "write_sweep",
+]

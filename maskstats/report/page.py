@@ -1,0 +1,431 @@
+"""``index.html``: a page that reads like a paper's appendix (header with the exact command,
+version, date and machine; captioned figures; tables with units; one finding per section,
+computed from the numbers)."""
+
+from __future__ import annotations
+
+import html
+import os
+import platform
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from maskstats.report.output import MANIFEST, now_text, package_version
+from maskstats.report.settings import FIG2_RATIOS, ReportSettings, Skipped, ratios_for
+
+if TYPE_CHECKING:  # pandas and matplotlib load only when a report runs
+    import pandas as pd
+
+PX_PER_INCH = 120
+"""Figures are shown at this many CSS pixels per figure inch, all alike (one scale)."""
+
+
+def machine_line() -> str:
+    """CPU model, cores, OS and the Python/numba versions, in one line."""
+    import numba
+
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{model}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; "
+        f"Python {platform.python_version()}, numba {numba.__version__}"
+    )
+
+
+# --------------------------------------------------------------------------- tables and words
+
+
+def headline_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """One row per strategy and mask ratio: mean P²Dist, AvgDist and the easy/hard shares,
+    with readable headers and units."""
+    table = summary[["strategy", "mask_ratio", "p2dist", "avgdist", "easy_share", "hard_share"]]
+    table = table.rename(
+        columns={
+            "mask_ratio": "mask ratio",
+            "p2dist": "mean P²Dist [patch]",
+            "avgdist": "AvgDist [px]",
+            "easy_share": "easy share",
+            "hard_share": "hard share",
+        }
+    )
+    table = table.copy()
+    # A setting whose masks hide every patch has no distance: blank, not 0.
+    undefined = ~np.isfinite(table["AvgDist [px]"].to_numpy(np.float64))
+    table.loc[undefined, ["mean P²Dist [patch]", "easy share", "hard share"]] = np.nan
+    return table.set_index(["strategy", "mask ratio"])
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.0f}%" if np.isfinite(value) else "n/a"
+
+
+def _move(start: float, end: float) -> str:
+    """'falls from 81% to 2%', 'rises from 1% to 71%' or 'stays at 34%'."""
+    a, b = _pct(start), _pct(end)
+    if a == b:
+        return f"stays at {a}"
+    return f"{'falls' if end < start else 'rises'} from {a} to {b}"
+
+
+def sweep_finding(summary: pd.DataFrame) -> str:
+    """One sentence, from the numbers: how the easy and hard shares move with the ratio."""
+    parts = []
+    defined = summary[np.isfinite(summary["avgdist"].to_numpy(np.float64))]
+    for strategy, rows in defined.groupby("strategy", sort=False):
+        rows = rows.sort_values("mask_ratio")
+        if len(rows) < 2:
+            only = rows.iloc[0]
+            parts.append(
+                f"{strategy} masks at ratio {only.mask_ratio:g} leave {_pct(only.easy_share)} of "
+                f"masked patches easy and {_pct(only.hard_share)} hard"
+            )
+            continue
+        lo, hi = rows.iloc[0], rows.iloc[-1]
+        easy = _move(lo.easy_share, hi.easy_share)
+        hard = _move(lo.hard_share, hi.hard_share)
+        parts.append(
+            f"with {strategy} masks, from ratio {lo.mask_ratio:g} to {hi.mask_ratio:g}, the easy "
+            f"share {easy} while the hard share {hard}"
+        )
+    text = "; ".join(parts)
+    return text[:1].upper() + text[1:] + "." if text else ""
+
+
+def metric_finding(table: pd.DataFrame) -> str:
+    """One sentence: which metric ranks patches most like P²Dist, per strategy."""
+    if table.empty or "spearman vs p2dist" not in table.columns:
+        return ""
+    parts = []
+    by = table.groupby("strategy", sort=False) if "strategy" in table.columns else [("", table)]
+    for strategy, rows in by:
+        others = rows.drop(index="p2dist", errors="ignore")["spearman vs p2dist"].dropna()
+        if others.empty:
+            continue
+        best, worst = others.idxmax(), others.idxmin()
+        where = f" on {strategy} masks" if strategy else ""
+        parts.append(
+            f"{best} ranks masked patches most like P²Dist{where} (Spearman "
+            f"{others[best]:.2f}), {worst} least ({others[worst]:.2f})"
+        )
+    text = "; ".join(parts)
+    return text[:1].upper() + text[1:] + "." if text else ""
+
+
+def agreement_finding(agreement: pd.DataFrame) -> str:
+    """One sentence: the mean off-diagonal Spearman per mask ratio."""
+    chosen = agreement[
+        (agreement["method"] == "spearman") & (agreement["metric_a"] != agreement["metric_b"])
+    ]
+    if chosen.empty:
+        return ""
+    means = chosen.groupby("mask_ratio")["correlation"].mean()
+    shown = ", ".join(f"{v:.2f} at ratio {r:g}" for r, v in means.items())
+    if len(means) > 1:
+        trend = "more" if means.iloc[-1] > means.iloc[0] else "less"
+        return f"The metrics agree {trend} at higher mask ratios: mean pairwise Spearman {shown}."
+    return f"Mean pairwise Spearman between the metrics: {shown}."
+
+
+def distribution_finding(summary: pd.DataFrame, ratios: Sequence[float]) -> str:
+    """One sentence: the easy share at the lowest and highest ratio shown in the figure."""
+    parts = []
+    defined = summary[np.isfinite(summary["avgdist"].to_numpy(np.float64))]
+    for strategy, rows in defined.groupby("strategy", sort=False):
+        rows = rows[rows["mask_ratio"].round(9).isin([round(r, 9) for r in ratios])]
+        if rows.empty:
+            continue
+        rows = rows.sort_values("mask_ratio")
+        lo, hi = rows.iloc[0], rows.iloc[-1]
+        parts.append(
+            f"{_pct(lo.easy_share)} of {strategy} masks' masked patches are easy at "
+            f"{lo.mask_ratio:g}, {_pct(hi.easy_share)} at {hi.mask_ratio:g}"
+        )
+    text = "; ".join(parts)
+    return text[:1].upper() + text[1:] + "." if text else ""
+
+
+def _cell(value: object, column: str) -> str:
+    if value is None or (isinstance(value, float | np.floating) and not np.isfinite(value)):
+        return ""
+    if isinstance(value, float | np.floating):
+        if "share" in column or "decile" in column:
+            return f"{100 * value:.1f}%"
+        return f"{value:.3f}" if abs(value) < 100 else f"{value:.1f}"
+    text = str(value)
+    return "" if text.lower() in ("nan", "nan ± nan") else text
+
+
+def _index_text(value: object) -> str:
+    if isinstance(value, float | np.floating):
+        return f"{value:g}" if np.isfinite(value) else ""
+    return "" if value is None else str(value)
+
+
+def html_table(table: pd.DataFrame, caption: str = "") -> str:
+    """A plain HTML table in its own scrolling box: one header row (the index names head the
+    first columns), blanks for NaN, shares in %, numbers right-aligned and never wrapped."""
+    index_names = [str(n) if n else "" for n in table.index.names]
+    header = "".join(f"<th>{html.escape(n)}</th>" for n in index_names)
+    import pandas as pd
+
+    def numeric(column: object) -> bool:
+        values = table[column]
+        return pd.api.types.is_numeric_dtype(values) or values.astype(str).str.contains("±").any()
+
+    num = ' class="num"'
+    header += "".join(
+        f"<th{num if numeric(c) else ''}>{html.escape(str(c))}</th>" for c in table.columns
+    )
+    body = []
+    for index, row in zip(table.index, table.itertuples(index=False), strict=True):
+        keys = index if isinstance(index, tuple) else (index,)
+        cells = "".join(f"<th>{html.escape(_index_text(k))}</th>" for k in keys)
+        for column, value in zip(table.columns, row, strict=True):
+            numeric = isinstance(value, float | int | np.number) or "±" in str(value)
+            css = ' class="num"' if numeric else ""
+            cells += f"<td{css}>{html.escape(_cell(value, str(column)))}</td>"
+        body.append(f"<tr>{cells}</tr>")
+    note = f'<p class="note">{html.escape(caption)}</p>' if caption else ""
+    return (
+        f'{note}<div class="scroll"><table><thead><tr>{header}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
+
+
+def _metric_display(table: pd.DataFrame) -> pd.DataFrame:
+    """The metric table with readable headers (units in the header, shares in %)."""
+    renamed = {}
+    for column in table.columns:
+        text = str(column)
+        if text.startswith("mean ± std @"):
+            text = f"mean ± std, ratio {text.split('@')[1]}"
+        elif text.startswith("easiest decile @"):
+            text = f"in easiest decile, ratio {text.split('@')[1]}"
+        elif text.startswith("hardest decile @"):
+            text = f"in hardest decile, ratio {text.split('@')[1]}"
+        elif text == "spearman vs p2dist":
+            text = "Spearman vs P²Dist"
+        renamed[column] = text
+    shown = table.rename(columns=renamed)
+    if "strategy" in shown.columns:
+        shown = shown.set_index("strategy", append=True).swaplevel()
+    return shown
+
+
+FIGURE_TEXT = {
+    "difficulty_vs_ratio": (
+        "Difficulty vs mask ratio",
+        "Each panel is one metric's per-mask mean (a line per strategy: the mean over masks; "
+        "the band: 10th to 90th percentile). Arrows in the axis labels say which way is "
+        "harder; the grey band in the AvgDist panel is SimMIM's 'moderate' 10–20 px.",
+    ),
+    "p2dist_distributions": (
+        "How hard are masked patches? (P²Dist distributions)",
+        "Share of masked patches per P²Dist bin (0.25 patch wide), a line per mask ratio, a "
+        "panel per strategy. Left of the dashed line (P²Dist < 0.5) a patch has visible pixels "
+        "on at least two sides: easy.",
+    ),
+    "mask_gallery": (
+        "Example masks",
+        "One mask per strategy (rows) and ratio (columns) over a photo: visible patches show "
+        "the photo, masked patches are coloured by their P²Dist (colour bar; brighter = "
+        "harder).",
+    ),
+    "metric_agreement": (
+        "Do the metrics agree?",
+        "Spearman rank correlation between metrics over the same masked patches, per mask "
+        "ratio. Every metric is first oriented so that higher = harder, so +1 means identical "
+        "ranking and 0 no relation.",
+    ),
+}
+
+
+def _figure_html(build: Path, name: str, finding: str) -> str:
+    title, caption = FIGURE_TEXT[name]
+    png = build / f"{name}.png"
+    width = ""
+    try:
+        from matplotlib import image as mpimg
+
+        pixels = mpimg.imread(png).shape[1]
+        width = f' width="{round(pixels / 200 * PX_PER_INCH)}"'
+    except (OSError, ValueError, SyntaxError):  # pragma: no cover - no PNG: no width
+        pass
+    finding_html = f"<p class=finding>{html.escape(finding)}</p>" if finding else ""
+    return (
+        f"<section><h2>{html.escape(title)}</h2>{finding_html}"
+        f'<figure><img src="{name}.png"{width} alt="{html.escape(title)}">'
+        f"<figcaption>{html.escape(caption)} "
+        f'(<a href="{name}.pdf">PDF</a>, <a href="{name}.png">PNG</a>)</figcaption>'
+        "</figure></section>"
+    )
+
+
+FILE_TEXT = {
+    "sweep.csv": "one row per (strategy, ratio, mask): every metric's mean over its patches",
+    "summary.csv": "means per strategy and ratio (the first table)",
+    "metric_table.csv": "the metric table, numbers",
+    "metric_table.md": "the metric table, Markdown",
+    "metric_table.tex": "the metric table, LaTeX (a tabular for pdflatex)",
+    "agreement.csv": "Spearman and Kendall correlations between metrics",
+    MANIFEST: "settings, version and file list of this report",
+}
+
+CSS = """
+*{box-sizing:border-box}
+body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#222;
+max-width:1000px;margin:0 auto;padding:1em 16px 3em}
+h1{font-size:1.6em;margin:.2em 0}h2{font-size:1.2em;margin:1.6em 0 .4em;
+border-bottom:1px solid #ddd}
+header dl{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:.1em 1em;
+font-size:.9em;margin:.6em 0}
+header dt{color:#666}header dd{margin:0;overflow-wrap:anywhere}
+code{font-size:.9em;background:#f4f4f4;padding:0 .2em;overflow-wrap:anywhere}
+.finding{border-left:3px solid #0072b2;padding:.1em 0 .1em .7em;margin:.6em 0}
+.note{font-size:.85em;color:#555;margin:.6em 0 .2em}
+figure{margin:.6em 0}
+img{max-width:100%;height:auto;display:block}
+figcaption{font-size:.9em;color:#444;margin-top:.3em}
+.scroll{overflow-x:auto;max-width:100%;margin:.4em 0}
+table{border-collapse:collapse;font-size:.85em}
+th,td{border-bottom:1px solid #e4e4e4;padding:.2em .6em;white-space:nowrap;text-align:left}
+thead th{border-bottom:2px solid #999;vertical-align:bottom}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+.skipped{background:#fff4e5;border-left:4px solid #e69f00;padding:.4em .8em}
+ul.files{padding-left:1.2em}
+"""
+
+
+def write_index(
+    out: Path,
+    settings: ReportSettings,
+    summary: pd.DataFrame,
+    metric_table: pd.DataFrame,
+    files: Mapping[str, Path],
+    skipped: Skipped | None = None,
+    elapsed: float | None = None,
+) -> Path:
+    """index.html: a header (command, version, date, machine), each table and figure with a
+    caption and its headline finding, the settings left out, and links to every file. Only
+    relative links, so the folder can be moved.
+
+    Args:
+        out: the folder holding the files (index.html is written there).
+        settings: the report's settings.
+        summary: :func:`maskstats.tables.sweep_summary` of the sweep.
+        metric_table: :func:`write_metric_table`'s table.
+        files: name -> path of every file written so far (linked at the end).
+        skipped: settings out of reach.
+        elapsed: seconds the report took.
+
+    Returns:
+        The path of index.html.
+    """
+    import pandas as pd
+
+    from maskstats.sweeps import EASY_P2DIST, HARD_P2DIST
+
+    s = settings
+    skipped = skipped or Skipped()
+    command = s.command or _equivalent_command(s)
+    ratios = ", ".join(f"{r:g}" for r in s.mask_ratios)
+    took = f" (the report took {elapsed:.0f} s)" if elapsed is not None else ""
+    header = f"""<header><h1>maskstats report</h1>
+<p>How hard is each masked patch to reconstruct? {html.escape(", ".join(s.strategies))} masks
+on a {s.img_size // s.patch_size}×{s.img_size // s.patch_size} patch grid ({s.img_size} px
+images, {s.patch_size} px patches), {s.n} masks per setting, mask ratios {ratios}.
+Easy: P²Dist &lt; {EASY_P2DIST} patch (visible pixels on two sides); hard: P²Dist &gt;
+{HARD_P2DIST} patch. Definitions: P²Dist is the mean distance of a masked patch's pixels to the
+nearest visible pixel, in patches; AvgDist (SimMIM) the same over a whole mask, in pixels.</p>
+<dl><dt>command</dt><dd><code>{html.escape(command)}</code></dd>
+<dt>maskstats</dt><dd>{html.escape(package_version())}</dd>
+<dt>date</dt><dd>{now_text()}{took}</dd>
+<dt>machine</dt><dd>{html.escape(machine_line())}</dd>
+<dt>seed</dt><dd>{s.seed}{
+        f"; difficulty target AvgDist {s.target_avgdist:g} px" if s.target_avgdist else ""
+    }</dd></dl></header>"""
+    parts = [header]
+    if skipped.items:
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in skipped.lines())
+        parts.append(
+            '<section class="skipped"><h2>Settings left out</h2><p>These settings could not '
+            "be made or measured; the tables and figures below leave them out or show blank "
+            "cells:</p>"
+            f"<ul>{items}</ul></section>"
+        )
+    parts.append("<section><h2>Difficulty by strategy and mask ratio</h2>")
+    finding = sweep_finding(summary)
+    if finding:
+        parts.append(f"<p class=finding>{html.escape(finding)}</p>")
+    parts.append(
+        html_table(
+            headline_table(summary),
+            "Means over masks. Easy/hard share: of a mask's masked patches.",
+        )
+    )
+    parts.append("</section>")
+    if "difficulty_vs_ratio" in {Path(n).stem for n in files}:
+        parts.append(_figure_html(out, "difficulty_vs_ratio", ""))
+    if "p2dist_distributions.png" in files:
+        shown = ratios_for(FIG2_RATIOS, s.mask_ratios)
+        parts.append(
+            _figure_html(out, "p2dist_distributions", distribution_finding(summary, shown))
+        )
+    if not metric_table.empty:
+        parts.append("<section><h2>The metrics side by side (Tab. 5 style)</h2>")
+        parts.append(f"<p class=finding>{html.escape(metric_finding(metric_table))}</p>")
+        parts.append(
+            html_table(
+                _metric_display(metric_table),
+                "Per-patch metrics over masked patches, AvgDist over masks. Spearman: with "
+                "P²Dist, both oriented higher = harder. Decile shares: of masked patches in the "
+                "easiest/hardest 10% of the pooled values (ties at an edge count in).",
+            )
+        )
+        parts.append("</section>")
+    if "metric_agreement.png" in files:
+        agreement = pd.read_csv(out / "agreement.csv")
+        parts.append(_figure_html(out, "metric_agreement", agreement_finding(agreement)))
+    if "mask_gallery.png" in files:
+        parts.append(_figure_html(out, "mask_gallery", ""))
+    links = []
+    for name in sorted({*files, "index.html", MANIFEST}):
+        if name == "index.html":
+            continue
+        what = FILE_TEXT.get(name) or (
+            f"figure: {FIGURE_TEXT[Path(name).stem][0]}" if Path(name).stem in FIGURE_TEXT else ""
+        )
+        links.append(
+            f'<li><a href="{html.escape(name)}">{html.escape(name)}</a>'
+            f"{' — ' + html.escape(what) if what else ''}</li>"
+        )
+    parts.append(f'<section><h2>Files</h2><ul class="files">{"".join(links)}</ul></section>')
+    page = (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>maskstats report: {html.escape(', '.join(s.strategies))}</title>\n"
+        f"<style>{CSS}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n"
+    )
+    path = out / "index.html"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def _equivalent_command(s: ReportSettings) -> str:
+    ratios = ",".join(f"{r:g}" for r in s.mask_ratios)
+    text = (
+        f"maskstats report --out {s.out} --img-size {s.img_size} --patch-size {s.patch_size} "
+        f"--strategies {','.join(s.strategies)} --ratios {ratios} -n {s.n} --seed {s.seed}"
+    )
+    if s.target_avgdist is not None:
+        text += f" --target-avgdist {s.target_avgdist:g}"
+    return text

@@ -1,0 +1,81 @@
+"""What ``maskstats report`` runs (its settings; the CLI's flags come from them), and the ratios
+its figures show."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from maskstats._options import option
+from maskstats.masks import STRATEGIES
+
+if TYPE_CHECKING:  # pandas and matplotlib load only when a report runs
+    pass
+
+FIG2_RATIOS = (0.75, 0.85, 0.9, 0.95)
+GALLERY_RATIOS = (0.5, 0.75, 0.9, 0.95)
+DEFAULT_RATIOS = tuple(round(0.5 + 0.05 * k, 10) for k in range(10))
+"""0.5, 0.55, ..., 0.95."""
+
+
+@dataclass
+class ReportSettings:
+    """What ``maskstats report`` runs; the CLI's flags and defaults come from these fields."""
+
+    out: Path = option(Path("maskstats-report"), "output folder", kind="path")
+    img_size: int = option(224, "image side in pixels", kind="positive_int")
+    patch_size: int = option(16, "patch side in pixels", kind="positive_int")
+    strategies: Sequence[str] = option(
+        tuple(name for name in STRATEGIES if name != "difficulty"),
+        f"comma-separated, from {', '.join(STRATEGIES)}",
+        kind="strategies",
+    )
+    mask_ratios: Sequence[float] = option(
+        DEFAULT_RATIOS,
+        "start:stop:step (stop included) or a,b,c",
+        kind="ratios",
+        aliases=("--ratios",),
+    )
+    n: int = option(2048, "masks per setting", kind="positive_int")
+    seed: int = option(0, "seed")
+    table_ratios: Sequence[float] = option((0.75, 0.9), cli=False)
+    gallery_metric: str = option("p2dist", cli=False)
+    overwrite: bool = option(False, "replace an existing report folder (only a maskstats report)")
+    target_avgdist: float | None = option(
+        None, "AvgDist (px) for the difficulty strategy", kind="float"
+    )
+    command: str = option("", cli=False)
+
+
+@dataclass
+class Skipped:
+    """Settings the report could not make (a difficulty target out of reach), with why."""
+
+    items: list[tuple[str, float, str]] = field(default_factory=list)
+
+    def add(self, strategy: str, ratio: float, reason: str) -> None:
+        """Record a setting that could not be made (once), with the first line of why."""
+        key = (strategy, float(ratio))
+        if all((s, r) != key for s, r, _ in self.items):
+            self.items.append((strategy, float(ratio), reason.splitlines()[0]))
+
+    def lines(self) -> list[str]:
+        """One sentence per skipped setting."""
+        return [f"{s} masks at mask ratio {r:g}: {why}" for s, r, why in self.items]
+
+
+def ratios_for(wanted: Sequence[float], asked: Sequence[float], count: int = 4) -> list[float]:
+    """Ratios for a figure: ``wanted`` where the sweep asked for them, else ``count`` of the
+    asked ratios spread evenly (the figures show what was asked)."""
+    asked = sorted(dict.fromkeys(float(r) for r in asked))
+    chosen = [r for r in wanted if any(abs(r - a) < 1e-9 for a in asked)]
+    if len(chosen) >= min(count, len(asked)):
+        return chosen
+    if len(asked) <= count:
+        return asked
+    index = np.round(np.linspace(0, len(asked) - 1, count)).astype(int)
+    return [asked[i] for i in dict.fromkeys(index.tolist())]
