@@ -81,7 +81,9 @@ def test_eval_end_to_end_on_a_briefly_pretrained_model(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "linear probe top-1" in printed
     result = json.loads((tmp_path / "eval.json").read_text())
-    assert 0.0 <= result["knn_mean"] <= 1.0 and result["linear_probe_cls"] > 0.2
+    # Ten digit classes: chance is 0.1; features of a 3-step encoder still separate them.
+    assert result["knn_mean"] > 0.25 and result["linear_probe_cls"] > 0.2
+    assert result["mask_ratio"] == 0.9  # the real-difficulty test used the training ratio
     for name in ("density3", "invdist5", "nearest", "p2dist"):
         values = result["real_difficulty"][name]
         lo, hi = values["spearman_pooled_ci"]
