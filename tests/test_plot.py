@@ -1,5 +1,6 @@
 """Figures checked by what they draw: labels, titles, legends, numbers of lines and bars."""
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -139,3 +140,24 @@ def test_loss_per_bin_shows_patch_shares():
     assert heights == pytest.approx([50, 30, 0, 20])
     assert "% of masked patches" in share_ax.get_ylabel()
     assert [t.get_text() for t in loss_ax.get_xticklabels()][-1] == "> 0.62"
+
+
+def test_achievable_range_plot_draws_the_range_and_each_strategy():
+    from maskstats import plot
+
+    range_table = pd.DataFrame({"mask_ratio": [0.5, 0.75], "low": [4.0, 6.0], "high": [60, 80]})
+    sweep_table = pd.DataFrame(
+        {
+            "strategy": ["random"] * 4 + ["block"] * 4,
+            "mask_ratio": [0.5, 0.5, 0.75, 0.75] * 2,
+            "avgdist": [5.0, 6.0, 9.0, 11.0, 20.0, 24.0, 30.0, 36.0],
+        }
+    )
+    fig = plot.achievable_range_plot(range_table, sweep_table)
+    ax = fig.axes[0]
+    labels = ax.get_legend_handles_labels()[1]
+    assert labels == ["achievable", "random", "block", "SimMIM moderate"]
+    random_line = next(line for line in ax.lines if line.get_label() == "random")
+    np.testing.assert_allclose(random_line.get_ydata(), [5.5, 10.0])
+    assert ax.get_yscale() == "log" and "AvgDist" in ax.get_ylabel()
+    plt.close(fig)
