@@ -410,12 +410,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from maskstats.mae.config import EvalSettings
     from maskstats.mae.evaluate import evaluate
 
-    print(
-        "evaluating: features, linear probe, k-NN, then per-patch losses (a minute on a CPU)",
-        file=sys.stderr,
-        flush=True,
-    )
-    result = evaluate(settings_from_args(EvalSettings, args))
+    def notice() -> None:
+        print(
+            "evaluating: features, linear probe, k-NN, then per-patch losses (a minute on a CPU)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    result = evaluate(settings_from_args(EvalSettings, args), notice)
     print(
         f"linear probe top-1: cls {result['linear_probe_cls']:.4f}, "
         f"mean-pooled {result['linear_probe_mean']:.4f}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -275,14 +276,25 @@ def real_difficulty(
 HELD_OUT_SEED = 1_000_003
 
 
-def evaluate(settings: EvalSettings) -> dict:
+def evaluate(settings: EvalSettings, notice: Callable[[], None] | None = None) -> dict:
     """Linear probe and k-NN (cls and mean-pooled features) on a held-out split, and the real
     difficulty correlations (on the held-out split, or on fresh crops of ``difficulty_data``);
-    written as JSON next to the checkpoint (or to ``out``)."""
+    written as JSON next to the checkpoint (or to ``out``).
+
+    Args:
+        settings: what to evaluate.
+        notice: called once the checkpoint and the data have loaded, before the long part
+            (the CLI says there what it is doing).
+
+    Returns:
+        The results, as written to the JSON file.
+    """
     s = settings
     model, state = load_pretrained(s.ckpt)
     img_size = s.img_size or model.config.img_size
     data = load_dataset(s.data, img_size, train=False, seed=s.seed)
+    if notice is not None:
+        notice()
     if s.max_images and s.max_images < len(data):
         keep = np.random.default_rng(s.seed).choice(len(data), s.max_images, replace=False)
         data = Subset(data, np.sort(keep).tolist())
