@@ -181,8 +181,6 @@ class TrainConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-        if self.weight_decay > 1:
-            raise ValueError(f"weight_decay must be at most 1, got {self.weight_decay:g}")
 
     @property
     def run_folder(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -276,6 +277,22 @@ def real_difficulty(
 HELD_OUT_SEED = 1_000_003
 
 
+def check_output(out: Path) -> None:
+    """Refuse, before any work, an output path that cannot be written.
+
+    Raises:
+        ValueError: ``out`` is a folder, or its folder cannot be created or written to.
+    """
+    if out.is_dir():
+        raise ValueError(f"output {out} is a folder; expected a .json file path")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"cannot write {out}: {error.strerror or error}") from None
+    if not os.access(out.parent, os.W_OK):
+        raise ValueError(f"cannot write {out}: its folder is not writable")
+
+
 def evaluate(settings: EvalSettings, notice: Callable[[], None] | None = None) -> dict:
     """Linear probe and k-NN (cls and mean-pooled features) on a held-out split, and the real
     difficulty correlations (on the held-out split, or on fresh crops of ``difficulty_data``);
@@ -290,6 +307,12 @@ def evaluate(settings: EvalSettings, notice: Callable[[], None] | None = None) -
         The results, as written to the JSON file.
     """
     s = settings
+    out = (
+        Path(s.out)
+        if s.out
+        else Path(s.ckpt if Path(s.ckpt).is_dir() else Path(s.ckpt).parent) / "eval.json"
+    )
+    check_output(out)
     model, state = load_pretrained(s.ckpt)
     img_size = s.img_size or model.config.img_size
     data = load_dataset(s.data, img_size, train=False, seed=s.seed)
@@ -331,11 +354,6 @@ def evaluate(settings: EvalSettings, notice: Callable[[], None] | None = None) -
     held_out = Subset(difficulty_source, test_idx.tolist())
     result["mask_ratio"] = mask_ratio
     result["real_difficulty"] = real_difficulty(model, held_out, mask_ratio, seed=s.seed)
-    out = (
-        Path(s.out)
-        if s.out
-        else Path(s.ckpt if Path(s.ckpt).is_dir() else Path(s.ckpt).parent) / "eval.json"
-    )
     with atomic_path(out) as tmp:
         tmp.write_text(json.dumps(result, indent=2))
     result["path"] = str(out)

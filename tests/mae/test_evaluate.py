@@ -119,3 +119,13 @@ def test_eval_refuses_builtin_natural_whose_test_images_repeat_training_images(t
     with pytest.raises(ValueError, match="repeat probe-training images"):
         evaluate(settings)
     assert not (tmp_path / "eval.json").exists()
+
+
+def test_eval_checks_its_output_before_any_work(tmp_path, capsys):
+    (tmp_path / "file").write_text("not a folder")
+    argv = ["eval", "--ckpt", str(tmp_path / "missing"), "--out", str(tmp_path / "file" / "e.json")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cannot write" in err and len(err.splitlines()) == 1
+    assert main(["eval", "--ckpt", str(tmp_path / "missing"), "--out", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
