@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ import pandas as pd
 import torch
 
 from maskstats import weights
+from maskstats.bench import cpu_model
 from maskstats.masks import random_masks
 from maskstats.metrics import compute
 from maskstats.torch import DifficultyWeighting, MaskCollator
@@ -38,15 +38,7 @@ STEP_S = 0.050
 
 
 def machine() -> str:
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} cores, torch {torch.__version__}"
+    return f"{cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}"
 
 
 def main_thread(repeats: int) -> list[dict]:

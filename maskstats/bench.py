@@ -341,18 +341,21 @@ def memory_peak(n: int = 65536) -> dict[str, float]:
     return result
 
 
-def machine() -> str:
-    """A line naming this machine: CPU model, cores, numba threads."""
-    model = platform.processor() or platform.machine()
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux, else what ``platform`` knows)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> str:
+    """A line naming this machine: CPU model, cores, numba threads."""
     threads = numba.get_num_threads()
-    return f"{model}, {os.cpu_count()} cores, numba {numba.__version__} ({threads} threads)"
+    return f"{cpu_model()}, {os.cpu_count()} cores, numba {numba.__version__} ({threads} threads)"
 
 
 OUTPUT_FILES = ("benchmark.csv", "benchmark.md", "benchmark.png")

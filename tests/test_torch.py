@@ -1,10 +1,11 @@
 """maskstats.torch against the real things: Hugging Face ViTMAEForPreTraining (tiny config,
 random init, nothing downloaded) and a model shaped like facebookresearch/mae's
-models_mae.py (tests/fbmae_model.py)."""
+models_mae.py (examples/tiny_models_mae.py, also what the fb-MAE example runs)."""
 
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from fbmae_model import MaskedAutoencoderViT  # noqa: E402
+from tiny_models_mae import MaskedAutoencoderViT  # noqa: E402  (examples/)
+
+# Where a subprocess finds this module and the examples' model.
+HELPER_PATHS = os.pathsep.join(
+    [str(Path(__file__).parent), str(Path(__file__).parents[1] / "examples")]
+)
 
 from maskstats import weights  # noqa: E402
 from maskstats.masks import generate, random_masks  # noqa: E402
@@ -454,16 +460,15 @@ def test_mask_collator_in_spawned_dataloader_workers():
 
 @pytest.mark.slow
 def test_mask_collator_in_forked_dataloader_workers(tmp_path):
-    # A fresh process: the numba generator kernels still use OpenMP (parallel=True), and GNU
-    # OpenMP kills a child forked after the parent ran them; a training process that leaves
-    # the masks to the collator never runs them, which is what this checks.
+    # A fresh process whose DataLoader forks its workers before it made any masks itself.
     script = (
-        "import pickle, sys; sys.path.insert(0, sys.argv[2]); import test_torch as t; "
+        "import os, pickle, sys; sys.path[:0] = sys.argv[2].split(os.pathsep); "
+        "import test_torch as t; "
         "pickle.dump(t.collator_batches('fork'), open(sys.argv[1], 'wb'))"
     )
     out = tmp_path / "batches.pkl"
     result = subprocess.run(
-        [sys.executable, "-c", script, str(out), str(Path(__file__).parent)],
+        [sys.executable, "-c", script, str(out), HELPER_PATHS],
         capture_output=True,
         text=True,
         timeout=300,
@@ -477,12 +482,12 @@ def test_mask_collator_in_forked_dataloader_workers(tmp_path):
 @pytest.mark.slow
 def test_mask_collator_forks_after_the_parent_made_difficulty_masks(tmp_path):
     script = (
-        "import sys; sys.path.insert(0, sys.argv[1]); import test_torch as t; "
+        "import os, sys; sys.path[:0] = sys.argv[1].split(os.pathsep); import test_torch as t; "
         "t.generate('difficulty', 4, t.IMG, t.PATCH, t.RATIO, seed=0, target_p2dist=1.2); "
         "t._check_batches(t.collator_batches('fork'), t.COLLATOR_ARGS)"
     )
     result = subprocess.run(
-        [sys.executable, "-c", script, str(Path(__file__).parent)],
+        [sys.executable, "-c", script, HELPER_PATHS],
         capture_output=True,
         text=True,
         timeout=300,

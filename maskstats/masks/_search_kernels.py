@@ -22,7 +22,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from maskstats.metrics.distance_kernels import GOLDEN, patch_distance_sum, patch_key
+from maskstats.metrics.distance_kernels import (
+    GOLDEN,
+    column_above_below,
+    patch_distance_sum,
+    patch_key,
+)
 
 # Patch-sum memo per search (2**12 slots, 64 KiB): a swap changes few patch configurations, so
 # most patch sums of the next evaluation are found there.
@@ -68,22 +73,6 @@ def new_state(height, width, p):
         np.empty(size, np.int64),
         np.empty(size, np.int64),
     )
-
-
-@njit(cache=True)
-def _column(mask, j, up, down):
-    """up/down of column j (as ``_visible_above_below``)."""
-    height = mask.shape[0]
-    last = -1
-    for i in range(height):
-        if not mask[i, j]:
-            last = i
-        up[i, j] = last
-    last = height
-    for i in range(height - 1, -1, -1):
-        if not mask[i, j]:
-            last = i
-        down[i, j] = last
 
 
 @njit(cache=True)
@@ -157,7 +146,7 @@ def load_state(state, source, p):
     height, width = mask.shape
     mask[:, :] = source
     for j in range(width):
-        _column(mask, j, up, down)
+        column_above_below(mask, j, up, down)
     hist[:] = 0
     n_masked = 0
     n_visible = 0
@@ -219,9 +208,9 @@ def swap_delta(state, p, a, b):
     ai, aj = a // width, a % width
     bi, bj = b // width, b % width
     _flip(mask, a, b, width)
-    _column(mask, aj, up, down)
+    column_above_below(mask, aj, up, down)
     if bj != aj:
-        _column(mask, bj, up, down)
+        column_above_below(mask, bj, up, down)
     info[_STAMP] += 1
     mark = info[_STAMP]
     pending = 0
@@ -293,9 +282,9 @@ def undo(state, a, b):
     width = mask.shape[1]
     mask[a // width, a % width] = True
     mask[b // width, b % width] = False
-    _column(mask, a % width, up, down)
+    column_above_below(mask, a % width, up, down)
     if b % width != a % width:
-        _column(mask, b % width, up, down)
+        column_above_below(mask, b % width, up, down)
 
 
 @njit(cache=True)

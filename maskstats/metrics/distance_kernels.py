@@ -29,21 +29,27 @@ def count_masked(mask):
 
 
 @njit(cache=True)
+def column_above_below(mask, j, up, down):
+    """For column j: per patch, the row of the nearest visible patch at or above it (-1 if
+    none) into ``up``, and at or below it (H if none) into ``down``."""
+    height = mask.shape[0]
+    last = -1
+    for i in range(height):
+        if not mask[i, j]:
+            last = i
+        up[i, j] = last
+    last = height
+    for i in range(height - 1, -1, -1):
+        if not mask[i, j]:
+            last = i
+        down[i, j] = last
+
+
+@njit(cache=True)
 def _visible_above_below(mask, up, down):
-    """Per patch: row of the nearest visible patch at or above it in its column (-1 if none),
-    and at or below it (H if none)."""
-    height, width = mask.shape
-    for j in range(width):
-        last = -1
-        for i in range(height):
-            if not mask[i, j]:
-                last = i
-            up[i, j] = last
-        last = height
-        for i in range(height - 1, -1, -1):
-            if not mask[i, j]:
-                last = i
-            down[i, j] = last
+    """:func:`column_above_below` for every column."""
+    for j in range(mask.shape[1]):
+        column_above_below(mask, j, up, down)
 
 
 @njit(cache=True)

@@ -27,14 +27,9 @@ def machine_line() -> str:
     """CPU model, cores, OS and the Python/numba versions, in one line."""
     import numba
 
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from maskstats.bench import cpu_model
+
+    model = cpu_model()
     return (
         f"{model}, {os.cpu_count()} cores, {platform.system()} {platform.release()}; "
         f"Python {platform.python_version()}, numba {numba.__version__}"
