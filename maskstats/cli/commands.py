@@ -387,26 +387,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _eval_output(args: argparse.Namespace) -> Path:
-    """Where ``eval`` will write its JSON; checked before the work starts."""
-    ckpt = Path(args.ckpt)
-    if not ckpt.exists():
-        raise FileNotFoundError(f"checkpoint {ckpt} does not exist")
-    out = Path(args.out) if args.out else (ckpt if ckpt.is_dir() else ckpt.parent) / "eval.json"
-    if out.is_dir():
-        raise ValueError(f"eval output {out} is a folder; pass a .json file name")
-    parent = out.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise PermissionError(f"cannot write {out}: {parent} is not a writable folder")
-    return out
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
     """Linear probe, k-NN and real-difficulty correlations of a pretrained checkpoint."""
     require_torch("eval")
-    _eval_output(args)
     from maskstats.mae.config import EvalSettings
     from maskstats.mae.evaluate import evaluate
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +15,7 @@ import torch.nn.functional as F
 from scipy import stats
 from torch.utils.data import Dataset, Subset
 
-from maskstats.io import atomic_path
+from maskstats.io import atomic_path, check_output_file
 from maskstats.mae.checkpoint import MODEL_KEYS, checkpoint_file, load_checkpoint
 from maskstats.mae.config import EvalSettings
 from maskstats.mae.data import load_dataset
@@ -277,22 +276,6 @@ def real_difficulty(
 HELD_OUT_SEED = 1_000_003
 
 
-def check_output(out: Path) -> None:
-    """Refuse, before any work, an output path that cannot be written.
-
-    Raises:
-        ValueError: ``out`` is a folder, or its folder cannot be created or written to.
-    """
-    if out.is_dir():
-        raise ValueError(f"output {out} is a folder; expected a .json file path")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ValueError(f"cannot write {out}: {error.strerror or error}") from None
-    if not os.access(out.parent, os.W_OK):
-        raise ValueError(f"cannot write {out}: its folder is not writable")
-
-
 def evaluate(settings: EvalSettings, notice: Callable[[], None] | None = None) -> dict:
     """Linear probe and k-NN (cls and mean-pooled features) on a held-out split, and the real
     difficulty correlations (on the held-out split, or on fresh crops of ``difficulty_data``);
@@ -312,7 +295,7 @@ def evaluate(settings: EvalSettings, notice: Callable[[], None] | None = None) -
         if s.out
         else Path(s.ckpt if Path(s.ckpt).is_dir() else Path(s.ckpt).parent) / "eval.json"
     )
-    check_output(out)
+    check_output_file(out, overwrite=True)  # before any work: not a folder, writable
     model, state = load_pretrained(s.ckpt)
     img_size = s.img_size or model.config.img_size
     data = load_dataset(s.data, img_size, train=False, seed=s.seed)
