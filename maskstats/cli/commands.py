@@ -382,7 +382,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(
             f"done: step {summary['step']}, loss {summary['loss']:.4f}, "
             f"{summary['step_ms']:.1f} ms/step, difficulty share of step time "
-            f"{100 * summary['difficulty_share']:.2f}%, outputs in {summary['out']}"
+            f"{100 * summary['difficulty_share']:.2f}%, outputs in {summary.get('out', args.out)}"
         )
     return 0
 
