@@ -315,23 +315,29 @@ def agreement_heatmap(
     if "strategy" not in chosen.columns:
         chosen = chosen.assign(strategy="")
     strategies = list(dict.fromkeys(chosen["strategy"]))
-    ratios = list(dict.fromkeys(chosen["mask_ratio"]))
+    # Each strategy's own ratios, left to right (grid and multi-block have ratios of their own).
+    ratios_of = {
+        strategy: list(dict.fromkeys(chosen[chosen["strategy"] == strategy]["mask_ratio"]))
+        for strategy in strategies
+    }
+    columns = max(len(r) for r in ratios_of.values())
     fig, axes = plt.subplots(
         len(strategies),
-        len(ratios),
-        figsize=(min(FULL_WIDTH, 2.4 * len(ratios) + 0.9), 2.3 * len(strategies) + 0.6),
+        columns,
+        figsize=(min(FULL_WIDTH, 2.4 * columns + 0.9), 2.3 * len(strategies) + 0.6),
         layout="constrained",
         squeeze=False,
     )
     image = None
     order = list(dict.fromkeys(chosen["metric_a"]))
     for i, strategy in enumerate(strategies):
-        for j, ratio in enumerate(ratios):
+        for j in range(columns):
             ax = axes[i, j]
-            part = chosen[(chosen["strategy"] == strategy) & (chosen["mask_ratio"] == ratio)]
-            if part.empty:
+            if j >= len(ratios_of[strategy]):
                 ax.axis("off")
                 continue
+            ratio = ratios_of[strategy][j]
+            part = chosen[(chosen["strategy"] == strategy) & (chosen["mask_ratio"] == ratio)]
             matrix = part.pivot(index="metric_a", columns="metric_b", values="correlation")
             matrix = matrix.loc[order, order]
             image = ax.imshow(matrix.to_numpy(), vmin=-1, vmax=1, cmap="RdBu_r")
@@ -353,7 +359,7 @@ def agreement_heatmap(
         fig.colorbar(
             image,
             ax=axes.ravel().tolist(),
-            shrink=0.8,
+            shrink=min(0.8, 2.0 / len(strategies)),  # about one panel tall, however many rows
             label=f"{label} (oriented: higher = harder)",
         )
     title = _setting_title(strategies[0] if len(strategies) == 1 else None, img_size, patch_size)
