@@ -129,6 +129,17 @@ def test_headline_findings_come_from_the_numbers():
         "The metrics agree more at higher mask ratios: mean pairwise Spearman 0.60 at ratio "
         "0.75, 0.80 at ratio 0.9."
     )
+    by_strategy = pd.concat(
+        [
+            agreement.assign(strategy="random"),
+            agreement.assign(strategy="grid", correlation=[1.0, 0.9, 1.0, 0.3]),
+        ]
+    )
+    assert agreement_finding(by_strategy) == (
+        "The metrics agree more at higher mask ratios on random masks: mean pairwise Spearman "
+        "0.60 at ratio 0.75, 0.80 at ratio 0.9; the metrics agree less at higher mask ratios on "
+        "grid masks: mean pairwise Spearman 0.90 at ratio 0.75, 0.30 at ratio 0.9."
+    )
 
 
 def test_html_table_blanks_nan_and_keeps_plus_minus_together():

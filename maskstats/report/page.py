@@ -116,18 +116,30 @@ def metric_finding(table: pd.DataFrame) -> str:
 
 
 def agreement_finding(agreement: pd.DataFrame) -> str:
-    """One sentence: the mean off-diagonal Spearman per mask ratio."""
+    """One sentence: the mean off-diagonal Spearman per mask ratio, per strategy when the table
+    has several (ratios are only compared within a strategy)."""
     chosen = agreement[
         (agreement["method"] == "spearman") & (agreement["metric_a"] != agreement["metric_b"])
     ]
     if chosen.empty:
         return ""
-    means = chosen.groupby("mask_ratio")["correlation"].mean()
-    shown = ", ".join(f"{v:.2f} at ratio {r:g}" for r, v in means.items())
-    if len(means) > 1:
-        trend = "more" if means.iloc[-1] > means.iloc[0] else "less"
-        return f"The metrics agree {trend} at higher mask ratios: mean pairwise Spearman {shown}."
-    return f"Mean pairwise Spearman between the metrics: {shown}."
+    if "strategy" not in chosen.columns:
+        chosen = chosen.assign(strategy="")
+    parts = []
+    for strategy, rows in chosen.groupby("strategy", sort=False):
+        means = rows.groupby("mask_ratio")["correlation"].mean()
+        shown = ", ".join(f"{v:.2f} at ratio {r:g}" for r, v in means.items())
+        on = f" on {strategy} masks" if strategy else ""
+        if len(means) > 1:
+            trend = "more" if means.iloc[-1] > means.iloc[0] else "less"
+            parts.append(
+                f"the metrics agree {trend} at higher mask ratios{on}: mean pairwise "
+                f"Spearman {shown}"
+            )
+        else:
+            parts.append(f"mean pairwise Spearman{on}: {shown}")
+    sentence = "; ".join(parts)
+    return sentence[0].upper() + sentence[1:] + "."
 
 
 def distribution_finding(summary: pd.DataFrame, ratios: Sequence[float]) -> str:
