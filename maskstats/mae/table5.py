@@ -237,19 +237,23 @@ def summarize(results: list[dict], rows: list[Row], s: Table5Settings) -> dict[s
     return {"table": table, "spearman": spearman}
 
 
+SHOWN_COLUMNS = (
+    "linear probe",
+    "linear probe (cls)",
+    "k-NN",
+    "recon loss",
+    "spearman(metric, loss)",
+    "pretrain wall s",
+    "step-time ratio",
+)
+"""The measured columns of the table, each with a "<name> std" partner, in display order."""
+
+
 def display_table(table: pd.DataFrame) -> pd.DataFrame:
     """``mean ± std`` strings for Markdown/LaTeX: just the mean where there is one seed (or no
     spread to report), a blank where there is no value (e.g. the untrained row's timings)."""
     shown = pd.DataFrame(index=table.index)
-    for key in (
-        "linear probe",
-        "linear probe (cls)",
-        "k-NN",
-        "recon loss",
-        "spearman(metric, loss)",
-        "pretrain wall s",
-        "step-time ratio",
-    ):
+    for key in SHOWN_COLUMNS:
         digits = 1 if key == "pretrain wall s" else 3
         cells = []
         for mean, sd, seeds in zip(table[key], table[f"{key} std"], table["seeds"], strict=True):
