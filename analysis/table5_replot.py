@@ -1,5 +1,6 @@
-"""Redraw figures/table5/ (table5.png/.pdf, .md, .tex, spearman_by_metric.md) from the
-committed numbers in figures/table5/table5.csv and spearman_by_metric.csv, without retraining.
+"""Redraw figures/table5/ (table5.png/.pdf, .md, .tex, spearman_by_metric.md, and
+separation.md where separation.csv was committed) from the committed numbers in FOLDER's
+table5.csv and spearman_by_metric.csv, without retraining.
 
 Usage: python analysis/table5_replot.py [FOLDER]
 """
@@ -21,5 +22,9 @@ if __name__ == "__main__":
         "table": pd.read_csv(folder / "table5.csv", index_col="configuration"),
         "spearman": pd.read_csv(folder / "spearman_by_metric.csv", index_col="configuration"),
     }
+    if (folder / "separation.csv").exists():
+        separation = pd.read_csv(folder / "separation.csv")
+        separation[["best", "worst"]] = separation[["best", "worst"]].fillna("")
+        tables["separation"] = separation
     for path in write_tables(tables, folder):
         print("wrote", path)

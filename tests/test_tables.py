@@ -125,29 +125,6 @@ def test_latex_table_compiles_with_pdflatex(tmp_path):
     assert (tmp_path / "t.pdf").stat().st_size > 1000
 
 
-def test_table5_display_blanks_and_single_seed():
-    pytest.importorskip("torch")
-    from maskstats.mae.table5 import SHOWN_COLUMNS, display_table
-
-    record = {"metric": "p2dist", "seeds": 1}
-    for key in SHOWN_COLUMNS:
-        record[key], record[f"{key} std"] = 0.5, 0.0
-    untrained = dict(record, **{"pretrain wall s": 0.0, "step-time ratio": float("nan")})
-    untrained["step-time ratio std"] = float("nan")
-    three = dict(record, seeds=3, **{"k-NN std": 0.25})
-    table = pd.DataFrame(
-        [untrained, record, three],
-        index=pd.Index(["untrained encoder", "MAE r=0.75", "MAE r=0.9"], name="configuration"),
-    )
-    shown = display_table(table)
-    assert shown.loc["MAE r=0.75", "k-NN"] == "0.500"  # one seed: the mean alone
-    assert shown.loc["MAE r=0.9", "k-NN"] == "0.500 ± 0.250"
-    assert shown.loc["untrained encoder", "step-time ratio"] == ""
-    assert shown.loc["untrained encoder", "pretrain wall s"] == ""
-    text = to_markdown(shown.iloc[:2])
-    assert "nan ±" not in text and "± 0.000" not in text
-
-
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("0.5:0.95:0.05", 10), ("0.75,0.9", 2), ("0.1:0.1:0.1", 1)],

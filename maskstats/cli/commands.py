@@ -426,12 +426,14 @@ def cmd_table5(args: argparse.Namespace) -> int:
     require_torch("table5")
     from maskstats.io import to_markdown
     from maskstats.mae.config import Table5Settings
-    from maskstats.mae.table5 import display_table, run_table5
+    from maskstats.mae.table5 import display_separation, display_table, run_table5
 
     settings = settings_from_args(Table5Settings, args)
     if args.quick:
         settings = settings.quick()
     tables = run_table5(settings)
     print(to_markdown(display_table(tables["table"])), end="")
-    print(f"wrote {settings.out}/table5.csv, .md, .tex, .png")
+    print("\nDo the rows differ beyond seed noise? (one-way ANOVA over seeds)")
+    print(to_markdown(display_separation(tables["separation"])), end="")
+    print(f"wrote {settings.out}/table5.csv, .md, .tex, .png, separation.md")
     return 0

@@ -280,8 +280,10 @@ class EvalSettings:
     img_size: int | None = option(
         None, "image side (default: the checkpoint's)", kind="positive_int"
     )
-    test_share: float = option(0.2, cli=False)
-    seed: int = option(0, "seed of the split and the probe")
+    test_share: float = option(
+        0.2, "share of the evaluation images the probe and k-NN are tested on", kind="ratio"
+    )
+    seed: int = option(0, "seed of the subset, the split, the probe and the masks")
     k: int = option(20, "neighbours of the k-NN classifier", kind="positive_int", aliases=("-k",))
     temperature: float = option(0.07, cli=False)
     probe_epochs: int = option(300, "linear-probe epochs", kind="positive_int")
@@ -294,7 +296,9 @@ class EvalSettings:
         "(e.g. builtin:natural, the pretraining domain)",
     )
     out: str | None = option(None, "JSON path (default: RUN/eval.json)")
-    max_images: int | None = option(None, cli=False)
+    max_images: int | None = option(
+        None, "evaluate on a seeded subset of this many images", kind="positive_int"
+    )
 
 
 @dataclass
@@ -306,6 +310,13 @@ class Table5Settings:
         "builtin:digits", "labelled data for probe and k-NN (fashion-mnist: its test split)"
     )
     model: str = option("mae_vit_micro", "architecture", choices=tuple(CONFIGS))
+    img_size: int | None = option(
+        None, "image side in pixels (default: the model's)", kind="positive_int"
+    )
+    patch_size: int | None = option(
+        None, "patch side in pixels (default: the model's)", kind="positive_int"
+    )
+    num_workers: int = option(0, "DataLoader workers of each run")
     mask_ratio: float = option(0.9, "the high mask ratio", kind="ratio")
     baseline_ratio: float = option(0.75, "plain MAE's ratio", kind="ratio")
     epochs: int = option(8, "epochs per run", kind="positive_int")
@@ -328,6 +339,11 @@ class Table5Settings:
     )
     eval_test_share: float = option(
         0.2, "share of the evaluation images the probe and k-NN are tested on", kind="ratio"
+    )
+    eval_seed: int = option(
+        0,
+        "seed of the evaluation subset, split, probe and masks: one for every row and seed, so "
+        "all rows are measured on the same images",
     )
     extra: dict = option(cli=False, default_factory=dict)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from maskstats.io import atomic_path
 from maskstats.mae.checkpoint import save_checkpoint
@@ -78,6 +79,9 @@ def row_config(s: Table5Settings, row: Row, seed: int, folder: Path) -> TrainCon
     return TrainConfig(
         model=s.model,
         data=s.data,
+        img_size=s.img_size,
+        patch_size=s.patch_size,
+        num_workers=s.num_workers,
         mask_ratio=row.mask_ratio,
         metric=row.metric,
         weighting=row.weighting,
@@ -130,7 +134,7 @@ def run_one(s: Table5Settings, row: Row, seed: int, echo: Callable[[str], None])
         EvalSettings(
             ckpt=str(folder),
             data=s.eval_data,
-            seed=seed,
+            seed=s.eval_seed,
             mask_ratio=row.mask_ratio,
             out=str(folder / "eval.partial.json"),
             max_images=s.eval_max_images,
@@ -165,7 +169,8 @@ def run_table5(s: Table5Settings, echo: Callable[[str], None] = print) -> dict[s
     """Run every row and seed (skipping finished ones) and write the tables.
 
     Returns:
-        {"table": one row per configuration, "spearman": metric x configuration}.
+        {"table": one row per configuration, "spearman": metric x configuration,
+        "separation": do the rows differ beyond seed noise (:func:`separation`)}.
     """
     out = Path(s.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -197,7 +202,8 @@ def _ratio(value: float, base: float) -> float:
 
 
 def summarize(results: list[dict], rows: list[Row], s: Table5Settings) -> dict[str, pd.DataFrame]:
-    """Mean ± std over seeds per configuration."""
+    """Mean ± std over seeds per configuration, the Spearman table and the rows' separation
+    (the same dict as :func:`run_table5`)."""
     baseline = f"MAE r={s.baseline_ratio:g}"
     base_step = {r["seed"]: r["train"]["step_ms"] for r in results if r["row"] == baseline}
     records, spearman_records = [], []
@@ -234,7 +240,71 @@ def summarize(results: list[dict], rows: list[Row], s: Table5Settings) -> dict[s
         .pivot(index="configuration", columns="metric", values="spearman")
         .loc[[r.name for r in rows]]
     )
-    return {"table": table, "spearman": spearman}
+    return {"table": table, "spearman": spearman, "separation": separation(results, rows)}
+
+
+SEPARATED_COLUMNS = {"linear probe": "linear_probe_mean", "k-NN": "knn_mean"}
+"""The accuracy columns whose separation of the rows ``separation`` tests, and their eval keys."""
+
+
+def separation(results: list[dict], rows: Sequence[Row]) -> pd.DataFrame:
+    """Do the rows differ by more than seed noise? For each accuracy column, over the rows
+    with at least two seeds: a one-way ANOVA of the per-seed values grouped by row (F and its
+    p value), the pooled within-row standard deviation (seed noise, ddof 1), the spread of the
+    row means (best minus worst) and spread / seed noise. Once over all rows, once over the
+    pretrained rows only (without the untrained encoder).
+
+    Args:
+        results: every (row, seed)'s eval result, with "row", "linear_probe_mean", "knn_mean".
+        rows: the configurations, in table order.
+
+    Returns:
+        One line per (column, rows compared): "rows", "seeds per row" (the fewest), "F", "p",
+        "seed std", "spread", "spread / seed std", "best", "worst". NaN where fewer than two
+        rows have two seeds.
+    """
+    records = []
+    for column, key in SEPARATED_COLUMNS.items():
+        for scope, chosen in (
+            ("all rows", list(rows)),
+            ("pretrained rows", [r for r in rows if r.trained]),
+        ):
+            groups = {
+                r.name: np.array([x[key] for x in results if x["row"] == r.name], np.float64)
+                for r in chosen
+            }
+            groups = {name: v for name, v in groups.items() if len(v) >= 2}
+            record: dict = {"column": column, "compared": scope, "rows": len(groups)}
+            record.update(
+                dict.fromkeys(
+                    ("seeds per row", "F", "p", "seed std", "spread", "spread / seed std"),
+                    float("nan"),
+                )
+            )
+            record.update(best="", worst="")
+            if len(groups) >= 2:
+                values = list(groups.values())
+                freedom = sum(len(v) - 1 for v in values)
+                noise = float(np.sqrt(sum(((v - v.mean()) ** 2).sum() for v in values) / freedom))
+                means = {name: float(v.mean()) for name, v in groups.items()}
+                best, worst = max(means, key=means.get), min(means, key=means.get)
+                spread = means[best] - means[worst]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    test = stats.f_oneway(*values) if noise > 0 else None
+                record.update(
+                    {
+                        "seeds per row": min(len(v) for v in values),
+                        "F": float(test.statistic) if test is not None else float("inf"),
+                        "p": float(test.pvalue) if test is not None else 0.0,
+                        "seed std": noise,
+                        "spread": spread,
+                        "spread / seed std": spread / noise if noise > 0 else float("inf"),
+                        "best": best,
+                        "worst": worst,
+                    }
+                )
+            records.append(record)
+    return pd.DataFrame(records)
 
 
 SHOWN_COLUMNS = (
@@ -270,10 +340,18 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
     return shown
 
 
+def display_separation(separation_table: pd.DataFrame) -> pd.DataFrame:
+    """``separation``'s lines for Markdown: p with two significant digits (1e-05, not 0.000)."""
+    shown = separation_table.set_index("column")
+    shown["p"] = [f"{p:.2g}" if np.isfinite(p) else "" for p in shown["p"]]
+    return shown
+
+
 def write_tables(tables: dict[str, pd.DataFrame], out: Path) -> list[Path]:
     """table5.csv (numbers), table5.md and table5.tex (mean ± std; one seed: the mean; blanks
-    for no value; the .tex compiles with plain pdflatex), spearman_by_metric.*, and a
-    figure of probe and k-NN accuracy per configuration."""
+    for no value; the .tex compiles with plain pdflatex), spearman_by_metric.*,
+    separation.csv/.md (when ``tables`` has "separation") and a figure of probe and k-NN
+    accuracy per configuration."""
     from maskstats import plot
     from maskstats.io import to_latex, to_markdown
 
@@ -286,6 +364,12 @@ def write_tables(tables: dict[str, pd.DataFrame], out: Path) -> list[Path]:
     (out / "table5.tex").write_text(to_latex(shown), encoding="utf-8")
     tables["spearman"].to_csv(out / "spearman_by_metric.csv")
     (out / "spearman_by_metric.md").write_text(to_markdown(tables["spearman"]), encoding="utf-8")
+    if "separation" in tables:  # needs the per-seed results (not kept in table5.csv)
+        tables["separation"].to_csv(out / "separation.csv", index=False)
+        (out / "separation.md").write_text(
+            to_markdown(display_separation(tables["separation"])), encoding="utf-8"
+        )
+        paths += [out / "separation.csv", out / "separation.md"]
     paths += [
         out / n
         for n in (

@@ -7,13 +7,17 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from maskstats.io import to_markdown
 from maskstats.mae import table5
 from maskstats.mae.config import Table5Settings
 from maskstats.mae.table5 import (
+    SHOWN_COLUMNS,
     Row,
     best_flatten_metric,
+    display_table,
     row_config,
     run_one,
     run_table5,
@@ -39,7 +43,14 @@ def test_table5_micro_writes_every_row_and_skips_finished(tmp_path):
     assert len(table) == 1 + 2 + 4 + 1
     assert table.index[0] == "untrained encoder" and "dec=0.2" in table.index[-1]
     assert table.loc["MAE r=0.75", "step-time ratio"] == pytest.approx(1.0)
-    for name in ("table5.csv", "table5.md", "table5.tex", "table5.png", "spearman_by_metric.md"):
+    for name in (
+        "table5.csv",
+        "table5.md",
+        "table5.tex",
+        "table5.png",
+        "spearman_by_metric.md",
+        "separation.md",
+    ):
         assert (tmp_path / name).stat().st_size > 100
     assert not any(line.startswith("skip") for line in lines)
     again = []
@@ -50,7 +61,9 @@ def test_table5_micro_writes_every_row_and_skips_finished(tmp_path):
 
 def test_row_config_carries_every_row_setting(tmp_path):
     row = Row("held", 0.9, "p2dist", "flatten", 0.2, strategy="difficulty", target_avgdist=5.0)
-    config = row_config(Table5Settings(max_steps=7, batch_size=8), row, 3, tmp_path)
+    settings = Table5Settings(max_steps=7, batch_size=8, img_size=64, patch_size=8, num_workers=2)
+    config = row_config(settings, row, 3, tmp_path)
+    assert (config.img_size, config.patch_size, config.num_workers) == (64, 8, 2)
     assert (config.mask_ratio, config.metric, config.weighting) == (0.9, "p2dist", "flatten")
     assert (config.decoder_mask_ratio, config.strategy, config.target_avgdist) == (
         0.2,
@@ -163,3 +176,64 @@ def test_table5_killed_by_sigkill_during_evaluation_resumes(tmp_path):
     assert result["train"]["step"] == 2 and np.isfinite(result["train"]["loss"])
     assert result["train"]["step_ms"] == pytest.approx(first["step_ms"])
     assert (folder / "eval.json").exists()
+
+
+def test_separation_by_hand():
+    """Three rows, two seeds each, values 0.01 either side of row means 0.81, 0.71 and 0.61:
+    pooled seed variance 6e-4 / 3 dof = 2e-4; between rows 0.04 / 2 dof = 0.02, so F = 100 over
+    all rows; without the untrained row F = (2 * 2 * 0.05**2 / 1) / 2e-4 = 50. A row with one
+    seed is left out of the comparison."""
+    rows = [
+        Row("untrained encoder", 0.9, trained=False),
+        Row("A", 0.75),
+        Row("B", 0.9),
+        Row("single", 0.9),
+    ]
+    means = {"untrained encoder": 0.61, "A": 0.81, "B": 0.71}
+    results = [
+        {"row": name, "linear_probe_mean": mean + sign * 0.01, "knn_mean": mean + sign * 0.01}
+        for name, mean in means.items()
+        for sign in (-1, 1)
+    ]
+    results.append({"row": "single", "linear_probe_mean": 0.99, "knn_mean": 0.99})
+    table = table5.separation(results, rows).set_index(["column", "compared"])
+    every = table.loc[("linear probe", "all rows")]
+    assert every["rows"] == 3 and every["seeds per row"] == 2
+    assert every["F"] == pytest.approx(100.0)
+    assert every["p"] == pytest.approx(float(table5.stats.f.sf(100.0, 2, 3)))
+    assert every["seed std"] == pytest.approx(np.sqrt(2e-4))
+    assert every["spread"] == pytest.approx(0.2)
+    assert every["spread / seed std"] == pytest.approx(0.2 / np.sqrt(2e-4))
+    assert (every["best"], every["worst"]) == ("A", "untrained encoder")
+    pretrained = table.loc[("k-NN", "pretrained rows")]
+    assert pretrained["rows"] == 2 and pretrained["F"] == pytest.approx(50.0)
+    assert (pretrained["best"], pretrained["worst"]) == ("A", "B")
+    shown = table5.display_separation(table5.separation(results, rows))
+    assert shown["p"].iloc[0] == f"{table5.stats.f.sf(100.0, 2, 3):.2g}" != "0.000"
+
+
+def test_separation_is_blank_without_two_seeded_rows():
+    rows = [Row("A", 0.75), Row("B", 0.9)]
+    results = [{"row": "A", "linear_probe_mean": 0.8, "knn_mean": 0.7}]
+    table = table5.separation(results, rows)
+    assert (table["rows"] <= 1).all() and table["F"].isna().all() and (table["best"] == "").all()
+
+
+def test_table5_display_blanks_and_single_seed():
+    record = {"metric": "p2dist", "seeds": 1}
+    for key in SHOWN_COLUMNS:
+        record[key], record[f"{key} std"] = 0.5, 0.0
+    untrained = dict(record, **{"pretrain wall s": 0.0, "step-time ratio": float("nan")})
+    untrained["step-time ratio std"] = float("nan")
+    three = dict(record, seeds=3, **{"k-NN std": 0.25})
+    table = pd.DataFrame(
+        [untrained, record, three],
+        index=pd.Index(["untrained encoder", "MAE r=0.75", "MAE r=0.9"], name="configuration"),
+    )
+    shown = display_table(table)
+    assert shown.loc["MAE r=0.75", "k-NN"] == "0.500"  # one seed: the mean alone
+    assert shown.loc["MAE r=0.9", "k-NN"] == "0.500 ± 0.250"
+    assert shown.loc["untrained encoder", "step-time ratio"] == ""
+    assert shown.loc["untrained encoder", "pretrain wall s"] == ""
+    text = to_markdown(shown.iloc[:2])
+    assert "nan ±" not in text and "± 0.000" not in text
