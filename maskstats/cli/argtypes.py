@@ -58,6 +58,17 @@ def parse_ratio(text: str) -> float:
     return value
 
 
+def parse_share(text: str) -> float:
+    """A share strictly between 0 and 1 (e.g. of the evaluation images held out for testing)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a share in (0, 1), got {text}")
+    return value
+
+
 def positive_int(text: str) -> int:
     """An integer >= 1."""
     try:
@@ -145,6 +156,7 @@ KINDS: dict[str, Callable[[str], object]] = {
     "path": Path,
     "positive_int": positive_int,
     "ratio": parse_ratio,
+    "share": parse_share,
     "ratios": parse_ratio_list,
     "strategies": parse_strategies,
     "seeds": parse_seeds,

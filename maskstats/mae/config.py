@@ -281,7 +281,7 @@ class EvalSettings:
         None, "image side (default: the checkpoint's)", kind="positive_int"
     )
     test_share: float = option(
-        0.2, "share of the evaluation images the probe and k-NN are tested on", kind="ratio"
+        0.2, "share of the evaluation images the probe and k-NN are tested on", kind="share"
     )
     seed: int = option(0, "seed of the subset, the split, the probe and the masks")
     k: int = option(20, "neighbours of the k-NN classifier", kind="positive_int", aliases=("-k",))
@@ -338,7 +338,7 @@ class Table5Settings:
         None, "evaluate each run on a seeded subset of this many images", kind="positive_int"
     )
     eval_test_share: float = option(
-        0.2, "share of the evaluation images the probe and k-NN are tested on", kind="ratio"
+        0.2, "share of the evaluation images the probe and k-NN are tested on", kind="share"
     )
     eval_seed: int = option(
         0,

@@ -104,7 +104,12 @@ def _cases():
         ("train", ["--out", f"{o}/run", "--strategy", "foo"], ""),
         ("eval", ["--ckpt", f"{i}/missing.pt"], "does not exist"),
         ("eval", ["--ckpt", f"{i}/ckpt.txt", "--out", o], "is a folder"),
+        ("eval", ["--ckpt", f"{i}/missing.pt", "--test-share", "1"], "share in (0, 1)"),
+        ("eval", ["--ckpt", f"{i}/missing.pt", "--test-share", "0"], "share in (0, 1)"),
+        ("eval", ["--ckpt", f"{i}/missing.pt", "--max-images", "0"], "positive"),
         ("table5", ["--out", f"{o}/t5", "--seeds", "a"], "seeds"),
+        ("table5", ["--out", f"{o}/t5", "--eval-test-share", "x"], "number in (0, 1)"),
+        ("table5", ["--out", f"{o}/t5", "--eval-seed", "1.5"], "invalid int"),
         ("frobnicate", [], "invalid choice"),
     ]
 
