@@ -32,7 +32,7 @@ def collect(runs: Path) -> pd.DataFrame:
             "configuration": run["row"],
             "seed": int(run["seed"]),
             "mask_ratio": run["mask_ratio"],
-            "images": min(run["n_test"], 512),  # real_difficulty uses at most 512
+            "images": values.get("images", min(run["n_test"], 512)),  # older runs: at most 512
             "mean_patch_loss": values["mean_patch_loss"],
         }
         for name in PATCH_METRICS:

@@ -433,7 +433,11 @@ def cmd_table5(args: argparse.Namespace) -> int:
         settings = settings.quick()
     tables = run_table5(settings)
     print(to_markdown(display_table(tables["table"])), end="")
-    print("\nDo the rows differ beyond seed noise? (one-way ANOVA over seeds)")
-    print(to_markdown(display_separation(tables["separation"])), end="")
-    print(f"wrote {settings.out}/table5.csv, .md, .tex, .png, separation.md")
+    separation = tables["separation"]
+    if (separation["rows"] >= 2).any():
+        print("\nDo the rows differ beyond seed noise? (one-way ANOVA over seeds)")
+        print(to_markdown(display_separation(separation)), end="")
+    else:
+        print("\nWhether the rows differ beyond seed noise needs at least 2 seeds per row.")
+    print(f"wrote {settings.out}/table5.csv, .md, .tex, .png, spearman_by_metric.md, separation.md")
     return 0

@@ -20,6 +20,7 @@ from maskstats.mae.checkpoint import MODEL_KEYS, checkpoint_file, load_checkpoin
 from maskstats.mae.config import EvalSettings
 from maskstats.mae.data import load_dataset
 from maskstats.mae.model import MaskedAutoencoderViT, create_model
+from maskstats.mae.train import pick_device
 from maskstats.masks import random_masks
 from maskstats.metrics import PATCH_METRICS
 from maskstats.weights import patch_difficulty
@@ -218,19 +219,24 @@ def real_difficulty(
     patches, and the mean of per-image correlations, each with a bootstrap 95% interval over
     images. ``spearman_normalized`` does the same for the loss divided by the patch's own pixel
     variance (the share of the patch the model failed to explain), which takes the patch's
-    content (flat sky vs texture) out of the comparison.
+    content (flat sky vs texture) out of the comparison. Runs on the model's device.
+
+    Returns:
+        Per metric name, the Spearman values and intervals; "mean_patch_loss"; "images", how
+        many images were used (at most ``max_images``).
     """
     count = min(len(dataset), max_images)
     grid = model.config.grid
+    device = next(model.parameters()).device
     masks = random_masks(count, grid, mask_ratio, seed=np.random.default_rng([seed, 77]))
     losses, variances = [], []
     for start in range(0, count, 128):
         stop = min(count, start + 128)
         imgs = torch.stack([dataset[i][0] for i in range(start, stop)])
         mask = torch.from_numpy(masks[start:stop].reshape(stop - start, -1))
-        out = model(imgs, mask)
+        out = model(imgs.to(device), mask.to(device))
         full = torch.full(mask.shape, float("nan"))
-        full.scatter_(1, out["ids_target"], out["patch_loss"].float())
+        full.scatter_(1, out["ids_target"].cpu(), out["patch_loss"].float().cpu())
         losses.append(full.numpy())
         variances.append(model.patchify(imgs).var(dim=-1).numpy())
     loss = np.concatenate(losses)
@@ -270,6 +276,7 @@ def real_difficulty(
             ),
         }
     result["mean_patch_loss"] = float(np.nanmean(loss))
+    result["images"] = count
     return result
 
 
@@ -297,6 +304,7 @@ def evaluate(settings: EvalSettings, notice: Callable[[], None] | None = None) -
     )
     check_output_file(out, overwrite=True)  # before any work: not a folder, writable
     model, state = load_pretrained(s.ckpt)
+    model = model.to(pick_device(s.device))
     img_size = s.img_size or model.config.img_size
     data = load_dataset(s.data, img_size, train=False, seed=s.seed)
     if notice is not None:
@@ -315,6 +323,9 @@ def evaluate(settings: EvalSettings, notice: Callable[[], None] | None = None) -
         "data": s.data,
         "n_train": len(train_idx),
         "n_test": len(test_idx),
+        "seed": s.seed,
+        "test_share": s.test_share,
+        "max_images": s.max_images,
         "step": int(state.get("step", 0)),
     }
     for kind in ("cls", "mean"):

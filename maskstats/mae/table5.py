@@ -18,7 +18,8 @@ from scipy import stats
 
 from maskstats.io import atomic_path
 from maskstats.mae.checkpoint import save_checkpoint
-from maskstats.mae.config import EvalSettings, Table5Settings, TrainConfig
+from maskstats.mae.config import CONFIGS, EvalSettings, MAEConfig, Table5Settings, TrainConfig
+from maskstats.mae.data import load_dataset
 from maskstats.mae.evaluate import evaluate
 from maskstats.mae.train import Trainer
 from maskstats.metrics import PATCH_METRICS
@@ -165,6 +166,43 @@ def best_flatten_metric(results: list[dict], rows: Sequence[Row]) -> str:
     return max(flatten, key=lambda r: knn[r.name]).metric
 
 
+FREE_SETTINGS = ("out", "progress", "seeds")
+"""Settings a rerun into the same folder may change: where the folder is, the progress bar and
+which seeds run (finished (row, seed) pairs are reused, new seeds added). Any other change would
+mix rows made under different settings in one table."""
+
+
+def check_same_settings(s: Table5Settings, out: Path) -> None:
+    """Refuse to resume ``out`` with settings other than those its runs were made with.
+
+    Args:
+        s: this run's settings.
+        out: the comparison's folder; its settings.json (if any) holds the earlier ones.
+
+    Raises:
+        ValueError: one line naming (up to three of) the settings that differ.
+    """
+    path = Path(out) / "settings.json"
+    if not path.exists():
+        return
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise ValueError(f"{path} is unreadable; choose a new --out") from None
+    current = json.loads(json.dumps(asdict(s)))  # tuples as lists, as saved
+    defaults = json.loads(json.dumps(asdict(Table5Settings())))  # fields older runs lack
+    changed = [
+        f"{key} {saved.get(key, defaults[key])!r} there, {value!r} now"
+        for key, value in current.items()
+        if key not in FREE_SETTINGS and saved.get(key, defaults[key]) != value
+    ]
+    if changed:
+        raise ValueError(
+            f"{out} holds runs made with other settings ({'; '.join(changed[:3])}): rerun with "
+            "the same flags, or choose a new --out"
+        )
+
+
 def run_table5(s: Table5Settings, echo: Callable[[str], None] = print) -> dict[str, pd.DataFrame]:
     """Run every row and seed (skipping finished ones) and write the tables.
 
@@ -173,8 +211,13 @@ def run_table5(s: Table5Settings, echo: Callable[[str], None] = print) -> dict[s
         "separation": do the rows differ beyond seed noise (:func:`separation`)}.
     """
     out = Path(s.out)
+    check_same_settings(s, out)
+    img_size = s.img_size or CONFIGS[s.model].get("img_size", MAEConfig.img_size)
+    load_dataset(s.data, img_size, train=True)  # a missing source stops here, before any work
+    load_dataset(s.eval_data, img_size, train=False)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "settings.json").write_text(json.dumps(asdict(s), indent=2))
+    with atomic_path(out / "settings.json") as tmp:
+        tmp.write_text(json.dumps(asdict(s), indent=2))
     rows = base_rows(s)
     results = run_rows(s, rows, echo)
     best = best_flatten_metric(results, rows)
@@ -188,10 +231,12 @@ def run_table5(s: Table5Settings, echo: Callable[[str], None] = print) -> dict[s
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof 1) of the finite values; std 0 for one value."""
     array = np.asarray(values, dtype=np.float64)
-    if not np.isfinite(array).any():
+    finite = array[np.isfinite(array)]
+    if finite.size == 0:
         return float("nan"), float("nan")
-    return float(np.nanmean(array)), float(np.nanstd(array)) if len(array) > 1 else 0.0
+    return float(finite.mean()), float(finite.std(ddof=1)) if finite.size > 1 else 0.0
 
 
 def _ratio(value: float, base: float) -> float:
@@ -320,8 +365,9 @@ SHOWN_COLUMNS = (
 
 
 def display_table(table: pd.DataFrame) -> pd.DataFrame:
-    """``mean ± std`` strings for Markdown/LaTeX: just the mean where there is one seed (or no
-    spread to report), a blank where there is no value (e.g. the untrained row's timings)."""
+    """``mean ± std`` strings for Markdown/LaTeX (std over seeds, ddof 1): just the mean where
+    there is one seed (or no spread to report), a blank where there is no value (e.g. the
+    untrained row's timings)."""
     shown = pd.DataFrame(index=table.index)
     for key in SHOWN_COLUMNS:
         digits = 1 if key == "pretrain wall s" else 3

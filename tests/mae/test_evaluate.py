@@ -77,10 +77,15 @@ def test_eval_end_to_end_on_a_briefly_pretrained_model(tmp_path, capsys):
         mask_ratio=0.9,
     )
     Trainer(config).run()
-    assert main(["eval", "--ckpt", str(tmp_path), "--probe-epochs", "50"]) == 0
+    flags = ["--probe-epochs", "50", "--max-images", "1000", "--test-share", "0.25"]
+    assert main(["eval", "--ckpt", str(tmp_path), *flags, "--seed", "3"]) == 0
     printed = capsys.readouterr().out
     assert "linear probe top-1" in printed
     result = json.loads((tmp_path / "eval.json").read_text())
+    # What was evaluated is recorded: 1,000 of the 1,797 digits, a quarter of them to test.
+    assert (result["seed"], result["test_share"], result["max_images"]) == (3, 0.25, 1000)
+    assert result["n_train"] + result["n_test"] == 1000 and 240 <= result["n_test"] <= 260
+    assert result["real_difficulty"]["images"] == result["n_test"]
     # Ten digit classes: chance is 0.1; features of a 3-step encoder still separate them.
     assert result["knn_mean"] > 0.25 and result["linear_probe_cls"] > 0.2
     assert result["mask_ratio"] == 0.9  # the real-difficulty test used the training ratio

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import signal
@@ -237,3 +238,43 @@ def test_table5_display_blanks_and_single_seed():
     assert shown.loc["untrained encoder", "pretrain wall s"] == ""
     text = to_markdown(shown.iloc[:2])
     assert "nan ±" not in text and "± 0.000" not in text
+
+
+def test_rerun_with_other_settings_is_refused_before_any_work(tmp_path):
+    """A finished folder resumed with another blr would mix rows trained two ways in one
+    table: refused with one line naming the setting; seeds, the folder and the progress bar may
+    change; fields a folder from an older version lacks count as their defaults."""
+    settings = _micro_settings(tmp_path)
+    (tmp_path / "settings.json").write_text(json.dumps(dataclasses.asdict(settings)))
+    with pytest.raises(ValueError, match=r"blr 0.00015 there, 0.5 now"):
+        table5.check_same_settings(dataclasses.replace(settings, blr=0.5), tmp_path)
+    table5.check_same_settings(dataclasses.replace(settings, seeds=(0, 1), progress=True), tmp_path)
+    saved = dataclasses.asdict(settings)
+    del saved["eval_seed"]
+    (tmp_path / "settings.json").write_text(json.dumps(saved))
+    table5.check_same_settings(settings, tmp_path)
+    with pytest.raises(ValueError, match="eval_seed 0 there, 4 now"):
+        table5.check_same_settings(dataclasses.replace(settings, eval_seed=4), tmp_path)
+    before = (tmp_path / "settings.json").read_text()
+    with pytest.raises(ValueError, match="other settings"):
+        run_table5(dataclasses.replace(settings, blr=0.5), echo=lambda line: None)
+    assert (tmp_path / "settings.json").read_text() == before
+
+
+def test_missing_data_is_refused_before_any_output(tmp_path):
+    from maskstats.mae.data import DataError
+
+    lines = []
+    out = tmp_path / "t5"
+    for field in ("data", "eval_data"):
+        settings = _micro_settings(out, **{field: f"fashion-mnist:{tmp_path / 'none'}"})
+        with pytest.raises(DataError, match="does not exist"):
+            run_table5(settings, echo=lines.append)
+    assert lines == [] and not out.exists()
+
+
+def test_quick_preset_caps_the_evaluation():
+    assert Table5Settings().quick().eval_max_images == 2000
+    assert Table5Settings(eval_max_images=500).quick().eval_max_images == 500
+    quick = Table5Settings(seeds=(0, 1, 2)).quick()
+    assert (quick.max_steps, quick.seeds) == (60, (0,))
