@@ -409,13 +409,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
         f"k-NN (k={args.k}) top-1: cls {result['knn_cls']:.4f}, "
         f"mean-pooled {result['knn_mean']:.4f}"
     )
-    print(f"Spearman(metric difficulty, real per-patch loss) at mask ratio {result['mask_ratio']}:")
-    for name, values in result["real_difficulty"].items():
+    difficulty = result["real_difficulty"]
+    print(
+        f"Spearman(metric difficulty, real per-patch loss) on {difficulty['images']} images at "
+        f"mask ratio {result['mask_ratio']} (loss/var: the loss over the patch's pixel variance):"
+    )
+    for name, values in difficulty.items():
         if isinstance(values, dict):
             lo, hi = values["spearman_pooled_ci"]
+            n_lo, n_hi = values["spearman_normalized_ci"]
             print(
                 f"  {name:9s} pooled {values['spearman_pooled']:+.3f} [{lo:+.3f}, {hi:+.3f}]  "
-                f"per image {values['spearman_per_image']:+.3f}"
+                f"per image {values['spearman_per_image']:+.3f}  "
+                f"loss/var {values['spearman_normalized']:+.3f} [{n_lo:+.3f}, {n_hi:+.3f}]"
             )
     print(f"wrote {result['path']}")
     return 0

@@ -81,6 +81,7 @@ def test_eval_end_to_end_on_a_briefly_pretrained_model(tmp_path, capsys):
     assert main(["eval", "--ckpt", str(tmp_path), *flags, "--seed", "3"]) == 0
     printed = capsys.readouterr().out
     assert "linear probe top-1" in printed
+    assert "loss/var" in printed.splitlines()[-2]  # the last metric's line, before "wrote"
     result = json.loads((tmp_path / "eval.json").read_text())
     # What was evaluated is recorded: 1,000 of the 1,797 digits, a quarter of them to test.
     assert (result["seed"], result["test_share"], result["max_images"]) == (3, 0.25, 1000)
