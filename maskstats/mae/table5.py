@@ -188,7 +188,9 @@ def check_same_settings(s: Table5Settings, out: Path) -> None:
     try:
         saved = json.loads(path.read_text())
     except (OSError, ValueError):
-        raise ValueError(f"{path} is unreadable; choose a new --out") from None
+        saved = None
+    if not isinstance(saved, dict):
+        raise ValueError(f"{path} is not a table5 settings file; choose a new --out")
     current = json.loads(json.dumps(asdict(s)))  # tuples as lists, as saved
     defaults = json.loads(json.dumps(asdict(Table5Settings())))  # fields older runs lack
     changed = [

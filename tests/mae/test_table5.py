@@ -255,6 +255,11 @@ def test_rerun_with_other_settings_is_refused_before_any_work(tmp_path):
     table5.check_same_settings(settings, tmp_path)
     with pytest.raises(ValueError, match="eval_seed 0 there, 4 now"):
         table5.check_same_settings(dataclasses.replace(settings, eval_seed=4), tmp_path)
+    for text in ("[1, 2]", "{not json"):
+        (tmp_path / "other").mkdir(exist_ok=True)
+        (tmp_path / "other" / "settings.json").write_text(text)
+        with pytest.raises(ValueError, match="not a table5 settings file"):
+            table5.check_same_settings(settings, tmp_path / "other")
     before = (tmp_path / "settings.json").read_text()
     with pytest.raises(ValueError, match="other settings"):
         run_table5(dataclasses.replace(settings, blr=0.5), echo=lambda line: None)
