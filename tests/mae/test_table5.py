@@ -28,16 +28,7 @@ from maskstats.mae.table5 import (
 
 @pytest.mark.slow
 def test_table5_micro_writes_every_row_and_skips_finished(tmp_path):
-    settings = Table5Settings(
-        max_steps=2,
-        batch_size=8,
-        dataset_length=16,
-        seeds=(0,),
-        out=str(tmp_path),
-        progress=False,
-        eval_max_images=200,
-        decoder_ratios=(0.2,),
-    )
+    settings = _micro_settings(tmp_path, eval_max_images=200)
     lines = []
     tables = run_table5(settings, echo=lines.append)
     table = tables["table"]
