@@ -402,6 +402,61 @@ def achievable_range_plot(range_table: pd.DataFrame, sweep_table: pd.DataFrame) 
     return fig
 
 
+def effective_difficulty(
+    table: pd.DataFrame, simmim_band: tuple[float, float] = SIMMIM_MODERATE_PX
+) -> plt.Figure:
+    """Effective AvgDist of each loss setting against mask ratio, SimMIM's moderate band
+    shaded: left the weightings (without decoder masking), right decoder masking without
+    (dashed) and with flatten (solid); plain MAE in black on both.
+
+    Args:
+        table: :func:`maskstats.sweeps.loss_difficulty_sweep` output.
+        simmim_band: SimMIM's moderate AvgDist band (px).
+
+    Returns:
+        The figure.
+    """
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(FULL_WIDTH, 2.9), layout="constrained", sharey=True
+    )
+    settings = list(dict.fromkeys(table["setting"]))
+    weighted = [
+        n for n in settings if (table.loc[table["setting"] == n, "decoder_mask_ratio"] == 0).all()
+    ]
+    dropped = [n for n in settings if n not in weighted]
+    qs = sorted({float(q) for q in table["decoder_mask_ratio"] if q > 0})
+    for ax, names in ((left, weighted), (right, ["plain MAE", *dropped])):
+        ax.axhspan(*simmim_band, color="0.88", zorder=0, lw=0, label="SimMIM moderate (10-20 px)")
+        colour = 0
+        for name in names:
+            rows = table[table["setting"] == name].sort_values("mask_ratio")
+            if rows.empty:
+                continue
+            q = float(rows["decoder_mask_ratio"].iloc[0])
+            style = {"marker": "o", "ms": 2.5, "lw": 1.2}
+            if name == "plain MAE":
+                style.update(color="#000", lw=1.6)
+            elif (rows["weighting"] == "histogram").any():  # the comparison, not a method
+                style.update(color="0.45", ls="--")
+            elif ax is right:
+                style.update(
+                    color=OKABE_ITO[qs.index(q) % len(OKABE_ITO)],
+                    ls="-" if (rows["weighting"] != "none").any() else "--",
+                )
+            else:
+                style.update(color=OKABE_ITO[colour % len(OKABE_ITO)])
+                colour += 1
+            ax.plot(rows["mask_ratio"], rows["effective_avgdist"], label=name, **style)
+        ax.set_xlabel("mask ratio")
+        ax.grid(alpha=0.3, lw=0.5)
+        ax.legend(frameon=False, fontsize=6, loc="upper left")
+    left.set_ylabel("effective AvgDist [px] (loss-weighted)")
+    strategy = f"{table['strategy'].iloc[0]} masks: " if "strategy" in table else ""
+    left.set_title(f"{strategy}weightings (no decoder masking)")
+    right.set_title("decoder masking q: dashed alone, solid with flatten p2dist")
+    return fig
+
+
 def loss_per_bin(records: Sequence[dict]) -> plt.Figure:
     """Mean reconstruction loss per difficulty bin, one line per epoch, over grey bars of the
     share of masked patches in each bin (last epoch), so that a nearly empty tail bin is not

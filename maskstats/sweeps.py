@@ -6,14 +6,15 @@ Strategies are specs (:func:`maskstats.masks.resolve_strategy`): built-in names,
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
 from maskstats.masks import Strategy, generate, grid_from_image, grid_ratios, resolve_strategies
-from maskstats.metrics import METRIC_NAMES
+from maskstats.metrics import METRIC_NAMES, PATCH_METRICS, REGISTRY
 from maskstats.tables import compute_chunked, mask_table
 
 EASY_P2DIST = 0.5
@@ -148,3 +149,115 @@ def _jobs(
             )
         return [(strategy, r, (1_000_000 + position, k)) for k, r in enumerate(allowed)]
     return [(strategy, r, (position * len(ratios) + k,)) for k, r in enumerate(ratios)]
+
+
+@dataclass(frozen=True)
+class LossSetting:
+    """One way of weighting and selecting the loss's targets (see :mod:`maskstats.weights`).
+
+    Attributes:
+        name: the display name.
+        weighting: ``maskstats.weights.WEIGHTINGS``.
+        metric: the per-patch metric the weights and decoder masking use.
+        alpha: flatten / histogram power (None: the weighting's default).
+        decoder_mask_ratio: share of each mask's hardest masked patches dropped.
+    """
+
+    name: str
+    weighting: str = "none"
+    metric: str = "p2dist"
+    alpha: float | None = None
+    decoder_mask_ratio: float = 0.0
+
+
+LOSS_SETTINGS = (
+    LossSetting("plain MAE"),
+    *(LossSetting(f"flatten {m}", "flatten", m) for m in PATCH_METRICS),
+    LossSetting("histogram p2dist", "histogram"),
+    LossSetting("inverse p2dist", "inverse"),
+    *(LossSetting(f"decoder q={q:g}", decoder_mask_ratio=q) for q in (0.1, 0.2, 0.3)),
+    *(
+        LossSetting(f"flatten p2dist + q={q:g}", "flatten", "p2dist", None, q)
+        for q in (0.1, 0.2, 0.3)
+    ),
+)
+"""The paper's section B, quantified: plain MAE, each weighting and decoder masking with and
+without flatten."""
+LOSS_BATCH = 256
+"""Masks per batch: flatten weights are normalised over a batch."""
+
+
+def loss_difficulty_sweep(
+    masks_by_ratio: Mapping[float, np.ndarray],
+    patch_size: int = 16,
+    settings: Sequence[LossSetting] = LOSS_SETTINGS,
+    batch_size: int = LOSS_BATCH,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """The effective difficulty of each loss setting's targets at each mask ratio.
+
+    Each ratio's masks are cut into batches of ``batch_size`` (the last one shorter); each
+    setting's weights and decoder selection are made per batch, as in training, and the
+    batches' :class:`maskstats.weights.LossDifficulty` are averaged (the largest weight is
+    the largest of any batch).
+
+    Args:
+        masks_by_ratio: mask ratio -> (N, H, W) bool masks, True = masked, each with a
+            visible patch.
+        patch_size: pixels per patch side.
+        settings: the loss settings.
+        batch_size: masks per batch.
+        seed: seed of decoder masking's tie-breaks.
+
+    Returns:
+        One row per (setting, ratio): setting, weighting, metric, alpha, decoder_mask_ratio,
+        mask_ratio, effective_avgdist and target_avgdist (px: loss-weighted and unweighted
+        over the patches in the loss), mask_avgdist (px: over every masked patch), ess_share,
+        max_weight (over the mean), batches.
+    """
+    from maskstats.weights import decoder_keep, default_alpha, loss_difficulty, patch_weights
+
+    metrics = sorted({s.metric for s in settings} | {"p2dist"})
+    records = []
+    for ratio, masks in masks_by_ratio.items():
+        masks = np.asarray(masks, bool)
+        values = compute_chunked(masks, metrics, patch_size, False)
+        n = masks.shape[0]
+        flat = masks.reshape(n, -1)
+        for k, setting in enumerate(settings):
+            rng = np.random.default_rng([seed, k])
+            raw = values[setting.metric].reshape(n, -1)
+            difficulty = REGISTRY[setting.metric].difficulty(raw)
+            parts = []
+            for start in range(0, n, batch_size):
+                rows = slice(start, start + batch_size)
+                keep = decoder_keep(flat[rows], difficulty[rows], setting.decoder_mask_ratio, rng)
+                w = np.zeros(keep.shape, np.float32)
+                w[keep] = patch_weights(
+                    difficulty[rows][keep],
+                    setting.weighting,
+                    setting.metric,
+                    setting.alpha,
+                    oriented=True,
+                )
+                p2 = values["p2dist"][rows].reshape(keep.shape)
+                parts.append(loss_difficulty(flat[rows], w, patch_size, p2dist=p2))
+            records.append(
+                {
+                    "setting": setting.name,
+                    "weighting": setting.weighting,
+                    "metric": setting.metric,
+                    "alpha": setting.alpha
+                    if setting.alpha is not None
+                    else default_alpha(setting.weighting),
+                    "decoder_mask_ratio": setting.decoder_mask_ratio,
+                    "mask_ratio": float(ratio),
+                    "effective_avgdist": float(np.mean([p.effective_avgdist for p in parts])),
+                    "target_avgdist": float(np.mean([p.avgdist for p in parts])),
+                    "mask_avgdist": float(patch_size * values["p2dist"][masks].mean()),
+                    "ess_share": float(np.mean([p.ess_share for p in parts])),
+                    "max_weight": float(max(p.max_weight for p in parts)),
+                    "batches": len(parts),
+                }
+            )
+    return pd.DataFrame(records)

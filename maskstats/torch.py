@@ -17,6 +17,7 @@ as MAE's patchify, L = H * W.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -247,6 +248,30 @@ class DifficultyTargets:
             raise ValueError(f"per_patch_loss {tuple(per_patch_loss.shape)} != (N, L) {w.shape}")
         return (per_patch_loss.to(dtype) * w).sum() / w.sum().clamp_min(1e-12)
 
+    def loss_difficulty(
+        self, patch_size: int, grid: Any = None, p2dist: np.ndarray | None = None
+    ) -> _weights.LossDifficulty:
+        """How hard the targets of this loss are: effective AvgDist (loss-weighted, px), the
+        unweighted AvgDist of the same patches, ESS share and largest weight.
+
+        Args:
+            patch_size: pixels per patch side.
+            grid: (H, W) of the patch grid (default: square, L = H * H).
+            p2dist: (N, L) P2Dist of the masks, if known (else computed from ``mask``).
+
+        Returns:
+            :class:`maskstats.weights.LossDifficulty`.
+        """
+        mask = self.mask.detach().cpu().numpy()
+        if grid is None:
+            side = math.isqrt(mask.shape[1])
+            if side * side != mask.shape[1]:
+                raise ValueError(f"L = {mask.shape[1]} is not a square: pass grid=(H, W)")
+            grid = (side, side)
+        return _weights.loss_difficulty(
+            mask, self.weights.detach().cpu().numpy(), patch_size, grid=grid, p2dist=p2dist
+        )
+
     @property
     def decoder_length(self) -> int | None:
         """Tokens the decoder runs on with :class:`DecoderMasking`: 1 (cls) + V + K."""
@@ -275,9 +300,14 @@ class DifficultyWeighting:
         metric: per-patch metric (``maskstats.metrics.PATCH_METRICS``), oriented internally.
         grid: patch grid (H, W), or an int for a square grid.
         patch_size: model patch size in pixels.
-        weighting: "flatten", "inverse" or "none".
-        alpha: flatten power (1: equal total weight per difficulty bin; 0: plain MAE).
+        weighting: "flatten" (Difficulty-Flatten: more weight on easy targets, the least on the
+            hardest; :func:`maskstats.weights.flatten_weights`), "histogram" (the histogram
+            equaliser, for comparison), "inverse" or "none".
+        alpha: flatten / histogram power; None: 0.5 for flatten, 1 for histogram; 0: plain
+            MAE.
         gamma: inverse power.
+        min_share: flatten pools the easiest patches up to this share of the batch (so that
+            no weight exceeds ``min_share ** -alpha`` times the mean).
         decoder_mask_ratio: q in [0, 1): share of each row's masked patches, the hardest,
             dropped from the decoder and the loss.
         seed: seed of the decoder-masking tie-breaks (None: fresh entropy).
@@ -293,8 +323,9 @@ class DifficultyWeighting:
         grid: Any,
         patch_size: int,
         weighting: str = "flatten",
-        alpha: float = 1.0,
+        alpha: float | None = None,
         gamma: float = 1.0,
+        min_share: float = _weights.FLATTEN_MIN_SHARE,
         decoder_mask_ratio: float = 0.0,
         seed: Any = None,
         sync_bins: bool = False,
@@ -310,8 +341,10 @@ class DifficultyWeighting:
         self.grid = as_grid(grid)
         self.patch_size = int(patch_size)
         self.weighting = weighting
-        self.alpha = float(alpha)
+        self.alpha = _weights.default_alpha(weighting) if alpha is None else float(alpha)
         self.gamma = float(gamma)
+        self.min_share = float(min_share)
+        _weights.check_weighting(self.alpha, self.gamma, self.min_share)
         self.decoder_mask_ratio = float(decoder_mask_ratio)
         self.sync_bins = bool(sync_bins)
         self.process_group = process_group
@@ -335,7 +368,8 @@ class DifficultyWeighting:
         return (
             f"DifficultyWeighting({self.metric!r}, grid={self.grid}, "
             f"patch_size={self.patch_size}, weighting={self.weighting!r}, alpha={self.alpha}, "
-            f"gamma={self.gamma}, decoder_mask_ratio={self.decoder_mask_ratio})"
+            f"gamma={self.gamma}, min_share={self.min_share}, "
+            f"decoder_mask_ratio={self.decoder_mask_ratio})"
         )
 
     def _global_counts(self, selected: np.ndarray) -> np.ndarray | None:
@@ -373,6 +407,7 @@ class DifficultyWeighting:
             self.gamma,
             oriented=True,
             counts=counts,
+            min_share=self.min_share,
         )
         decoder = keep | ~flat
         per_row = decoder.sum(axis=1)
@@ -425,6 +460,16 @@ class DifficultyWeighting:
             scalar tensor (float32 or the loss's wider dtype).
         """
         return targets.loss(per_patch_loss)
+
+    def loss_difficulty(self, targets: DifficultyTargets) -> _weights.LossDifficulty:
+        """The effective difficulty of the loss these targets weight: effective AvgDist (px),
+        the unweighted AvgDist of the same patches, ESS share and largest weight
+        (:class:`maskstats.weights.LossDifficulty`). Reuses the targets' difficulty when the
+        metric is p2dist; otherwise computes P2Dist from the masks (on the CPU)."""
+        p2dist = None
+        if self.metric == "p2dist":
+            p2dist = targets.difficulty.detach().cpu().numpy()
+        return targets.loss_difficulty(self.patch_size, self.grid, p2dist=p2dist)
 
 
 # --- decoder masking ---------------------------------------------------------------------

@@ -24,7 +24,7 @@ import numpy as np
 
 from maskstats.metrics import PATCH_METRICS, REGISTRY, compute
 
-WEIGHTINGS = ("none", "flatten", "inverse")
+WEIGHTINGS = ("none", "flatten", "histogram", "inverse")
 # Every per-patch metric has a difficulty binning (kept under this name for callers).
 DIFFICULTY_METRICS = PATCH_METRICS
 
@@ -172,7 +172,135 @@ def bin_counts(
     return np.bincount(binning.assign(difficulty), minlength=binning.num_bins).astype(np.int64)
 
 
+FLATTEN_ALPHA = 0.5
+"""Default Difficulty-Flatten power: with ``FLATTEN_MIN_SHARE`` it bounds every weight by 10x the
+mean and the effective sample size below by a third of the patches (see :func:`flatten_weights`)."""
+FLATTEN_MIN_SHARE = 0.01
+"""Default share of the batch below which the easiest patches are pooled (one weight)."""
+
+
+def _easier_share(counts: np.ndarray) -> np.ndarray:
+    """Per bin: the share of the counted patches in that bin or an easier one (the difficulty
+    CDF at the bin's upper edge), float64."""
+    counts = np.asarray(counts, np.float64)
+    return np.cumsum(counts) / counts.sum()
+
+
+def _per_patch(bins: np.ndarray, per_bin: np.ndarray, counts: np.ndarray | None) -> np.ndarray:
+    """Weights ``per_bin[bins]`` divided by their mean over the batch whose bin counts are
+    ``counts`` (default: the bins given), float32."""
+    if counts is None:
+        weights = per_bin[bins]
+        return (weights / weights.mean()).astype(np.float32)
+    mean = (counts * per_bin).sum() / counts.sum()
+    return (per_bin[bins] / mean).astype(np.float32)
+
+
+def _batch_counts(bins: np.ndarray, counts: np.ndarray | None, num_bins: int) -> np.ndarray:
+    """The batch's bin counts: ``counts`` checked against the given patches, or their own."""
+    if counts is None:
+        return np.bincount(bins, minlength=num_bins).astype(np.float64)
+    counts = np.asarray(counts, np.float64)
+    if counts.shape != (num_bins,):
+        raise ValueError(f"counts must have shape ({num_bins},), got {counts.shape}")
+    if (counts[bins] < 1).any():
+        raise ValueError("counts must include the given patches (a bin of theirs has count 0)")
+    return counts
+
+
+def _check_power(value: float, name: str) -> float:
+    value = float(value)
+    if not (np.isfinite(value) and 0 <= value <= MAX_POWER):
+        raise ValueError(f"{name} must be a number in [0, {MAX_POWER:g}], got {value}")
+    return value
+
+
+MAX_POWER = 8.0
+"""Largest flatten / histogram / inverse power accepted: beyond it float32 weights overflow or
+collapse onto one bin."""
+
+
+def check_weighting(
+    alpha: float | None,
+    gamma: float,
+    min_share: float,
+    names: tuple[str, str, str] = ("alpha", "gamma", "min_share"),
+) -> None:
+    """Raise a one-line ValueError for weighting parameters that cannot work.
+
+    Args:
+        alpha: flatten / histogram power (None: the weighting's default).
+        gamma: inverse power.
+        min_share: flatten's pooled share.
+        names: how the message names the three (e.g. the CLI's flags).
+    """
+    if alpha is not None:
+        _check_power(alpha, names[0])
+    _check_power(gamma, names[1])
+    if not 0.0 <= float(min_share) <= 1.0:  # NaN fails too
+        raise ValueError(f"{names[2]} must be in [0, 1], got {min_share}")
+
+
 def flatten_weights(
+    values: Any,
+    metric: str | Binning = "p2dist",
+    alpha: float = FLATTEN_ALPHA,
+    *,
+    oriented: bool = False,
+    counts: np.ndarray | None = None,
+    min_share: float = FLATTEN_MIN_SHARE,
+) -> np.ndarray:
+    """Difficulty-Flatten: more weight on the easy targets, rare at high mask ratios, and the
+    least on the hardest ones.
+
+    A patch in difficulty bin b weighs ``max(F_b, min_share) ** -alpha``, where F_b is the
+    share of the batch's patches in bin b or an easier one (the difficulty CDF at the bin),
+    normalised to mean 1. The weights never increase with difficulty; the hardest bin gets
+    the smallest weight; a bin as easy as only a few patches of the batch gets much more; the
+    easiest ``min_share`` of the batch is pooled, so that no weight exceeds
+    ``min_share ** -alpha`` times the mean (10x at the defaults) and the effective sample size
+    (sum w)^2 / sum w^2 stays above 4M / (1 + M)^2 of the patches, M = ``min_share ** -alpha``
+    (a third at the defaults). With alpha = 1 each doubling of the easy share gets about the
+    same total weight. alpha = 0 is plain MAE. Why this and not a histogram equaliser:
+    docs/metrics.md, "Difficulty-Flatten"; the equaliser is :func:`histogram_weights`.
+
+    Args:
+        values: (M,) values of the batch's masked patches (finite; NaN raises): raw metric
+            values, or oriented difficulty with ``oriented=True``.
+        metric: metric name (values are oriented here), or a Binning over oriented
+            difficulty (values must then be oriented).
+        alpha: flattening power, >= 0.
+        oriented: ``values`` are already oriented higher = harder (``patch_difficulty``).
+        counts: (num_bins,) bin counts of the whole batch, e.g. summed over DDP ranks
+            (:func:`bin_counts`); the shares F_b and the mean 1 are then those of that batch.
+            Default: the counts of ``values``.
+        min_share: share of the batch, in [0, 1], below which the easiest bins are pooled.
+
+    Returns:
+        (M,) float32 weights, mean 1 (empty input gives an empty array).
+
+    Example:
+        >>> import numpy as np
+        >>> from maskstats.weights import flatten_weights
+        >>> nearest = np.array([1.0, 1.0, 2.0, 2.0, 2.0, 3.0, 3.0, 3.0])  # patches
+        >>> w = flatten_weights(nearest, "nearest", alpha=1.0, min_share=0.0)
+        >>> [round(float(x), 3) for x in w]  # F = 2/8, 5/8, 1: 4, 1.6, 1 over mean 1.975
+        [2.025, 2.025, 0.81, 0.81, 0.81, 0.506, 0.506, 0.506]
+    """
+    check_weighting(alpha, 0.0, min_share)
+    alpha, min_share = float(alpha), float(min_share)
+    difficulty, binning = _oriented(values, metric, oriented, "values")
+    if difficulty.size == 0:
+        return np.zeros(0, np.float32)
+    bins = binning.assign(difficulty)
+    batch = _batch_counts(bins, counts, binning.num_bins)
+    # Empty bins get no patch; their share (0 below the easiest patch) is set to 1 unused.
+    share = np.where(batch > 0, _easier_share(batch), 1.0)
+    per_bin = np.maximum(share, min_share) ** (-alpha)
+    return _per_patch(bins, per_bin, None if counts is None else batch)
+
+
+def histogram_weights(
     values: Any,
     metric: str | Binning = "p2dist",
     alpha: float = 1.0,
@@ -180,42 +308,32 @@ def flatten_weights(
     oriented: bool = False,
     counts: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Difficulty-Flatten: weight each patch by count(its bin)^(-alpha), counts over all the
-    given patches (the batch), normalised to mean 1.
+    """The histogram equaliser (``weighting="histogram"``, this library's flatten before
+    0.2.0): each patch weighs count(its bin)^(-alpha), normalised to mean 1.
 
-    alpha = 1 gives every non-empty bin the same total weight; alpha = 0 gives plain MAE.
+    Kept for comparison. It is not the paper's Difficulty-Flatten: the rarest bins at *either*
+    end get the largest weights, so with distance metrics at high mask ratios the hardest tail
+    is weighted most, and a handful of patches can carry the batch.
 
     Args:
-        values: (M,) values of the batch's masked patches (finite; NaN raises): raw metric
-            values, or oriented difficulty with ``oriented=True``.
-        metric: metric name (values are oriented here), or a Binning over oriented
-            difficulty (the old form: values must then be oriented).
-        alpha: flattening power, >= 0.
-        oriented: ``values`` are already oriented higher = harder (``patch_difficulty``).
-        counts: (num_bins,) bin counts of the whole batch, e.g. summed over DDP ranks
-            (:func:`bin_counts`); the weights then have mean 1 over that batch. Default: the
-            counts of ``values``.
+        values: (M,) values of the batch's masked patches (finite), raw or ``oriented``.
+        metric: metric name, or a Binning over oriented difficulty.
+        alpha: power, >= 0 (1: every non-empty bin gets the same total weight).
+        oriented: ``values`` are already oriented higher = harder.
+        counts: (num_bins,) bin counts of the whole batch (DDP), as in :func:`flatten_weights`.
 
     Returns:
-        (M,) float32 weights, mean 1 (empty input gives an empty array).
+        (M,) float32 weights, mean 1.
     """
+    alpha = _check_power(alpha, "alpha")
     difficulty, binning = _oriented(values, metric, oriented, "values")
     if difficulty.size == 0:
         return np.zeros(0, np.float32)
     bins = binning.assign(difficulty)
-    if counts is None:
-        counts = np.bincount(bins, minlength=binning.num_bins).astype(np.float64)
-        weights = counts[bins] ** (-float(alpha))
-        return (weights / weights.mean()).astype(np.float32)
-    counts = np.asarray(counts, np.float64)
-    if counts.shape != (binning.num_bins,):
-        raise ValueError(f"counts must have shape ({binning.num_bins},), got {counts.shape}")
-    if (counts[bins] < 1).any():
-        raise ValueError("counts must include the given patches (a bin of theirs has count 0)")
+    batch = _batch_counts(bins, counts, binning.num_bins)
     with np.errstate(divide="ignore"):
-        per_bin = np.where(counts > 0, counts ** (-float(alpha)), 0.0)
-    mean = (counts * per_bin).sum() / counts.sum()
-    return (per_bin[bins] / mean).astype(np.float32)
+        per_bin = np.where(batch > 0, batch ** (-alpha), 0.0)
+    return _per_patch(bins, per_bin, None if counts is None else batch)
 
 
 def inverse_weights(
@@ -233,13 +351,14 @@ def inverse_weights(
     Returns:
         (M,) float32 weights, mean 1.
     """
+    gamma = _check_power(gamma, "gamma")
     difficulty, binning = _oriented(values, metric, oriented, "values")
     if difficulty.size == 0:
         return np.zeros(0, np.float32)
     finite = binning.edges[np.isfinite(binning.edges)]
     lo, hi = finite[0], finite[-1]
     hardness = np.clip((difficulty - lo) / (hi - lo), 0.0, 1.0)
-    weights = (0.1 + hardness) ** (-float(gamma))
+    weights = (0.1 + hardness) ** (-gamma)
     return (weights / weights.mean()).astype(np.float32)
 
 
@@ -247,22 +366,25 @@ def patch_weights(
     values: Any,
     weighting: str = "flatten",
     metric: str | Binning | None = "p2dist",
-    alpha: float = 1.0,
+    alpha: float | None = None,
     gamma: float = 1.0,
     *,
     oriented: bool = False,
     counts: np.ndarray | None = None,
+    min_share: float = FLATTEN_MIN_SHARE,
 ) -> np.ndarray:
-    """Dispatch on ``weighting`` ("none", "flatten", "inverse").
+    """Dispatch on ``weighting`` (``WEIGHTINGS``: "none", "flatten", "histogram", "inverse").
 
     Args:
         values: (M,) values of masked patches (finite), raw or ``oriented``.
         weighting: one of ``WEIGHTINGS``.
         metric: metric name, a Binning over oriented difficulty, or None (unit weights).
-        alpha: flatten power.
+        alpha: flatten / histogram power (None: ``FLATTEN_ALPHA`` for flatten, 1 for
+            histogram).
         gamma: inverse power.
         oriented: ``values`` are already oriented higher = harder.
-        counts: global bin counts for flatten (see :func:`flatten_weights`).
+        counts: global bin counts for flatten and histogram (see :func:`flatten_weights`).
+        min_share: flatten's pooled easy share (see :func:`flatten_weights`).
 
     Returns:
         (M,) float32 weights, mean 1.
@@ -272,8 +394,116 @@ def patch_weights(
     if weighting == "none" or metric is None:
         return np.ones(_finite_values(values, "values").size, np.float32)
     if weighting == "flatten":
-        return flatten_weights(values, metric, alpha, oriented=oriented, counts=counts)
+        alpha = FLATTEN_ALPHA if alpha is None else alpha
+        return flatten_weights(
+            values, metric, alpha, oriented=oriented, counts=counts, min_share=min_share
+        )
+    if weighting == "histogram":
+        alpha = 1.0 if alpha is None else alpha
+        return histogram_weights(values, metric, alpha, oriented=oriented, counts=counts)
     return inverse_weights(values, metric, gamma, oriented=oriented)
+
+
+def default_alpha(weighting: str) -> float:
+    """The power ``patch_weights`` uses for ``weighting`` when none is given (0 where the
+    weighting has none)."""
+    return {"flatten": FLATTEN_ALPHA, "histogram": 1.0}.get(weighting, 0.0)
+
+
+@dataclass(frozen=True)
+class LossDifficulty:
+    """How hard the targets of a weighted loss are, whatever metric made the weights.
+
+    Attributes:
+        effective_avgdist: px, the loss-weighted mean of patch_size x p2dist over the patches
+            in the loss: the AvgDist the loss trains on.
+        avgdist: px, the unweighted mean of the same patches (AvgDist of the loss's targets).
+        ess_share: effective sample size (sum w)^2 / sum w^2 as a share of those patches
+            (1 = every patch counts fully).
+        max_weight: the largest weight over the mean weight.
+        patches: K, the number of patches in the loss.
+    """
+
+    effective_avgdist: float
+    avgdist: float
+    ess_share: float
+    max_weight: float
+    patches: int
+
+    @classmethod
+    def from_patches(cls, p2dist: Any, weights: Any, patch_size: float) -> LossDifficulty:
+        """From the patches in the loss.
+
+        Args:
+            p2dist: (K,) P2Dist (patches) of each patch in the loss.
+            weights: (K,) their loss weights (> 0).
+            patch_size: pixels per patch side.
+
+        Returns:
+            LossDifficulty (NaN fields and 0 patches for K = 0).
+        """
+        p2 = _numpy(p2dist).astype(np.float64).ravel()
+        w = _numpy(weights).astype(np.float64).ravel()
+        if p2.shape != w.shape:
+            raise ValueError(f"p2dist {p2.shape} and weights {w.shape} differ")
+        if p2.size == 0:
+            nan = float("nan")
+            return cls(nan, nan, nan, nan, 0)
+        total = w.sum()
+        return cls(
+            effective_avgdist=float(patch_size * (w * p2).sum() / total),
+            avgdist=float(patch_size * p2.mean()),
+            ess_share=float(total**2 / (w**2).sum() / w.size),
+            max_weight=float(w.max() / (total / w.size)),
+            patches=int(w.size),
+        )
+
+    def as_dict(self) -> dict[str, float]:
+        """The fields as a dict (JSON-ready)."""
+        return {f: getattr(self, f) for f in self.__dataclass_fields__}
+
+
+def loss_difficulty(
+    masks: Any, weights: Any, patch_size: int, *, grid: Any = None, p2dist: Any = None
+) -> LossDifficulty:
+    """The effective difficulty of a weighted loss over a batch of masks.
+
+    The patches in the loss are the masked ones with a weight above 0 (decoder masking gives
+    the dropped ones weight 0).
+
+    Args:
+        masks: (N, H, W), or (N, L) with ``grid``, bool or 0/1, True = masked.
+        weights: per-patch loss weights, the masks' shape (or (N, L)); 0 where a patch is not
+            in the loss (e.g. ``DifficultyTargets.weights``).
+        patch_size: pixels per patch side.
+        grid: (H, W) of the patch grid, for (N, L) masks.
+        p2dist: P2Dist of every patch, the masks' shape, if already computed (else computed
+            here).
+
+    Returns:
+        LossDifficulty.
+
+    Example:
+        >>> import maskstats as ms
+        >>> from maskstats.weights import loss_difficulty, patch_weights
+        >>> masks = ms.random_masks(64, (14, 14), mask_ratio=0.9, seed=0)
+        >>> w = np.zeros(masks.shape, np.float32)
+        >>> w[masks] = patch_weights(ms.p2dist(masks, 16)[masks], "flatten", "p2dist")
+        >>> d = loss_difficulty(masks, w, 16)
+        >>> bool(d.effective_avgdist < d.avgdist), d.patches
+        (True, 11328)
+    """
+    flat = _numpy(masks)
+    n = flat.shape[0]
+    flat = flat.reshape(n, -1).astype(bool, copy=False)
+    w = _numpy(weights).astype(np.float64, copy=False).reshape(n, -1)
+    if w.shape != flat.shape:
+        raise ValueError(f"weights {w.shape} do not match masks {flat.shape}")
+    if p2dist is None:
+        p2dist = compute(masks, "p2dist", patch_size, grid=grid, on_empty="nan")["p2dist"]
+    p2 = _numpy(p2dist).reshape(n, -1)
+    in_loss = flat & (w > 0)
+    return LossDifficulty.from_patches(p2[in_loss], w[in_loss], patch_size)
 
 
 def _tie_keys(

@@ -161,3 +161,23 @@ def test_achievable_range_plot_draws_the_range_and_each_strategy():
     np.testing.assert_allclose(random_line.get_ydata(), [5.5, 10.0])
     assert ax.get_yscale() == "log" and "AvgDist" in ax.get_ylabel()
     plt.close(fig)
+
+
+def test_effective_difficulty_figure_draws_every_setting_and_the_band():
+    from maskstats import sweeps
+
+    masks = {r: random_masks(32, 8, r, seed=k) for k, r in enumerate((0.5, 0.75, 0.9))}
+    table = sweeps.loss_difficulty_sweep(masks, 4, batch_size=16)
+    fig = plot.effective_difficulty(table)
+    left, right = fig.axes[:2]
+    weighted = [s.name for s in sweeps.LOSS_SETTINGS if s.decoder_mask_ratio == 0]
+    assert [line.get_label() for line in left.get_lines()] == weighted
+    assert len(right.get_lines()) == 1 + len(sweeps.LOSS_SETTINGS) - len(weighted)
+    plain = next(line for line in left.get_lines() if line.get_label() == "plain MAE")
+    np.testing.assert_allclose(
+        plain.get_ydata(), table[table["setting"] == "plain MAE"]["effective_avgdist"]
+    )
+    spans = [p for p in left.patches if p.get_label().startswith("SimMIM")]
+    assert len(spans) == 1 and spans[0].get_y() == 10.0 and spans[0].get_height() == 10.0
+    assert "effective AvgDist" in _texts(fig)
+    plt.close(fig)

@@ -14,6 +14,7 @@ from maskstats.report import (
     agreement_finding,
     headline_table,
     html_table,
+    loss_finding,
     metric_finding,
     sweep_finding,
 )
@@ -25,11 +26,18 @@ EXPECTED = [
     "metric_table.md",
     "metric_table.tex",
     "agreement.csv",
+    "loss_difficulty.csv",
     "index.html",
     MANIFEST,
 ] + [
     f"{name}.{ext}"
-    for name in ("difficulty_vs_ratio", "p2dist_distributions", "mask_gallery", "metric_agreement")
+    for name in (
+        "difficulty_vs_ratio",
+        "p2dist_distributions",
+        "mask_gallery",
+        "metric_agreement",
+        "effective_difficulty",
+    )
     for ext in ("png", "pdf")
 ]
 SMALL = ["--img-size", "64", "--patch-size", "8", "--ratios", "0.5,0.75,0.9", "-n", "64"]
@@ -82,7 +90,7 @@ def test_index_reads_like_an_appendix(report):
     assert "maskstats report --out" in page and "machine" in page and "0.1.0" in page
     # Each figure has a caption that is not its file name.
     captions = re.findall(r"<figcaption>(.*?)</figcaption>", page, re.S)
-    assert len(captions) == 4 and all(len(c) > 80 for c in captions)
+    assert len(captions) == 5 and all(len(c) > 80 for c in captions)
     # SimMIM's 32-px cells hide every patch of a 64-px image at 0.9: undefined, not 0.
     sweep = pd.read_csv(report / "sweep.csv")
     hidden = sweep[(sweep.strategy == "simmim") & (sweep.mask_ratio == 0.9)]
@@ -140,6 +148,59 @@ def test_headline_findings_come_from_the_numbers():
         "0.60 at ratio 0.75, 0.80 at ratio 0.9; the metrics agree less at higher mask ratios on "
         "grid masks: mean pairwise Spearman 0.90 at ratio 0.75, 0.30 at ratio 0.9."
     )
+
+
+def test_loss_finding_comes_from_the_numbers():
+    rows = []
+    for ratio, values in {
+        0.75: (10.2, 8.8, 7.0, 6.4, 32.0),
+        0.9: (20.3, 16.7, 13.2, 9.5, 34.7),
+    }.items():
+        for (name, q), px in zip(
+            [
+                ("plain MAE", 0.0),
+                ("flatten p2dist", 0.0),
+                ("decoder q=0.3", 0.3),
+                ("flatten p2dist + q=0.3", 0.3),
+                ("histogram p2dist", 0.0),
+            ],
+            values,
+            strict=True,
+        ):
+            rows.append(
+                {
+                    "setting": name,
+                    "mask_ratio": ratio,
+                    "decoder_mask_ratio": q,
+                    "effective_avgdist": px,
+                }
+            )
+    text = loss_finding(pd.DataFrame(rows))
+    assert text == (
+        "At mask ratio 0.9 the loss's targets have an effective AvgDist of 20.3 px with plain MAE "
+        "(above SimMIM's moderate 10–20 px), 16.7 px with flatten p2dist (inside), 13.2 px with "
+        "decoder q=0.3 (inside) and 9.5 px with flatten p2dist + q=0.3 (below); the histogram "
+        "equaliser instead raises it to 34.7 px."
+    )
+    assert loss_finding(pd.DataFrame(rows[:3])) == ""  # a setting missing: no finding
+
+
+def test_report_quantifies_section_b(report):
+    table = pd.read_csv(report / "loss_difficulty.csv")
+    assert sorted(set(table["mask_ratio"])) == [0.5, 0.75, 0.9]
+    at = table[table["mask_ratio"] == 0.9].set_index("setting")
+    assert at.loc["plain MAE", "ess_share"] == pytest.approx(1.0)
+    assert at.loc["plain MAE", "effective_avgdist"] == pytest.approx(
+        at.loc["plain MAE", "mask_avgdist"], rel=1e-5
+    )
+    for name in ("flatten p2dist", "decoder q=0.3", "flatten p2dist + q=0.3"):
+        assert at.loc[name, "effective_avgdist"] < at.loc["plain MAE", "effective_avgdist"]
+    assert (
+        at.loc["histogram p2dist", "effective_avgdist"] > at.loc["plain MAE", "effective_avgdist"]
+    )
+    page = (report / "index.html").read_text()
+    assert "section B, quantified" in page and 'src="effective_difficulty.png"' in page
+    assert "effective AvgDist px @0.9" in page
 
 
 def test_html_table_blanks_nan_and_keeps_plus_minus_together():
@@ -264,8 +325,9 @@ def test_difficulty_report_shows_only_difficulty_and_reports_unreachable(tmp_pat
     # Every figure is drawn, from difficulty masks only (the gallery at the reachable ratios).
     for name in ("difficulty_vs_ratio", "p2dist_distributions", "metric_agreement", "mask_gallery"):
         assert (out / f"{name}.png").stat().st_size > 1000, name
+    assert set(pd.read_csv(out / "loss_difficulty.csv")["strategy"]) == {"difficulty"}
     page = (out / "index.html").read_text()
-    assert page.count("<figure>") == 4
+    assert page.count("<figure>") == 5
     assert "Settings left out" in page and "mask ratio 0.9" in page
     assert "random" not in page.split("<h2>Files")[0].split("</header>")[1]
     assert "NaN" not in page and ">nan<" not in page
@@ -378,7 +440,7 @@ def test_report_page_in_a_real_browser(report, tmp_path, width):
             browser.close()
     assert errors == []
     assert found["scrollWidth"] <= found["innerWidth"], found["scrollWidth"]
-    assert len(found["images"]) == 4
+    assert len(found["images"]) == 5
     for image in found["images"]:
         assert image["natural"] > 0, image["src"]
         assert 0 < image["shown"] <= width, image

@@ -231,6 +231,34 @@ def test_targets_fields_and_layouts():
     assert moved.weights is not None and moved.ids_keep.dtype == torch.int64
 
 
+@pytest.mark.parametrize("metric", weights.DIFFICULTY_METRICS)
+def test_default_weighting_is_faithful_flatten_and_reports_its_difficulty(metric):
+    # 256 masks at 224/16, ratio 0.9, the defaults: flatten with alpha 0.5, min_share 0.01.
+    weighting = DifficultyWeighting(metric, grid=14, patch_size=16, seed=0)
+    assert (weighting.weighting, weighting.alpha, weighting.min_share) == ("flatten", 0.5, 0.01)
+    masks = random_masks(256, 14, 0.9, seed=3)
+    targets = weighting(masks)
+    w = targets.weights[targets.keep].double()
+    assert w.sum() ** 2 / (w**2).sum() / w.numel() >= 0.10 and w.max() <= 100 * w.mean()
+    d = weighting.loss_difficulty(targets)
+    p2 = weights.compute(masks, "p2dist", 16)["p2dist"]
+    expected = weights.loss_difficulty(masks, targets.weights.numpy().reshape(masks.shape), 16)
+    assert d == expected == targets.loss_difficulty(16, grid=14)
+    assert d.avgdist == pytest.approx(16 * p2[masks].mean(), rel=1e-6)
+    assert d.effective_avgdist < d.avgdist and d.patches == masks.sum()
+    dropped = DifficultyWeighting(metric, grid=14, patch_size=16, decoder_mask_ratio=0.3, seed=0)
+    with_q = dropped.loss_difficulty(dropped(masks))
+    assert with_q.patches < d.patches and with_q.avgdist < d.avgdist  # the hardest dropped
+
+
+def test_weighting_refuses_bad_parameters_at_construction():
+    for bad in (dict(alpha=float("nan")), dict(alpha=-1.0), dict(gamma=float("nan"))):
+        with pytest.raises(ValueError, match="must be a number in"):
+            DifficultyWeighting("p2dist", grid=GRID, patch_size=PATCH, **bad)
+    with pytest.raises(ValueError, match="min_share"):
+        DifficultyWeighting("p2dist", grid=GRID, patch_size=PATCH, min_share=2.0)
+
+
 def test_targets_pickle_as_one_buffer_and_come_back_equal():
     import pickle
     from multiprocessing.reduction import ForkingPickler

@@ -13,7 +13,7 @@ from maskstats._validate import check_mask_ratio
 from maskstats.masks import STRATEGIES
 from maskstats.masks.strategies import VARIABLE_COUNT
 from maskstats.metrics import PATCH_METRICS
-from maskstats.weights import WEIGHTINGS
+from maskstats.weights import FLATTEN_ALPHA, FLATTEN_MIN_SHARE, WEIGHTINGS, check_weighting
 
 
 @dataclass(frozen=True)
@@ -95,8 +95,24 @@ class TrainConfig:
         "difficulty metric for weights and decoder masking",
         choices=("none", *PATCH_METRICS),
     )
-    weighting: str = option("none", "loss weighting by difficulty", choices=WEIGHTINGS)
-    flatten_alpha: float = option(1.0, "Difficulty-Flatten exponent (0 = plain MAE)")
+    weighting: str = option(
+        "none",
+        "loss weighting by difficulty: flatten (Difficulty-Flatten: more weight on easy targets),"
+        " histogram (the histogram equaliser, for comparison), inverse",
+        choices=WEIGHTINGS,
+    )
+    flatten_alpha: float | None = option(
+        None,
+        f"flatten / histogram exponent, 0 = plain MAE (default: {FLATTEN_ALPHA:g} for flatten, "
+        "1 for histogram)",
+        kind="float",
+    )
+    flatten_min_share: float = option(
+        FLATTEN_MIN_SHARE,
+        "flatten pools the easiest patches up to this share of the batch (bounds every weight "
+        "by share^-alpha times the mean)",
+        kind="ratio",
+    )
     inverse_gamma: float = option(1.0, "inverse weighting exponent")
     decoder_mask_ratio: float = option(
         0.0, "share of the hardest masked patches dropped from the decoder", kind="ratio"
@@ -177,10 +193,16 @@ class TrainConfig:
                 raise ValueError(
                     f"{name} must be in (0, {MAX_LR:g}], got {value:g} (AdamW diverges above)"
                 )
-        for name in ("min_lr", "weight_decay", "warmup_epochs", "flatten_alpha", "inverse_gamma"):
+        for name in ("min_lr", "weight_decay", "warmup_epochs"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+        check_weighting(
+            self.flatten_alpha,
+            self.inverse_gamma,
+            self.flatten_min_share,
+            names=("--flatten-alpha", "--inverse-gamma", "--flatten-min-share"),
+        )
 
     @property
     def run_folder(self) -> str:
@@ -209,6 +231,7 @@ RUN_SETTINGS = (
     "metric",
     "weighting",
     "flatten_alpha",
+    "flatten_min_share",
     "inverse_gamma",
     "decoder_mask_ratio",
     "epochs",
@@ -334,6 +357,13 @@ class Table5Settings:
     seeds: Sequence[int] = option((0, 1, 2), "seeds, e.g. 0,1,2", kind="seeds")
     metrics: Sequence[str] = option(PATCH_METRICS, cli=False)
     decoder_ratios: Sequence[float] = option((0.1, 0.2, 0.3), cli=False)
+    alphas: Sequence[float] = option((0.25, 1.0), cli=False)
+    """Flatten exponents tried on the k-NN-chosen metric besides the default."""
+    histogram_metric: str | None = option("p2dist", cli=False)
+    """The metric of the histogram-equaliser comparison row (None: no such row)."""
+    flatten_definition: str = option("easy-share", cli=False)
+    """What ``weighting="flatten"`` means in these runs ("histogram" before 0.2.0): a folder
+    made with the other definition is not resumed."""
     dataset_length: int | None = option(
         None, "images per epoch for built-in data", kind="positive_int"
     )

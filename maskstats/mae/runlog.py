@@ -49,6 +49,21 @@ def read_metrics(out: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+LOSS_DIFFICULTY_KEYS = ("effective_avgdist", "loss_avgdist", "ess", "weight_max_over_mean")
+"""Per-interval record fields that describe how hard the loss's targets are."""
+
+
+def run_loss_difficulty(out: Path) -> dict[str, float | None]:
+    """The run's mean over its interval records of each ``LOSS_DIFFICULTY_KEYS`` field (every
+    interval has the same number of steps but the last); None where no record has it."""
+    records = [r for r in read_metrics(out) if r.get("kind") == "interval"]
+    means: dict[str, float | None] = {}
+    for key in LOSS_DIFFICULTY_KEYS:
+        values = [r[key] for r in records if r.get(key) is not None]
+        means[key] = float(sum(values) / len(values)) if values else None
+    return means
+
+
 def write_csv(out: Path) -> Path:
     """metrics.csv: one row per record, list fields spread into numbered columns."""
     rows = []

@@ -1,9 +1,11 @@
 """``maskstats table5``: the Efficient MAE Tab.5 comparison, rerun on your data and budget.
 
 Trains, with the same seeds, data and budget: plain MAE at the baseline ratio and at the high
-ratio, Difficulty-Flatten with each metric at the high ratio, and the best of those (by mean
-k-NN accuracy) with decoder masking; evaluates each; writes one table. Finished runs (those
-with an eval.json) are skipped, so an interrupted comparison resumes where it stopped."""
+ratio, Difficulty-Flatten with each metric at the high ratio, the histogram equaliser (the
+library's flatten before 0.2.0) as a comparison row, and on the best flatten metric (by mean
+k-NN accuracy) an exponent sweep and decoder masking; evaluates each; writes one table with the
+effective AvgDist and ESS of each row's loss. Finished runs (those with an eval.json) are
+skipped, so an interrupted comparison resumes where it stopped."""
 
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ class Row:
     trained: bool = True
     strategy: str = "random"
     target_avgdist: float | None = None
+    alpha: float | None = None
 
     @property
     def slug(self) -> str:
@@ -58,19 +61,28 @@ def base_rows(s: Table5Settings) -> list[Row]:
         Row(f"MAE r={s.mask_ratio:g}", s.mask_ratio),
     ]
     rows += [Row(f"flatten {m} r={s.mask_ratio:g}", s.mask_ratio, m, "flatten") for m in s.metrics]
+    if s.histogram_metric:
+        rows.append(
+            Row(
+                f"histogram {s.histogram_metric} r={s.mask_ratio:g}",
+                s.mask_ratio,
+                s.histogram_metric,
+                "histogram",
+            )
+        )
     return rows
 
 
 def decoder_rows(s: Table5Settings, best_metric: str) -> list[Row]:
-    """Decoder masking on top of the best flatten metric."""
-    return [
-        Row(
-            f"flatten {best_metric} r={s.mask_ratio:g} dec={q:g}",
-            s.mask_ratio,
-            best_metric,
-            "flatten",
-            q,
-        )
+    """On the best flatten metric: the other flatten exponents, then decoder masking (with
+    the default exponent)."""
+    r = f"r={s.mask_ratio:g}"
+    alphas = [
+        Row(f"flatten {best_metric} {r} alpha={a:g}", s.mask_ratio, best_metric, "flatten", alpha=a)
+        for a in s.alphas
+    ]
+    return alphas + [
+        Row(f"flatten {best_metric} {r} dec={q:g}", s.mask_ratio, best_metric, "flatten", q)
         for q in s.decoder_ratios
     ]
 
@@ -86,6 +98,7 @@ def row_config(s: Table5Settings, row: Row, seed: int, folder: Path) -> TrainCon
         mask_ratio=row.mask_ratio,
         metric=row.metric,
         weighting=row.weighting,
+        flatten_alpha=row.alpha,
         decoder_mask_ratio=row.decoder_mask_ratio,
         strategy=row.strategy,
         target_avgdist=row.target_avgdist,
@@ -158,8 +171,8 @@ def run_rows(s: Table5Settings, rows: Sequence[Row], echo: Callable[[str], None]
 def best_flatten_metric(results: list[dict], rows: Sequence[Row]) -> str:
     """The metric of the flatten row with the highest mean k-NN accuracy (mean-pooled features)
     over seeds: k-NN separates pretrained encoders where a linear probe saturates; p2dist when
-    there is no flatten row."""
-    flatten = [r for r in rows if r.weighting == "flatten"]
+    there is no flatten row (rows with their own exponent are not candidates)."""
+    flatten = [r for r in rows if r.weighting == "flatten" and r.alpha is None]
     if not flatten:
         return "p2dist"
     knn = {r.name: np.mean([x["knn_mean"] for x in results if x["row"] == r.name]) for r in flatten}
@@ -167,6 +180,9 @@ def best_flatten_metric(results: list[dict], rows: Sequence[Row]) -> str:
 
 
 FREE_SETTINGS = ("out", "progress", "seeds")
+BEFORE_SETTING = {"flatten_definition": "histogram"}
+"""What a settings.json written before a setting existed meant by it: folders from before 0.2.0
+hold flatten rows made with the histogram equaliser."""
 """Settings a rerun into the same folder may change: where the folder is, the progress bar and
 which seeds run (finished (row, seed) pairs are reused, new seeds added). Any other change would
 mix rows made under different settings in one table."""
@@ -193,6 +209,7 @@ def check_same_settings(s: Table5Settings, out: Path) -> None:
         raise ValueError(f"{path} is not a table5 settings file; choose a new --out")
     current = json.loads(json.dumps(asdict(s)))  # tuples as lists, as saved
     defaults = json.loads(json.dumps(asdict(Table5Settings())))  # fields older runs lack
+    defaults.update(BEFORE_SETTING)
     changed = [
         f"{key} {saved.get(key, defaults[key])!r} there, {value!r} now"
         for key, value in current.items()
@@ -248,6 +265,12 @@ def _ratio(value: float, base: float) -> float:
     return float(value / base)
 
 
+def _train_value(result: dict, key: str) -> float:
+    """A training-summary value of one run; NaN where it has none (the untrained row)."""
+    value = result["train"].get(key)
+    return float("nan") if value is None else float(value)
+
+
 def summarize(results: list[dict], rows: list[Row], s: Table5Settings) -> dict[str, pd.DataFrame]:
     """Mean ± std over seeds per configuration, the Spearman table and the rows' separation
     (the same dict as :func:`run_table5`)."""
@@ -269,6 +292,9 @@ def summarize(results: list[dict], rows: list[Row], s: Table5Settings) -> dict[s
             "step-time ratio": [
                 _ratio(r["train"]["step_ms"], base_step.get(r["seed"], np.nan)) for r in runs
             ],
+            "effective AvgDist px": [_train_value(r, "effective_avgdist") for r in runs],
+            "target AvgDist px": [_train_value(r, "loss_avgdist") for r in runs],
+            "ESS share": [_train_value(r, "ess") for r in runs],
         }
         record: dict = {"configuration": row.name, "metric": metric, "seeds": len(runs)}
         for key, vals in values.items():
@@ -360,6 +386,9 @@ SHOWN_COLUMNS = (
     "k-NN",
     "recon loss",
     "spearman(metric, loss)",
+    "effective AvgDist px",
+    "target AvgDist px",
+    "ESS share",
     "pretrain wall s",
     "step-time ratio",
 )
@@ -372,7 +401,7 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
     untrained row's timings)."""
     shown = pd.DataFrame(index=table.index)
     for key in SHOWN_COLUMNS:
-        digits = 1 if key == "pretrain wall s" else 3
+        digits = 1 if key in ("pretrain wall s", "effective AvgDist px", "target AvgDist px") else 3
         cells = []
         for mean, sd, seeds in zip(table[key], table[f"{key} std"], table["seeds"], strict=True):
             if mean is None or not np.isfinite(mean):

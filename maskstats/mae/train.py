@@ -36,9 +36,16 @@ from maskstats.mae.checkpoint import (
 from maskstats.mae.config import TrainConfig, resume_config
 from maskstats.mae.data import load_dataset
 from maskstats.mae.model import MaskedAutoencoderViT, create_model
-from maskstats.mae.runlog import append_record, truncate_records, write_csv, write_loss_per_bin
+from maskstats.mae.runlog import (
+    append_record,
+    run_loss_difficulty,
+    truncate_records,
+    write_csv,
+    write_loss_per_bin,
+)
 from maskstats.mae.stats import DifficultyStats
 from maskstats.masks.generators import grid_cell_side
+from maskstats.metrics import compute
 from maskstats.torch import DifficultyTargets, DifficultyWeighting
 
 
@@ -244,11 +251,12 @@ class Trainer:
             weighting=config.weighting if config.metric != "none" else "none",
             alpha=config.flatten_alpha,
             gamma=config.inverse_gamma,
+            min_share=config.flatten_min_share,
             decoder_mask_ratio=config.decoder_mask_ratio,
         )
         # Running statistics and timings: saved with every checkpoint.
-        self.interval = DifficultyStats(self.stats_metric, self.binning)
-        self.epoch_stats = DifficultyStats(self.stats_metric, self.binning)
+        self.interval = self._new_stats()
+        self.epoch_stats = self._new_stats()
         self.timing = {"difficulty_s": 0.0, "step_s": 0.0, "images": 0, "steps": 0, "wall_s": 0.0}
         self.last_loss = float("nan")
         self._wall_start = time.perf_counter()
@@ -262,6 +270,9 @@ class Trainer:
             self._resume(resumed, checkpoint_file(config.resume))
         # Load (or compile) the numba kernels now, so that step timings measure steady state.
         self.prepare_targets(self.make_masks(-1, 2), -1)
+
+    def _new_stats(self) -> DifficultyStats:
+        return DifficultyStats(self.stats_metric, self.binning, self.patch_size)
 
     # --- checkpoints -------------------------------------------------------------------
     def state(self) -> dict:
@@ -450,11 +461,11 @@ class Trainer:
                 bar.set_postfix(loss=f"{self.last_loss:.4f}", img_s=f"{images_per_s:.0f}")
                 if self.step % c.log_every == 0:
                     self._log("interval", epoch, self.interval, timing)
-                    self.interval = DifficultyStats(self.stats_metric, self.binning)
+                    self.interval = self._new_stats()
                 end_of_epoch = self.step % self.steps_per_epoch == 0
                 if end_of_epoch:
                     self._log("epoch", epoch, self.epoch_stats, timing)
-                    self.epoch_stats = DifficultyStats(self.stats_metric, self.binning)
+                    self.epoch_stats = self._new_stats()
                 if self.step % c.save_every == 0:
                     self.save()
                 if self._signal is not None:
@@ -472,6 +483,7 @@ class Trainer:
             "out": str(self.out),
         }
         if self.dist.is_main:
+            summary.update(run_loss_difficulty(self.out))
             write_csv(self.out)
             write_loss_per_bin(self.out)
             (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -503,6 +515,11 @@ class Trainer:
         kept_difficulty = np.take_along_axis(difficulty, ids, axis=1)
         kept_weights = np.take_along_axis(targets.weights.numpy(), ids, axis=1)
         masked_difficulty = difficulty[flat_masks]
+        if self.stats_metric == "p2dist":
+            kept_p2dist = kept_difficulty
+        else:
+            p2dist = compute(masks, "p2dist", self.patch_size)["p2dist"].reshape(len(masks), -1)
+            kept_p2dist = np.take_along_axis(p2dist, ids, axis=1)
         tokens = 1 + int((~flat_masks[0]).sum()) + ids.shape[1]
         for stats in (interval, epoch_stats):
             stats.add(
@@ -512,6 +529,7 @@ class Trainer:
                 kept_weights.ravel(),
                 tokens,
                 loss_value,
+                kept_p2dist.ravel(),
             )
         return loss_value
 
@@ -533,7 +551,9 @@ class Trainer:
             f"[{kind} {epoch} step {self.step}] loss {_fmt(record['loss'], 4)} "
             f"{self.stats_metric} median {_fmt(record.get('difficulty_q50'), 3)} "
             f"w [{_fmt(record['weight_min'], 2)}, {_fmt(record['weight_max'], 2)}] "
-            f"ess {_fmt(record['ess'], 2)} decoder tokens {_fmt(record['decoder_tokens'], 0)}"
+            f"ess {_fmt(record['ess'], 2)} effective AvgDist "
+            f"{_fmt(record['effective_avgdist'], 1)} px (targets {_fmt(record['loss_avgdist'], 1)})"
+            f" decoder tokens {_fmt(record['decoder_tokens'], 0)}"
         )
 
 

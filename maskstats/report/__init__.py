@@ -5,6 +5,7 @@ beside ``out``, swapped in when complete, a manifest; never replaces what is not
 from maskstats.report.build import (
     run_report,
     write_distribution_figures,
+    write_loss_difficulty,
     write_metric_table,
     write_sweep,
 )
@@ -14,6 +15,7 @@ from maskstats.report.page import (
     distribution_finding,
     headline_table,
     html_table,
+    loss_finding,
     metric_finding,
     sweep_finding,
 )
@@ -28,11 +30,13 @@ __all__ = [
     "distribution_finding",
     "headline_table",
     "html_table",
+    "loss_finding",
     "metric_finding",
     "read_manifest",
     "run_report",
     "sweep_finding",
     "write_distribution_figures",
+    "write_loss_difficulty",
     "write_metric_table",
     "write_sweep",
 ]

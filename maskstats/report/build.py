@@ -337,13 +337,58 @@ def write_metric_table(
     return table, files
 
 
+def write_loss_difficulty(
+    out: Path, s: ReportSettings, skipped: Skipped | None = None
+) -> tuple[pd.DataFrame, dict[str, Path]]:
+    """The paper's section B, quantified: the effective AvgDist of each loss setting
+    (:data:`maskstats.sweeps.LOSS_SETTINGS`) at every asked ratio, as loss_difficulty.csv
+    (with a ``strategy`` column) and the effective_difficulty figure, on random (MAE) masks
+    when they were asked for, else on the first asked strategy that takes any ratio.
+
+    Returns:
+        The sweep's table (empty when no asked strategy takes the asked ratios) and the files
+        written.
+    """
+    import pandas as pd
+
+    from maskstats import plot, sweeps
+
+    skipped = skipped if skipped is not None else Skipped()
+    candidates = [spec for spec in s.strategies if _follows_ratio(spec)]
+    files: dict[str, Path] = {}
+    if not candidates:
+        return pd.DataFrame(), files
+    spec = "random" if "random" in candidates else candidates[0]
+    name = display_name(spec)
+    masks = {}
+    for k, ratio in enumerate(s.mask_ratios):
+        made = _masks(s, spec, ratio, s.n, np.random.default_rng([s.seed, 3000 + k]), skipped)
+        made = _with_visible(made, name, ratio, skipped)
+        if made is not None and made.any():
+            masks[float(ratio)] = made
+    if not masks:
+        return pd.DataFrame(), files
+    table = sweeps.loss_difficulty_sweep(masks, s.patch_size, seed=s.seed)
+    table.insert(0, "strategy", name)
+    files["loss_difficulty.csv"] = out / "loss_difficulty.csv"
+    table.to_csv(files["loss_difficulty.csv"], index=False)
+    files.update(_save(plot.effective_difficulty(table), out / "effective_difficulty"))
+    return table, files
+
+
 def _save(fig, stem: Path) -> dict[str, Path]:
     from maskstats import plot
 
     return {path.name: path for path in plot.save(fig, stem)}
 
 
-FIGURES = ("difficulty_vs_ratio", "p2dist_distributions", "mask_gallery", "metric_agreement")
+FIGURES = (
+    "difficulty_vs_ratio",
+    "p2dist_distributions",
+    "mask_gallery",
+    "metric_agreement",
+    "effective_difficulty",
+)
 
 
 def run_report(
@@ -387,8 +432,12 @@ def run_report(
         metric_table, table_files = write_metric_table(build, s, skipped, summary)
         files.update(table_files)
         files.update(write_distribution_figures(build, s, skipped, summary))
+        loss_table, loss_files = write_loss_difficulty(build, s, skipped)
+        files.update(loss_files)
         elapsed = time.perf_counter() - started
-        files["index.html"] = write_index(build, s, summary, metric_table, files, skipped, elapsed)
+        files["index.html"] = write_index(
+            build, s, summary, metric_table, files, skipped, elapsed, loss_table
+        )
         names = sorted([*files, MANIFEST])
         manifest = {
             "tool": "maskstats report",

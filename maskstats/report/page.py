@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from maskstats.report.output import MANIFEST, now_text, package_version
-from maskstats.report.settings import FIG2_RATIOS, ReportSettings, Skipped, ratios_for
+from maskstats.report.settings import (
+    FIG2_RATIOS,
+    LOSS_TABLE_RATIOS,
+    ReportSettings,
+    Skipped,
+    ratios_for,
+)
 
 if TYPE_CHECKING:  # pandas and matplotlib load only when a report runs
     import pandas as pd
@@ -160,6 +166,55 @@ def distribution_finding(summary: pd.DataFrame, ratios: Sequence[float]) -> str:
     return text[:1].upper() + text[1:] + "." if text else ""
 
 
+def _band_word(px: float, band: tuple[float, float]) -> str:
+    if px < band[0]:
+        return "below"
+    return "inside" if px <= band[1] else "above"
+
+
+def loss_finding(table: pd.DataFrame, band: tuple[float, float] = (10.0, 20.0)) -> str:
+    """One sentence from :func:`maskstats.sweeps.loss_difficulty_sweep`'s table: at the ratio
+    nearest 0.9, the effective AvgDist of plain MAE, flatten on P²Dist, the strongest decoder
+    masking alone and with flatten, and the histogram equaliser, each placed against SimMIM's
+    moderate band ('' when the table lacks them)."""
+    if table.empty:
+        return ""
+    ratios = sorted(set(table["mask_ratio"]))
+    ratio = min(ratios, key=lambda r: (abs(r - 0.9), -r))
+    at = table[table["mask_ratio"] == ratio].set_index("setting")["effective_avgdist"]
+    q = table.loc[table["decoder_mask_ratio"] > 0, "decoder_mask_ratio"]
+    names = ["plain MAE", "flatten p2dist"]
+    if len(q):
+        names += [f"decoder q={q.max():g}", f"flatten p2dist + q={q.max():g}"]
+    if any(name not in at for name in names):
+        return ""
+    words = {n: f"{at[n]:.1f} px with {n} ({_band_word(at[n], band)}" for n in names}
+    words[names[0]] += f" SimMIM's moderate {band[0]:g}–{band[1]:g} px"
+    parts = [words[n] + ")" for n in names]
+    listed = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
+    text = f"At mask ratio {ratio:g} the loss's targets have an effective AvgDist of {listed}"
+    if "histogram p2dist" in at:
+        text += f"; the histogram equaliser instead raises it to {at['histogram p2dist']:.1f} px"
+    return text + "."
+
+
+def loss_display(table: pd.DataFrame, ratios: Sequence[float]) -> pd.DataFrame:
+    """The effective-difficulty table for the page: one row per loss setting, effective
+    AvgDist and ESS share at each of ``ratios`` (those present), then the masks' AvgDist."""
+    import pandas as pd
+
+    present = [r for r in ratios if (table["mask_ratio"] == r).any()]
+    if not present:
+        present = sorted(set(table["mask_ratio"]))[-3:]
+    order = list(dict.fromkeys(table["setting"]))
+    shown = pd.DataFrame(index=pd.Index(order, name="loss setting"))
+    for r in present:
+        at = table[table["mask_ratio"] == r].set_index("setting")
+        shown[f"effective AvgDist px @{r:g}"] = at["effective_avgdist"].reindex(order)
+        shown[f"ESS share @{r:g}"] = at["ess_share"].reindex(order)
+    return shown
+
+
 def _cell(value: object, column: str) -> str:
     if value is None or (isinstance(value, float | np.floating) and not np.isfinite(value)):
         return ""
@@ -247,6 +302,16 @@ FIGURE_TEXT = {
         "the photo, masked patches are coloured by their P²Dist (colour bar; brighter = "
         "harder).",
     ),
+    "effective_difficulty": (
+        "How hard is what the loss trains on? (the paper's section B, quantified)",
+        "Effective AvgDist: the loss-weighted mean of patch_size × P²Dist (pixels) over "
+        "the patches in the loss (masks: MAE's when asked for, else the first asked strategy; "
+        "the left title names it), weights and decoder selection made per batch of 256 masks. "
+        "Left: the weightings alone (histogram: the equaliser, "
+        "dashed, for comparison); right: decoder masking q (the hardest share of each mask's "
+        "targets dropped) alone (dashed) and with Difficulty-Flatten on P²Dist (solid). Grey: "
+        "SimMIM's moderate 10–20 px.",
+    ),
     "metric_agreement": (
         "Do the metrics agree?",
         "Spearman rank correlation between metrics over the same masked patches, per mask "
@@ -284,6 +349,7 @@ FILE_TEXT = {
     "metric_table.md": "the metric table, Markdown",
     "metric_table.tex": "the metric table, LaTeX (a tabular for pdflatex)",
     "agreement.csv": "Spearman and Kendall correlations between metrics",
+    "loss_difficulty.csv": "effective AvgDist, ESS and largest weight of each loss setting",
     MANIFEST: "settings, version and file list of this report",
 }
 
@@ -320,6 +386,7 @@ def write_index(
     files: Mapping[str, Path],
     skipped: Skipped | None = None,
     elapsed: float | None = None,
+    loss_table: pd.DataFrame | None = None,
 ) -> Path:
     """index.html: a header (command, version, date, machine), each table and figure with a
     caption and its headline finding, the settings left out, and links to every file. Only
@@ -333,6 +400,8 @@ def write_index(
         files: name -> path of every file written so far (linked at the end).
         skipped: settings out of reach.
         elapsed: seconds the report took.
+        loss_table: :func:`maskstats.sweeps.loss_difficulty_sweep`'s table (the effective
+            difficulty section; None or empty: no such section).
 
     Returns:
         The path of index.html.
@@ -402,6 +471,16 @@ nearest visible pixel, in patches; AvgDist (SimMIM) the same over a whole mask, 
     if "metric_agreement.png" in files:
         agreement = pd.read_csv(out / "agreement.csv")
         parts.append(_figure_html(out, "metric_agreement", agreement_finding(agreement)))
+    if loss_table is not None and not loss_table.empty and "effective_difficulty.png" in files:
+        parts.append(_figure_html(out, "effective_difficulty", loss_finding(loss_table)))
+        parts.append(
+            html_table(
+                loss_display(loss_table, LOSS_TABLE_RATIOS),
+                "Effective AvgDist (px) of each loss setting and the effective sample size of "
+                "its weights, (Σw)²/Σw² as a share of the patches in the loss (1: every patch "
+                "counts fully). All settings: loss_difficulty.csv.",
+            )
+        )
     if "mask_gallery.png" in files:
         parts.append(_figure_html(out, "mask_gallery", ""))
     links = []

@@ -18,6 +18,8 @@ if TYPE_CHECKING:  # pandas and matplotlib load only when a report runs
 
 FIG2_RATIOS = (0.75, 0.85, 0.9, 0.95)
 GALLERY_RATIOS = (0.5, 0.75, 0.9, 0.95)
+LOSS_TABLE_RATIOS = (0.75, 0.9, 0.95)
+"""The mask ratios the effective-difficulty table shows (of those the report asked for)."""
 DEFAULT_RATIOS = tuple(round(0.5 + 0.05 * k, 10) for k in range(10))
 """0.5, 0.55, ..., 0.95."""
 

@@ -32,9 +32,19 @@ def test_table5_micro_writes_every_row_and_skips_finished(tmp_path):
     lines = []
     tables = run_table5(settings, echo=lines.append)
     table = tables["table"]
-    assert len(table) == 1 + 2 + 4 + 1
+    # untrained, MAE at two ratios, flatten per metric, histogram, one more alpha, one q
+    assert len(table) == 1 + 2 + 4 + 1 + 1 + 1
     assert table.index[0] == "untrained encoder" and "dec=0.2" in table.index[-1]
+    assert "histogram p2dist r=0.9" in table.index
+    assert any(name.endswith("alpha=1") for name in table.index)
     assert table.loc["MAE r=0.75", "step-time ratio"] == pytest.approx(1.0)
+    # What each row's loss trained on: plain MAE's weights are all 1, flatten's favour the
+    # easy targets, and the untrained row has none.
+    plain, flat = table.loc["MAE r=0.9"], table.loc["flatten p2dist r=0.9"]
+    assert plain["ESS share"] == pytest.approx(1.0)
+    assert plain["effective AvgDist px"] == pytest.approx(plain["target AvgDist px"])
+    assert flat["effective AvgDist px"] < flat["target AvgDist px"] and flat["ESS share"] < 1
+    assert np.isnan(table.loc["untrained encoder", "effective AvgDist px"])
     for name in (
         "table5.csv",
         "table5.md",
@@ -79,6 +89,7 @@ def _micro_settings(tmp_path, **overrides):
         progress=False,
         eval_max_images=120,
         decoder_ratios=(0.2,),
+        alphas=(1.0,),
     )
     base.update(overrides)
     return Table5Settings(**base)
