@@ -1,4 +1,4 @@
-"""Redraw figures/table5/ (table5.png/.pdf, .md, .tex, spearman_by_metric.md, and
+"""Redraw figures/table5_fashion_mnist/ (table5.png/.pdf, .md, .tex, spearman_by_metric.md, and
 separation.md where separation.csv was committed) from the committed numbers in FOLDER's
 table5.csv and spearman_by_metric.csv, without retraining.
 
@@ -14,7 +14,7 @@ import pandas as pd
 
 from maskstats.mae.table5 import write_tables
 
-FOLDER = Path(__file__).resolve().parent.parent / "figures" / "table5"
+FOLDER = Path(__file__).resolve().parent.parent / "figures" / "table5_fashion_mnist"
 
 if __name__ == "__main__":
     folder = Path(sys.argv[1]) if len(sys.argv) > 1 else FOLDER
