@@ -8,7 +8,6 @@ import contextlib
 import json
 import math
 import os
-import random
 import signal
 import sys
 import threading
@@ -30,8 +29,11 @@ from maskstats.mae.checkpoint import (
     TRAINING_KEYS,
     checkpoint_file,
     load_checkpoint,
+    random_state,
     remove_stale_temporaries,
+    restore_random_state,
     save_checkpoint,
+    to_numpy,
 )
 from maskstats.mae.config import TrainConfig, resume_config
 from maskstats.mae.data import load_dataset
@@ -286,11 +288,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
             "step": self.step,
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "numpy": np.random.get_state(),
-                "python": random.getstate(),
-            },
+            "rng": random_state(),
             "config": asdict(self.cfg),
             "model_config": asdict(self.model.config),
             "model_name": self.cfg.model,
@@ -318,14 +316,12 @@ class Trainer:
             self.scheduler.load_state_dict(state["scheduler"])
             if "scaler" in state:
                 self.scaler.load_state_dict(state["scaler"])
-            torch.set_rng_state(state["rng"]["torch"])
-            np.random.set_state(state["rng"]["numpy"])
-            random.setstate(state["rng"]["python"])
+            restore_random_state(state["rng"])
         except (KeyError, RuntimeError, ValueError, TypeError) as error:
             first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
             raise ValueError(f"cannot resume from {path}: {first}") from None
         self.step = int(state["step"])
-        running = state.get("running")
+        running = to_numpy(state.get("running"))
         if running:  # checkpoints before statistics were saved restart them at the checkpoint
             self.interval.load_state_dict(running["interval"])
             self.epoch_stats.load_state_dict(running["epoch"])
