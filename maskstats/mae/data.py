@@ -499,8 +499,19 @@ def idx_dataset(spec: str, img_size: int, train: bool, seed: int) -> ImageDatase
     prefix = "train" if train else "t10k"
     images = read_idx(_idx_file(root, f"{prefix}-images-idx3-ubyte"))
     labels = read_idx(_idx_file(root, f"{prefix}-labels-idx1-ubyte"))
-    if images.ndim not in (3, 4) or images.dtype != np.uint8 or len(images) == 0:
-        raise DataError(f"{root}: {prefix} images must be (N, H, W) uint8, got {images.shape}")
+    usable = (
+        images.dtype == np.uint8
+        and images.ndim in (3, 4)
+        and min(images.shape[:3]) > 0
+        and (images.ndim == 3 or images.shape[3] in (1, 3, 4))
+    )
+    if not usable:
+        raise DataError(
+            f"{root}: {prefix} images must be uint8 (N, H, W) or (N, H, W, C) with C = 1, 3 or 4 "
+            f"and N, H, W > 0, got {images.dtype} {images.shape}"
+        )
+    if images.ndim == 4 and images.shape[3] == 1:
+        images = images[..., 0]
     if labels.ndim != 1 or len(labels) != len(images):
         raise DataError(f"{root}: {len(images)} {prefix} images but labels of shape {labels.shape}")
     names = [f"{name}:{prefix}[{i}]" for i in range(len(images))]

@@ -241,3 +241,35 @@ def test_cifar_batches_with_other_content_are_one_line(tmp_path):
         with pytest.raises(DataError) as error:
             load_dataset(f"cifar:{root}", 32, train=False)
         assert len(str(error.value).splitlines()) == 1 and "test_batch" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("shape", "ok"),
+    [
+        ((6, 0, 28), False),  # no pixels
+        ((6, 28, 0), False),
+        ((6, 12, 12, 2), False),  # two channels: neither grey nor RGB
+        ((6, 12, 12, 5), False),
+        ((6, 12, 12, 1), True),  # grey with a channel axis
+        ((6, 12, 12, 3), True),  # RGB
+        ((6, 12, 12, 4), True),  # RGBA (alpha dropped)
+    ],
+)
+def test_idx_images_of_every_shape_are_read_or_refused_in_one_line(tmp_path, shape, ok):
+    """Issue 27, item 19: images that train/eval cannot use are refused by the reader."""
+    from maskstats.mae.data import DataError, load_dataset
+
+    root = tmp_path / "idx"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    for prefix in ("train", "t10k"):
+        _write_idx(root / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, shape, np.uint8), 0)
+        _write_idx(root / f"{prefix}-labels-idx1-ubyte", np.arange(6, dtype=np.uint8), 0)
+    if not ok:
+        with pytest.raises(DataError, match="images must be") as error:
+            load_dataset(f"mnist:{root}", 16, train=True)
+        assert len(str(error.value).splitlines()) == 1
+        return
+    data = load_dataset(f"mnist:{root}", 16, train=False)
+    image, label = data[2]
+    assert image.shape == (3, 16, 16) and label == 2
