@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from maskstats import weights as _weights
+from maskstats._validate import check_mask_ratio, check_patch_size
 from maskstats.masks import as_grid, as_masks, generate
 from maskstats.metrics import PATCH_METRICS, REGISTRY, compute
 
@@ -57,7 +58,7 @@ def patchify(imgs: torch.Tensor, patch_size: int) -> torch.Tensor:
         (N, H*W, p*p*C).
     """
     n, c, height, width = imgs.shape
-    p = int(patch_size)
+    p = check_patch_size(patch_size)
     if height % p or width % p:
         raise ValueError(f"image {height}x{width} is not divisible by patch_size {p}")
     h, w = height // p, width // p
@@ -87,16 +88,25 @@ def mae_patch_loss(
     return ((pred - target) ** 2).mean(dim=-1)
 
 
-def _flat_mask(mask: Any) -> tuple[Any, int]:
-    """(N, L) bool view of a torch or numpy mask; returns (mask, L)."""
-    if isinstance(mask, torch.Tensor):
-        flat = mask.reshape(mask.shape[0], -1)
-        flat = flat if flat.dtype == torch.bool else flat != 0
-    else:
-        flat = np.asarray(mask)
-        flat = flat.reshape(flat.shape[0], -1)
-        flat = flat if flat.dtype == np.bool_ else flat != 0
-    return flat, flat.shape[1]
+def _flat_mask(mask: Any, check: bool) -> tuple[Any, int]:
+    """(N, L) bool view of a torch or numpy (N, L) or (N, H, W) mask; returns (mask, L).
+
+    With ``check``, values other than 0/1 (0.5, 2, NaN) are refused.
+    """
+    if not isinstance(mask, torch.Tensor):
+        mask = np.asarray(mask)
+    if mask.ndim not in (2, 3):
+        raise ValueError(f"mask must be (N, L) or (N, H, W), got shape {tuple(mask.shape)}")
+    length = math.prod(mask.shape[1:])
+    flat = mask.reshape(mask.shape[0], length)
+    if flat.dtype == (torch.bool if isinstance(flat, torch.Tensor) else np.bool_):
+        return flat, length
+    if check:
+        binary = (flat == 0) | (flat == 1)
+        if not bool(binary.all()):
+            bad = flat[~binary].reshape(-1)[0]
+            raise ValueError(f"mask must hold only 0/1 or True/False, found {float(bad):g}")
+    return flat != 0, length
 
 
 def noise_for_mask(
@@ -114,16 +124,17 @@ def noise_for_mask(
         mask: (N, L) or (N, H, W), bool or 0/1, torch (any device) or numpy, True = masked.
         mask_ratio: the model's mask ratio; when given, the visible count is checked
             against its len_keep.
-        check: check that every row has the same visible count (and the len_keep above).
-            Default: only when it costs no device sync (numpy or CPU masks).
+        check: check that the values are 0/1 and that every row has the same visible count
+            (and the len_keep above). Default: only when it costs no device sync (numpy or
+            CPU masks).
 
     Returns:
         (N, L) float32 noise on the mask's device (CPU for numpy masks).
     """
-    flat, length = _flat_mask(mask)
-    on_host = not isinstance(flat, torch.Tensor) or flat.device.type == "cpu"
+    on_host = not isinstance(mask, torch.Tensor) or mask.device.type == "cpu"
     if check is None:
         check = on_host
+    flat, length = _flat_mask(mask, check)
     if check and flat.shape[0]:
         visible = (~flat).sum(1)
         if bool((visible != visible[0]).any()):
@@ -312,7 +323,9 @@ class DifficultyWeighting:
             dropped from the decoder and the loss.
         seed: seed of the decoder-masking tie-breaks (None: fresh entropy).
         sync_bins: under torch.distributed, all-reduce the flatten bin counts so that the
-            weights are those of the global batch (one small all-reduce per call).
+            weights are those of the global batch (one small all-reduce per call). Only in the
+            training process: inside a DataLoader worker this is refused; make the targets
+            there unsynced and call :meth:`sync_weights` in the training process.
         process_group: the group for ``sync_bins`` (default: the world).
     """
 
@@ -339,7 +352,7 @@ class DifficultyWeighting:
             raise ValueError(f"decoder_mask_ratio must be in [0, 1), got {decoder_mask_ratio}")
         self.metric = metric
         self.grid = as_grid(grid)
-        self.patch_size = int(patch_size)
+        self.patch_size = check_patch_size(patch_size)
         self.weighting = weighting
         self.alpha = _weights.default_alpha(weighting) if alpha is None else float(alpha)
         self.gamma = float(gamma)
@@ -372,11 +385,25 @@ class DifficultyWeighting:
             f"decoder_mask_ratio={self.decoder_mask_ratio})"
         )
 
-    def _global_counts(self, selected: np.ndarray) -> np.ndarray | None:
-        """Bin counts of ``selected`` summed over the process group (None: no syncing)."""
+    def _global_counts(self, selected: np.ndarray, always: bool = False) -> np.ndarray | None:
+        """Bin counts of ``selected`` summed over the process group (None: no syncing).
+
+        Raises:
+            ValueError: syncing asked for inside a DataLoader worker, which is not part of the
+                training process's group (a fork would wait forever, a spawn would not sync).
+        """
         import torch.distributed as dist
 
-        if not (self.sync_bins and dist.is_available() and dist.is_initialized()):
+        if not (self.sync_bins or always):
+            return None
+        if torch.utils.data.get_worker_info() is not None:
+            raise ValueError(
+                "sync_bins=True cannot all-reduce inside a DataLoader worker (only the training "
+                "process is in the process group): give the collator's weighting "
+                "sync_bins=False and call weighting.sync_weights(batch['targets']) in the "
+                "training process"
+            )
+        if not (dist.is_available() and dist.is_initialized()):
             return None
         counts = _weights.bin_counts(selected, self.metric, oriented=True)
         backend = dist.get_backend(self.process_group)
@@ -388,32 +415,21 @@ class DifficultyWeighting:
     def targets_numpy(self, mask: Any) -> dict[str, np.ndarray | None]:
         """The targets as numpy arrays (CPU work only); see :meth:`__call__`."""
         masks = as_masks(mask, self.grid)
-        n = masks.shape[0]
-        flat = masks.reshape(n, -1)
-        raw = compute(masks, self.metric, self.patch_size)[self.metric].reshape(n, -1)
+        n, length = masks.shape[0], self.num_patches
+        flat = masks.reshape(n, length)
+        raw = compute(masks, self.metric, self.patch_size)[self.metric].reshape(n, length)
         difficulty = REGISTRY[self.metric].difficulty(raw)
         if self.decoder_mask_ratio > 0:
             keep = _weights.decoder_keep(flat, difficulty, self.decoder_mask_ratio, self.rng)
         else:
             keep = flat.copy()
-        selected = difficulty[keep]
-        counts = self._global_counts(selected)
-        weights = np.zeros(flat.shape, np.float32)
-        weights[keep] = _weights.patch_weights(
-            selected,
-            self.weighting,
-            self.metric,
-            self.alpha,
-            self.gamma,
-            oriented=True,
-            counts=counts,
-            min_share=self.min_share,
-        )
+        weights = self._weights(difficulty, keep, self._global_counts(difficulty[keep]))
         decoder = keep | ~flat
         per_row = decoder.sum(axis=1)
         ids_keep = None
         if _rows_equal(per_row):
-            ids_keep = np.nonzero(decoder)[1].reshape(n, -1).astype(np.int64)
+            width = int(per_row[0]) if n else 0
+            ids_keep = np.nonzero(decoder)[1].reshape(n, width).astype(np.int64)
         noise = None
         if _rows_equal(flat.sum(axis=1)):
             noise = noise_for_mask(flat, check=False).numpy()
@@ -425,6 +441,44 @@ class DifficultyWeighting:
             "ids_keep": ids_keep,
             "noise": noise,
         }
+
+    def _weights(
+        self, difficulty: np.ndarray, keep: np.ndarray, counts: np.ndarray | None
+    ) -> np.ndarray:
+        """(N, L) float32 weights of the ``keep`` patches (0 elsewhere), from their oriented
+        ``difficulty`` and, when given, the global bin ``counts``."""
+        weights = np.zeros(keep.shape, np.float32)
+        weights[keep] = _weights.patch_weights(
+            difficulty[keep],
+            self.weighting,
+            self.metric,
+            self.alpha,
+            self.gamma,
+            oriented=True,
+            counts=counts,
+            min_share=self.min_share,
+        )
+        return weights
+
+    def sync_weights(self, targets: DifficultyTargets) -> DifficultyTargets:
+        """The targets with weights from the bin counts of the whole process group: for targets
+        made without syncing (in DataLoader workers, e.g. by :class:`MaskCollator`), called in
+        the training process. One small all-reduce; every rank must call it for each batch.
+        Without an initialised process group the weights stay as they are.
+
+        Args:
+            targets: from this weighting's :meth:`__call__` (any device).
+
+        Returns:
+            The same targets with new ``weights`` (on the targets' device).
+        """
+        difficulty = targets.difficulty.detach().cpu().numpy()
+        keep = targets.keep.detach().cpu().numpy()
+        counts = self._global_counts(difficulty[keep], always=True)
+        if counts is None:
+            return targets
+        weights = self._weights(difficulty, keep, counts)
+        return dataclasses.replace(targets, weights=_pinned(weights, targets.device))
 
     def __call__(self, mask: Any) -> DifficultyTargets:
         """Difficulty, weights and decoder selection for a batch of masks.
@@ -479,9 +533,18 @@ def _decoder_modules(model: nn.Module) -> tuple[nn.Module, nn.Module]:
     """(first decoder block, decoder prediction head) of an HF or fb-MAE-style model."""
     decoder = getattr(model, "decoder", None)
     if decoder is not None and hasattr(decoder, "decoder_layers"):  # HF ViTMAEForPreTraining
-        return decoder.decoder_layers[0], decoder.decoder_pred
-    if hasattr(model, "decoder_blocks") and hasattr(model, "decoder_pred"):  # models_mae.py
-        return model.decoder_blocks[0], model.decoder_pred
+        blocks, pred = decoder.decoder_layers, decoder.decoder_pred
+    elif hasattr(model, "decoder_blocks") and hasattr(model, "decoder_pred"):  # models_mae.py
+        blocks, pred = model.decoder_blocks, model.decoder_pred
+    else:
+        blocks = pred = None
+    if blocks is not None:
+        if len(blocks) == 0:
+            raise ValueError(
+                f"{type(model).__name__} has no decoder blocks (decoder depth 0): there is no "
+                "decoder sequence to shorten; pass blocks= and pred= for another layout"
+            )
+        return blocks[0], pred
     raise TypeError(
         f"{type(model).__name__} has neither decoder.decoder_layers (Hugging Face ViTMAE) nor "
         "decoder_blocks and decoder_pred (facebookresearch/mae); pass blocks= and pred="
@@ -507,6 +570,11 @@ class DecoderMasking:
         targets: initial targets; set ``.targets`` before each forward. None: no dropping.
         blocks: the decoder's first block, for other models.
         pred: the decoder's prediction head, for other models.
+        mask_ratio: the model's mask ratio (default: Hugging Face's ``config.mask_ratio``, or
+            a ``mask_ratio`` attribute; fb-MAE takes it in ``forward``: pass it here). When
+            known, the targets' visible count per row is checked against the model's
+            ``len_keep = int(L * (1 - mask_ratio))``: on the first forward, and on every
+            forward whose targets are on the CPU (a check on a GPU costs a sync).
     """
 
     def __init__(
@@ -516,12 +584,19 @@ class DecoderMasking:
         *,
         blocks: nn.Module | None = None,
         pred: nn.Module | None = None,
+        mask_ratio: float | None = None,
     ) -> None:
         inner = getattr(model, "module", model)
         if blocks is None or pred is None:
             first, head = _decoder_modules(inner)
             blocks = first if blocks is None else blocks
             pred = head if pred is None else pred
+        if mask_ratio is None:
+            mask_ratio = getattr(getattr(inner, "config", None), "mask_ratio", None)
+        if mask_ratio is None and isinstance(getattr(inner, "mask_ratio", None), float):
+            mask_ratio = inner.mask_ratio
+        self.mask_ratio = None if mask_ratio is None else check_mask_ratio(mask_ratio)
+        self._checked = False
         self.targets = targets
         self.last_length: int | None = None
         self._index: torch.Tensor | None = None
@@ -536,7 +611,10 @@ class DecoderMasking:
         targets = self.targets
         hidden = args[0]
         self.last_length = hidden.shape[1]
-        if targets is None or targets.ids_keep is None:
+        if targets is None:
+            return None
+        self._check_len_keep(targets)
+        if targets.ids_keep is None:
             return None
         n, length, dim = hidden.shape
         ids = targets.ids_keep.to(hidden.device, non_blocking=True)
@@ -554,6 +632,25 @@ class DecoderMasking:
         self.last_length = index.shape[1]
         short = torch.gather(hidden, 1, index.unsqueeze(-1).expand(-1, -1, dim))
         return (short, *args[1:])
+
+    def _check_len_keep(self, targets: DifficultyTargets) -> None:
+        """Refuse targets whose visible count differs from the model's len_keep (the model
+        would then mask other patches than ``targets.mask``)."""
+        on_host = targets.mask.device.type == "cpu"
+        if self.mask_ratio is None or targets.noise is None or (self._checked and not on_host):
+            return
+        length = targets.mask.shape[1]
+        if targets.mask.shape[0]:
+            visible = int((~targets.mask[0]).sum())
+            len_keep = int(length * (1 - self.mask_ratio))
+            if visible != len_keep:
+                raise ValueError(
+                    f"the targets' masks have {visible} visible patches per row, but the model "
+                    f"(mask_ratio {self.mask_ratio:g}) keeps int(L * (1 - mask_ratio)) = "
+                    f"{len_keep}: make the masks (MaskCollator's mask_ratio) with the model's "
+                    "mask_ratio"
+                )
+        self._checked = True
 
     def _restore(self, module: nn.Module, args: tuple, output: torch.Tensor) -> Any:
         index = self._index
@@ -586,7 +683,13 @@ class MaskCollator:
     Batches come out as a dict: "pixel_values" (N, C, H, W), "noise" (N, L) (pass it as
     ``noise=`` to HF / MAE so that they use these masks), "targets" (DifficultyTargets on the
     CPU; ``.to(device, non_blocking=True)`` them), and "labels" when samples are
-    (image, label) pairs; dict samples keep their keys. Picklable, for fork and spawn workers.
+    (image, label) pairs; dict samples keep their keys and values (a sample that already holds
+    "noise" or "targets" is refused: pass ``noise_key`` / ``targets_key`` to name the
+    collator's entries otherwise). Picklable, for fork and spawn workers.
+
+    Under DDP, the weighting's ``sync_bins`` cannot run in a worker: make the weighting with
+    ``sync_bins=False`` and call ``weighting.sync_weights(batch["targets"])`` in the training
+    process.
 
     Masks are random: in a worker the stream mixes ``seed`` with the worker's torch seed, so
     it differs per worker and epoch and repeats under ``torch.manual_seed``.
@@ -598,7 +701,15 @@ class MaskCollator:
         mask_ratio: the model's mask ratio (HF ``config.mask_ratio``, MAE ``mask_ratio``).
         seed: base seed (None: torch's seed in the main process, 0 in workers).
         image_key: the image entry of dict samples.
+        noise_key: the batch entry of the noise.
+        targets_key: the batch entry of the DifficultyTargets.
         **mask_kwargs: passed to ``generate`` (e.g. mask_patch_size, target_p2dist).
+
+    Raises:
+        ValueError: at construction, for a strategy, ratio or ``mask_kwargs`` that cannot
+            make masks on the weighting's grid (one mask is made to check); when called, for
+            dict samples that already hold ``noise_key`` or ``targets_key`` (rename them, or
+            pass other keys here: the collator never overwrites a sample's entry).
     """
 
     def __init__(
@@ -609,13 +720,17 @@ class MaskCollator:
         mask_ratio: float = 0.75,
         seed: int | None = None,
         image_key: str = "pixel_values",
+        noise_key: str = "noise",
+        targets_key: str = "targets",
         **mask_kwargs: Any,
     ) -> None:
         self.weighting = weighting
         self.strategy = strategy
-        self.mask_ratio = float(mask_ratio)
+        self.mask_ratio = check_mask_ratio(mask_ratio)
         self.seed = seed
         self.image_key = image_key
+        self.noise_key = noise_key
+        self.targets_key = targets_key
         self.mask_kwargs = mask_kwargs
         self.img_size = (
             weighting.grid[0] * weighting.patch_size,
@@ -623,6 +738,11 @@ class MaskCollator:
         )
         self._stream: tuple | None = None
         self.rng: np.random.Generator | None = None
+        # One mask now: an unknown strategy, or a cell size, target or ratio this grid cannot
+        # take, fails here rather than in a worker.
+        generate(
+            strategy, 1, self.img_size, weighting.patch_size, self.mask_ratio, seed=0, **mask_kwargs
+        )
 
     def _ensure_rng(self) -> np.random.Generator:
         info = torch.utils.data.get_worker_info()
@@ -659,6 +779,18 @@ class MaskCollator:
             out: dict[str, Any] = {"pixel_values": batch}
         elif isinstance(batch, Mapping):
             out = dict(batch)
+            taken = [
+                key
+                for key in (self.noise_key, self.targets_key)
+                if key in out and key != self.image_key
+            ]
+            if "pixel_values" in out and self.image_key != "pixel_values":
+                taken.append("pixel_values")
+            if taken:
+                raise ValueError(
+                    f"the samples already hold {taken[0]!r}, which MaskCollator would "
+                    "overwrite: rename it in the data set, or pass other noise_key / targets_key"
+                )
             out["pixel_values"] = out.pop(self.image_key)
         elif isinstance(batch, Sequence):
             out = {"pixel_values": batch[0]}
@@ -669,6 +801,6 @@ class MaskCollator:
         else:
             raise TypeError(f"cannot find the images in a batch of {type(batch).__name__}")
         targets = self.weighting(self.masks(out["pixel_values"].shape[0]))
-        out["noise"] = targets.noise
-        out["targets"] = targets
+        out[self.noise_key] = targets.noise
+        out[self.targets_key] = targets
         return out

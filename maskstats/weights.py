@@ -545,9 +545,11 @@ def decoder_keep(
     device = masks.device if _is_tensor(masks) else None
     masks = _numpy(masks)
     difficulty = _numpy(difficulty)
-    n = masks.shape[0]
-    flat_masks = masks.reshape(n, -1).astype(bool, copy=False)
-    flat_difficulty = difficulty.reshape(n, -1)
+    n, length = masks.shape[0], int(np.prod(masks.shape[1:]))
+    flat_masks = masks.reshape(n, length).astype(bool, copy=False)
+    if difficulty.size != flat_masks.size:
+        raise ValueError(f"difficulty {difficulty.shape} does not match masks {masks.shape}")
+    flat_difficulty = difficulty.reshape(n, length)
     if flat_difficulty.shape != flat_masks.shape:
         raise ValueError(f"difficulty {flat_difficulty.shape} does not match masks {masks.shape}")
     if np.isnan(flat_difficulty[flat_masks]).any():

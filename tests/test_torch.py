@@ -408,8 +408,16 @@ def _sync_rank(rank: int, store: str, out: str) -> None:
         "p2dist", grid=GRID, patch_size=PATCH, sync_bins=True, decoder_mask_ratio=0.2, seed=rank
     )
     targets = weighting(masks)
+    # As a DataLoader worker would make them (no sync), synced in the training process.
+    unsynced = DifficultyWeighting(
+        "p2dist", grid=GRID, patch_size=PATCH, decoder_mask_ratio=0.2, seed=rank
+    )(masks)
+    resynced = weighting.sync_weights(unsynced)
     dist.destroy_process_group()
-    torch.save({"weights": targets.weights, "keep": targets.keep}, f"{out}.{rank}")
+    torch.save(
+        {"weights": targets.weights, "keep": targets.keep, "resynced": resynced.weights},
+        f"{out}.{rank}",
+    )
 
 
 @pytest.mark.slow
@@ -432,6 +440,8 @@ def test_sync_bins_gives_the_global_batch_weights_over_two_ranks(tmp_path):
     difficulty = weights.patch_difficulty(masks, "p2dist", PATCH, grid=GRID)
     expected = weights.flatten_weights(difficulty[keep.numpy()], "p2dist", oriented=True)
     torch.testing.assert_close(weights_all[keep], torch.from_numpy(expected), rtol=1e-5, atol=0)
+    for part in parts:
+        assert torch.equal(part["resynced"], part["weights"])
     per_rank = [p["weights"][p["keep"]].mean().item() for p in parts]
     assert per_rank[0] != pytest.approx(1.0, abs=1e-4)  # each rank alone is not mean 1
 
@@ -560,3 +570,160 @@ def test_example_runs_and_prints_a_finite_loss(name):
         if "loss" in line
     ]
     assert losses and all(math.isfinite(v) for v in losses), result.stdout
+
+
+# --- bad input (issue 27, items 10, 12, 13, 24 and "Also") --------------------------------
+
+
+@pytest.mark.parametrize("bad", [0.5, 2.0, float("nan"), -1.0])
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_noise_for_mask_refuses_values_that_are_not_0_or_1(kind, bad):
+    mask = np.zeros((2, L), np.float32)
+    mask[:, : L // 2] = 1.0
+    mask[1, 3] = bad
+    with pytest.raises(ValueError, match="only 0/1") as error:
+        noise_for_mask(torch.from_numpy(mask) if kind == "torch" else mask)
+    assert len(str(error.value).splitlines()) == 1
+
+
+def test_empty_batches_give_empty_targets_and_noise():
+    empty = np.zeros((0, GRID, GRID), bool)
+    targets = DifficultyWeighting("p2dist", grid=GRID, patch_size=PATCH, decoder_mask_ratio=0.2)(
+        empty
+    )
+    for name in ("mask", "keep", "difficulty", "weights", "noise"):
+        assert tuple(getattr(targets, name).shape) == (0, L), name
+    assert targets.ids_keep is not None and targets.ids_keep.shape[0] == 0
+    assert tuple(noise_for_mask(torch.zeros(0, L, dtype=torch.bool)).shape) == (0, L)
+    assert tuple(noise_for_mask(np.zeros((0, GRID, GRID), bool)).shape) == (0, L)
+
+
+@pytest.mark.parametrize("patch_size", [0, -4, 4.7, True, "4"])
+def test_patchify_and_weighting_refuse_a_patch_size_that_is_not_a_positive_int(patch_size):
+    with pytest.raises((TypeError, ValueError), match="patch_size") as error:
+        patchify(images(1), patch_size)
+    assert len(str(error.value).splitlines()) == 1
+    with pytest.raises((TypeError, ValueError), match="patch_size"):
+        DifficultyWeighting("p2dist", grid=GRID, patch_size=patch_size)
+
+
+def test_decoder_masking_on_a_model_without_decoder_blocks_is_one_line():
+    model = fb_model()
+    model.decoder_blocks = torch.nn.ModuleList()
+    with pytest.raises(ValueError, match="no decoder blocks") as error:
+        DecoderMasking(model)
+    assert len(str(error.value).splitlines()) == 1
+
+
+def test_decoder_masking_checks_the_targets_against_the_models_mask_ratio():
+    """A collator at 0.6 with an HF model at 0.75: the model would mask 48 patches where the
+    targets have 38; the hook says so instead of training on mismatched targets."""
+    args = {"metric": "p2dist", "grid": GRID, "patch_size": PATCH, "decoder_mask_ratio": 0.3}
+    collate = MaskCollator(DifficultyWeighting(**args, seed=0), "random", mask_ratio=0.6, seed=0)
+    batch = collate([Images()[i] for i in range(4)])
+    run = runner("hf")
+    with torch.no_grad(), DecoderMasking(run.model, batch["targets"]):
+        with pytest.raises(ValueError, match="mask_ratio") as error:
+            run.forward(batch["pixel_values"], batch["noise"])
+    assert "25" in str(error.value) and "16" in str(error.value)  # visible: targets, model
+    assert len(str(error.value).splitlines()) == 1
+    fb = runner("fb")  # fb-MAE takes mask_ratio in forward(): given to the hook
+    with torch.no_grad(), DecoderMasking(fb.model, batch["targets"], mask_ratio=RATIO):
+        with pytest.raises(ValueError, match="mask_ratio"):
+            fb.forward(batch["pixel_values"], batch["noise"])
+
+
+class DictImages(torch.utils.data.Dataset):
+    def __init__(self, extra: str):
+        self.extra = extra
+
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, index: int):
+        return {"pixel_values": torch.zeros(3, IMG, IMG), self.extra: torch.tensor(index)}
+
+
+@pytest.mark.parametrize("key", ["noise", "targets"])
+def test_mask_collator_refuses_to_overwrite_a_samples_own_keys(key):
+    collate = MaskCollator(DifficultyWeighting(**COLLATOR_ARGS, seed=0), mask_ratio=RATIO, seed=0)
+    samples = [DictImages(key)[i] for i in range(4)]
+    with pytest.raises(ValueError, match=f"'{key}'") as error:
+        collate(samples)
+    assert len(str(error.value).splitlines()) == 1
+    renamed = MaskCollator(
+        DifficultyWeighting(**COLLATOR_ARGS, seed=0),
+        mask_ratio=RATIO,
+        seed=0,
+        noise_key="mask_noise",
+        targets_key="mask_targets",
+    )
+    batch = renamed(samples)
+    assert torch.equal(batch[key], torch.arange(4))  # the sample's own values, kept
+    assert batch["mask_targets"].mask.shape == (4, L) and batch["mask_noise"].shape == (4, L)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "kwargs", "words"),
+    [
+        ("bogus", {"mask_ratio": RATIO}, "strategy"),
+        ("random", {"mask_ratio": 1.5}, "mask_ratio"),
+        ("random", {"mask_ratio": float("nan")}, "mask_ratio"),
+        ("simmim", {"mask_ratio": RATIO, "mask_patch_size": 12}, "divisible"),  # 32 px
+        ("difficulty", {"mask_ratio": RATIO}, "target"),
+    ],
+)
+def test_mask_collator_checks_strategy_and_ratio_at_construction(strategy, kwargs, words):
+    with pytest.raises((TypeError, ValueError), match=words) as error:
+        MaskCollator(DifficultyWeighting(**COLLATOR_ARGS), strategy, **kwargs)
+    assert len(str(error.value).splitlines()) == 1
+
+
+class _Sums(torch.utils.data.Dataset):
+    def __len__(self) -> int:
+        return 8
+
+    def __getitem__(self, index: int):
+        return torch.zeros(3, IMG, IMG), index
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("context", ["fork", "spawn"])
+def test_sync_bins_inside_a_dataloader_worker_is_refused(context):
+    """Issue 27, item 10: a worker cannot join the training process's all-reduce (fork hung,
+    spawn silently gave local weights); it says so, naming what to do instead."""
+    weighting = DifficultyWeighting(**COLLATOR_ARGS, sync_bins=True)
+    collate = MaskCollator(weighting, mask_ratio=RATIO, seed=0)
+    loader = torch.utils.data.DataLoader(
+        _Sums(),
+        batch_size=4,
+        num_workers=1,
+        collate_fn=collate,
+        multiprocessing_context=context,
+        timeout=120,
+    )
+    with pytest.raises(ValueError, match="DataLoader worker") as error:
+        next(iter(loader))
+    assert "sync_weights" in str(error.value)
+
+
+def test_sync_weights_in_the_training_process_equals_syncing_at_creation(tmp_path):
+    """Targets made without syncing (as in workers), synced in the training process, equal
+    targets made with sync_bins=True there (a one-process gloo group)."""
+    import torch.distributed as dist
+
+    masks = generate("block", 16, IMG, PATCH, RATIO, seed=5)
+    worker_side = DifficultyWeighting("p2dist", grid=GRID, patch_size=PATCH, seed=0)
+    local = worker_side(masks)
+    dist.init_process_group(
+        "gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1
+    )
+    try:
+        synced = worker_side.sync_weights(local)
+        direct = DifficultyWeighting("p2dist", grid=GRID, patch_size=PATCH, seed=0, sync_bins=True)(
+            masks
+        )
+    finally:
+        dist.destroy_process_group()
+    torch.testing.assert_close(synced.weights, direct.weights, rtol=0, atol=0)
+    assert torch.equal(synced.keep, local.keep) and synced.weights.dtype == torch.float32

@@ -142,11 +142,14 @@ def parse_sizes(text: str) -> tuple[int, ...]:
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
-    """'0,1,2' -> (0, 1, 2)."""
+    """'0,1,2' -> (0, 1, 2); a repeated seed is refused (it would run the same run twice)."""
     try:
-        return tuple(int(part) for part in text.split(","))
+        seeds = tuple(int(part) for part in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected seeds like 0,1,2, got {text!r}") from None
+    if len(set(seeds)) < len(seeds):
+        raise argparse.ArgumentTypeError(f"expected distinct seeds, got {text!r} (one repeats)")
+    return seeds
 
 
 KINDS: dict[str, Callable[[str], object]] = {

@@ -9,7 +9,7 @@ from dataclasses import MISSING, dataclass, fields, replace
 from pathlib import Path
 
 from maskstats._options import option
-from maskstats._validate import check_mask_ratio
+from maskstats._validate import check_mask_ratio, mae_num_masked
 from maskstats.masks import STRATEGIES
 from maskstats.masks.strategies import VARIABLE_COUNT
 from maskstats.metrics import PATCH_METRICS
@@ -197,12 +197,66 @@ class TrainConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+        self.check_lr(world_size=1)
+        if self.weight_decay > MAX_WEIGHT_DECAY:
+            raise ValueError(
+                f"weight_decay must be in [0, {MAX_WEIGHT_DECAY:g}], got {self.weight_decay:g}: "
+                "beyond it AdamW's decay lr * weight_decay flips the weights' sign"
+            )
+        if not isinstance(self.num_workers, int) or self.num_workers < 0:
+            raise ValueError(f"num_workers must be an integer >= 0, got {self.num_workers}")
         check_weighting(
             self.flatten_alpha,
             self.inverse_gamma,
             self.flatten_min_share,
             names=("--flatten-alpha", "--inverse-gamma", "--flatten-min-share"),
         )
+        architecture = self.architecture()
+        if architecture.img_size % architecture.patch_size:
+            raise ValueError(
+                f"img_size {architecture.img_size} is not divisible by patch_size "
+                f"{architecture.patch_size}"
+            )
+        num_patches = architecture.grid[0] * architecture.grid[1]
+        masked = mae_num_masked(num_patches, self.mask_ratio)
+        if masked < 1 or masked >= num_patches:
+            raise ValueError(
+                f"mask ratio {self.mask_ratio:g} masks {masked} of {num_patches} patches; "
+                "training needs at least one masked and one visible patch"
+            )
+
+    def base_lr(self, world_size: int = 1) -> float:
+        """The peak lr: ``lr``, else blr x effective batch / 256 (MAE's rule), the effective
+        batch being batch_size x accum_iter x ``world_size``."""
+        if self.lr is not None:
+            return self.lr
+        return self.blr * self.batch_size * self.accum_iter * world_size / 256
+
+    def check_lr(self, world_size: int = 1) -> None:
+        """Refuse a peak lr above ``MAX_LR`` and a min_lr above the peak, in one line."""
+        lr = self.base_lr(world_size)
+        if lr > MAX_LR:
+            batch = self.batch_size * self.accum_iter * world_size
+            raise ValueError(
+                f"--blr {self.blr:g} with an effective batch of {batch} gives lr = {lr:g}, "
+                f"above {MAX_LR:g} (AdamW diverges): lower --blr or pass --lr"
+            )
+        if self.min_lr > lr:
+            raise ValueError(
+                f"--min-lr {self.min_lr:g} is above the run's lr {lr:g}: the cosine would rise; "
+                "pass a --min-lr below it"
+            )
+
+    def architecture(self) -> MAEConfig:
+        """The model's architecture: the named config with this run's overrides."""
+        overrides = dict(
+            img_size=self.img_size,
+            patch_size=self.patch_size,
+            in_chans=self.in_chans,
+            norm_pix_loss=self.norm_pix_loss,
+        )
+        settings = {**CONFIGS[self.model], **{k: v for k, v in overrides.items() if v is not None}}
+        return MAEConfig(**settings)
 
     @property
     def run_folder(self) -> str:
@@ -218,6 +272,9 @@ class TrainConfig:
 DEFAULT_RUN_FOLDER = "runs/mae"
 MAX_LR = 1.0
 """Largest lr/blr accepted: AdamW with an lr above 1 diverges on the first steps."""
+MAX_WEIGHT_DECAY = 1.0
+"""Largest weight decay accepted: with lr <= 1 AdamW's decoupled decay (1 - lr * wd) then never
+flips the weights' sign."""
 RUN_SETTINGS = (
     "model",
     "data",
@@ -319,6 +376,7 @@ class EvalSettings:
         "(e.g. builtin:natural, the pretraining domain)",
     )
     out: str | None = option(None, "JSON path (default: RUN/eval.json)")
+    overwrite: bool = option(False, "replace the JSON file already at --out")
     max_images: int | None = option(
         None, "evaluate on a seeded subset of this many images", kind="positive_int"
     )
@@ -381,6 +439,21 @@ class Table5Settings:
         "all rows are measured on the same images",
     )
     extra: dict = option(cli=False, default_factory=dict)
+
+    def validate(self) -> None:
+        """Raise ValueError with one line for settings that cannot work on their own (each
+        row's training settings are checked by ``maskstats.mae.table5.check_rows``)."""
+        seeds = list(self.seeds)
+        if not seeds or not all(isinstance(v, int) and not isinstance(v, bool) for v in seeds):
+            raise ValueError(f"seeds must be one or more integers, got {self.seeds!r}")
+        repeated = sorted({v for v in seeds if seeds.count(v) > 1})
+        if repeated:
+            raise ValueError(
+                f"seed {repeated[0]} is repeated in --seeds {','.join(map(str, seeds))}: each "
+                "seed must be a different run (repeats would fake agreement between seeds)"
+            )
+        if not 0.0 < self.eval_test_share < 1.0:
+            raise ValueError(f"eval_test_share must be in (0, 1), got {self.eval_test_share}")
 
     def quick(self) -> Table5Settings:
         """60 steps per run, one seed, at most 2,000 evaluation images: every row on a 2-core

@@ -14,6 +14,7 @@ import pickle
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -307,8 +308,86 @@ def image_folder_dataset(root: Path, img_size: int, train: bool, seed: int) -> I
     return ImageDataset(loaders, labels, img_size, train, seed, names=[str(p) for p in readable])
 
 
+def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
+    """What Python 3 pickles of bytes at protocol 2 call (``_codecs.encode(text, "latin1")``),
+    admitting no other codec."""
+    if encoding.lower().replace("-", "").replace("_", "") not in ("latin1", "iso88591"):
+        raise pickle.UnpicklingError(f"codec {encoding!r} is not admitted")
+    return text.encode("latin-1")
+
+
+_ARRAY_RECONSTRUCT = np.zeros(1).__reduce__()[0]
+_ARRAY_FROM_BUFFER = np.zeros(1).__reduce_ex__(5)[0]
+CIFAR_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"): _ARRAY_RECONSTRUCT,
+    ("numpy._core.multiarray", "_reconstruct"): _ARRAY_RECONSTRUCT,
+    ("numpy.core.numeric", "_frombuffer"): _ARRAY_FROM_BUFFER,
+    ("numpy._core.numeric", "_frombuffer"): _ARRAY_FROM_BUFFER,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): _latin1_encode,
+}
+"""Everything a CIFAR python batch refers to: numpy's array reconstruction (an array from a
+shape, a dtype and bytes) and, in batches re-pickled by Python 3, the latin-1 decoding of bytes.
+Nothing else can be called while unpickling."""
+
+
+class CifarUnpickler(pickle.Unpickler):
+    """An unpickler that admits only :data:`CIFAR_GLOBALS`: dicts, lists, strings, bytes and
+    numbers are built as usual, numpy arrays through numpy's own reconstruction; any other
+    global (a function a malicious file would call) is refused before it runs."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        """The admitted global ``module.name``.
+
+        Raises:
+            pickle.UnpicklingError: anything not in :data:`CIFAR_GLOBALS`.
+        """
+        found = CIFAR_GLOBALS.get((module, name))
+        if found is None:
+            raise pickle.UnpicklingError(
+                f"it refers to {module}.{name}, which a CIFAR batch does not hold"
+            )
+        return found
+
+
+def read_cifar_batch(path: Path) -> tuple[np.ndarray, list[int]]:
+    """One CIFAR-10 / CIFAR-100 python batch, read with :class:`CifarUnpickler` (nothing in the
+    file can run).
+
+    Returns:
+        ((n, 3, 32, 32) uint8 images, n labels).
+
+    Raises:
+        DataError: one line for a file that is not a CIFAR batch (or holds anything else).
+    """
+    try:
+        with open(path, "rb") as handle:
+            batch = CifarUnpickler(handle, encoding="bytes").load()
+    except Exception as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise DataError(f"cannot read CIFAR batch {path}: {reason}") from None
+    if not isinstance(batch, dict):
+        raise DataError(f"{path} is not a CIFAR batch: it holds a {type(batch).__name__}")
+    data = batch.get(b"data")
+    labels = batch.get(b"labels", batch.get(b"fine_labels"))
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8:
+        kind = data.dtype if isinstance(data, np.ndarray) else type(data).__name__
+        raise DataError(f"{path} is not a CIFAR batch: its data is {kind}, not a uint8 array")
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or data.shape[0] == 0:
+        raise DataError(f"{path} is not a CIFAR batch: data of shape {data.shape}, not (n, 3072)")
+    if (
+        not isinstance(labels, list)
+        or len(labels) != data.shape[0]
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in labels)
+    ):
+        raise DataError(f"{path} is not a CIFAR batch: it needs one integer label per image")
+    return data.reshape(-1, 3, 32, 32), labels
+
+
 def cifar_dataset(root: Path, img_size: int, train: bool, seed: int) -> ImageDataset:
-    """A CIFAR-10 (data_batch_1..5, test_batch) or CIFAR-100 (train, test) python folder."""
+    """A CIFAR-10 (data_batch_1..5, test_batch) or CIFAR-100 (train, test) python folder, read
+    without running anything from its files (:func:`read_cifar_batch`)."""
     names = [f"data_batch_{k}" for k in range(1, 6)] if train else ["test_batch"]
     if not (root / "data_batch_1").exists() and not (root / "test_batch").exists():
         names = ["train" if train else "test"]
@@ -317,15 +396,9 @@ def cifar_dataset(root: Path, img_size: int, train: bool, seed: int) -> ImageDat
         path = root / name
         if not path.exists():
             raise DataError(f"CIFAR file {path} is missing")
-        try:
-            with open(path, "rb") as handle:
-                batch = pickle.load(handle, encoding="bytes")
-            data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-            label = batch.get(b"labels", batch.get(b"fine_labels"))
-        except Exception as error:
-            raise DataError(f"cannot read CIFAR batch {path}: {error}") from None
+        data, label = read_cifar_batch(path)
         images.append(data)
-        labels.extend(int(v) for v in label)
+        labels.extend(label)
     stacked = torch.from_numpy(np.concatenate(images)).float() / 255.0
     loaders = [lambda t=t: t for t in stacked]
     return ImageDataset(loaders, labels, img_size, train, seed)
@@ -426,8 +499,19 @@ def idx_dataset(spec: str, img_size: int, train: bool, seed: int) -> ImageDatase
     prefix = "train" if train else "t10k"
     images = read_idx(_idx_file(root, f"{prefix}-images-idx3-ubyte"))
     labels = read_idx(_idx_file(root, f"{prefix}-labels-idx1-ubyte"))
-    if images.ndim not in (3, 4) or images.dtype != np.uint8 or len(images) == 0:
-        raise DataError(f"{root}: {prefix} images must be (N, H, W) uint8, got {images.shape}")
+    usable = (
+        images.dtype == np.uint8
+        and images.ndim in (3, 4)
+        and min(images.shape[:3]) > 0
+        and (images.ndim == 3 or images.shape[3] in (1, 3, 4))
+    )
+    if not usable:
+        raise DataError(
+            f"{root}: {prefix} images must be uint8 (N, H, W) or (N, H, W, C) with C = 1, 3 or 4 "
+            f"and N, H, W > 0, got {images.dtype} {images.shape}"
+        )
+    if images.ndim == 4 and images.shape[3] == 1:
+        images = images[..., 0]
     if labels.ndim != 1 or len(labels) != len(images):
         raise DataError(f"{root}: {len(images)} {prefix} images but labels of shape {labels.shape}")
     names = [f"{name}:{prefix}[{i}]" for i in range(len(images))]

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from scipy import stats
 from torch.utils.data import Dataset, Subset
 
+from maskstats._validate import check_mask_ratio, mae_num_masked
 from maskstats.io import atomic_path, check_output_file
 from maskstats.mae.checkpoint import MODEL_KEYS, checkpoint_file, load_checkpoint
 from maskstats.mae.config import EvalSettings
@@ -42,7 +43,12 @@ def load_pretrained(path: str | Path) -> tuple[MaskedAutoencoderViT, dict]:
 def split_indices(
     labels: np.ndarray, test_share: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified train/test split of sample indices."""
+    """Stratified train/test split of sample indices: per class, round(share x members) of
+    them to test.
+
+    Returns:
+        (train, test) sorted int64 indices (either may be empty).
+    """
     rng = np.random.default_rng(seed)
     train, test = [], []
     for label in np.unique(labels):
@@ -50,7 +56,64 @@ def split_indices(
         cut = int(round(len(members) * test_share))
         test.extend(members[:cut])
         train.extend(members[cut:])
-    return np.sort(np.array(train)), np.sort(np.array(test))
+    return np.sort(np.array(train, np.int64)), np.sort(np.array(test, np.int64))
+
+
+def check_split(
+    train: np.ndarray,
+    test: np.ndarray,
+    test_share: float,
+    images: int,
+    flags: tuple[str, str] = ("--max-images", "--test-share"),
+) -> None:
+    """Refuse a split with an empty side, in one line naming ``flags`` (images, share).
+
+    Raises:
+        ValueError: no training or no test image.
+    """
+    for side, indices in (("training", train), ("test", test)):
+        if len(indices) == 0:
+            raise ValueError(
+                f"the split of {images} evaluation images at test share {test_share:g} leaves "
+                f"no {side} image: evaluate on more images ({flags[0]}) or change {flags[1]}"
+            )
+
+
+def dataset_labels(dataset: Dataset) -> np.ndarray | None:
+    """The labels of an image data set (or a Subset of one) without loading any image; None
+    for other data sets."""
+    if isinstance(dataset, Subset):
+        inner = dataset_labels(dataset.dataset)
+        return None if inner is None else inner[np.asarray(dataset.indices, np.int64)]
+    labels = getattr(dataset, "labels", None)
+    if labels is None or len(labels) == 0:
+        return None
+    # An ImageDataset longer than its images (built-in crops) repeats them in order.
+    return np.asarray(labels)[np.arange(len(dataset)) % len(labels)]
+
+
+def evaluation_subset(data: Dataset, max_images: int | None, seed: int) -> Dataset:
+    """``data``, or a seeded subset of ``max_images`` of its images."""
+    if max_images and max_images < len(data):
+        keep = np.random.default_rng(seed).choice(len(data), max_images, replace=False)
+        return Subset(data, np.sort(keep).tolist())
+    return data
+
+
+def check_mask_ratio_for(grid: tuple[int, int], mask_ratio: float, flag: str) -> None:
+    """Refuse a mask ratio that masks no patch or every patch of ``grid`` (the real-difficulty
+    test needs masked patches and a visible one for their distances).
+
+    Raises:
+        ValueError: one line naming ``flag``.
+    """
+    patches = grid[0] * grid[1]
+    masked = mae_num_masked(patches, check_mask_ratio(mask_ratio))
+    if masked < 1 or masked >= patches:
+        raise ValueError(
+            f"{flag} {mask_ratio:g} masks {masked} of {patches} patches: the real-difficulty "
+            "test needs at least one masked and one visible patch"
+        )
 
 
 @torch.no_grad()
@@ -302,19 +365,38 @@ def evaluate(settings: EvalSettings, notice: Callable[[], None] | None = None) -
         if s.out
         else Path(s.ckpt if Path(s.ckpt).is_dir() else Path(s.ckpt).parent) / "eval.json"
     )
-    check_output_file(out, overwrite=True)  # before any work: not a folder, writable
+    check_output_file(out, overwrite=s.overwrite)  # before any work: new, not a folder, writable
     model, state = load_pretrained(s.ckpt)
+    trained_at = model.config.img_size
+    if s.img_size is not None and s.img_size != trained_at:
+        raise ValueError(
+            f"--img-size {s.img_size}: this checkpoint was trained at {trained_at} px (its "
+            f"position embeddings are for a {model.config.grid[0]}x{model.config.grid[1]} patch "
+            f"grid); leave --img-size out or pass {trained_at}"
+        )
+    img_size = trained_at
+    if s.mask_ratio is not None:
+        mask_ratio, flag = s.mask_ratio, "--mask-ratio"
+    else:
+        try:
+            mask_ratio = float(state["config"]["mask_ratio"])
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"{s.ckpt} does not say its mask ratio: pass --mask-ratio") from None
+        flag = "the checkpoint's mask ratio"
+    check_mask_ratio_for(model.config.grid, mask_ratio, flag)
     model = model.to(pick_device(s.device))
-    img_size = s.img_size or model.config.img_size
-    data = load_dataset(s.data, img_size, train=False, seed=s.seed)
+    data = evaluation_subset(
+        load_dataset(s.data, img_size, train=False, seed=s.seed), s.max_images, s.seed
+    )
+    labels = dataset_labels(data)
+    if labels is not None:  # the split, before the long part (features, probe)
+        check_split(*split_indices(labels, s.test_share, s.seed), s.test_share, len(data))
     if notice is not None:
         notice()
-    if s.max_images and s.max_images < len(data):
-        keep = np.random.default_rng(s.seed).choice(len(data), s.max_images, replace=False)
-        data = Subset(data, np.sort(keep).tolist())
     features = extract_features(model, data)
     labels = features["labels"].numpy()
     train_idx, test_idx = split_indices(labels, s.test_share, s.seed)
+    check_split(train_idx, test_idx, s.test_share, len(data))
     test_idx = drop_repeats(features["digests"], train_idx, test_idx, s.data)
     train_t, test_t = torch.from_numpy(train_idx), torch.from_numpy(test_idx)
     y_train, y_test = features["labels"][train_t], features["labels"][test_t]
@@ -336,7 +418,6 @@ def evaluate(settings: EvalSettings, notice: Callable[[], None] | None = None) -
         result[f"knn_{kind}"] = knn_accuracy(
             x[train_t], y_train, x[test_t], y_test, s.k, s.temperature
         )
-    mask_ratio = s.mask_ratio if s.mask_ratio is not None else state["config"]["mask_ratio"]
     difficulty_source = data
     if s.difficulty_data:
         # Fresh random crops (a seed no training run uses), so builtin:natural gives unseen

@@ -22,7 +22,13 @@ from maskstats.io import atomic_path
 from maskstats.mae.checkpoint import save_checkpoint
 from maskstats.mae.config import CONFIGS, EvalSettings, MAEConfig, Table5Settings, TrainConfig
 from maskstats.mae.data import load_dataset
-from maskstats.mae.evaluate import evaluate
+from maskstats.mae.evaluate import (
+    check_split,
+    dataset_labels,
+    evaluate,
+    evaluation_subset,
+    split_indices,
+)
 from maskstats.mae.train import Trainer
 from maskstats.metrics import PATCH_METRICS
 
@@ -151,6 +157,7 @@ def run_one(s: Table5Settings, row: Row, seed: int, echo: Callable[[str], None])
             seed=s.eval_seed,
             mask_ratio=row.mask_ratio,
             out=str(folder / "eval.partial.json"),
+            overwrite=True,  # left by a run killed between its evaluation and eval.json
             max_images=s.eval_max_images,
             test_share=s.eval_test_share,
         )
@@ -222,8 +229,40 @@ def check_same_settings(s: Table5Settings, out: Path) -> None:
         )
 
 
+def check_rows(s: Table5Settings) -> None:
+    """Check, before anything is trained or written, every row's training settings (the rows
+    on the best flatten metric too, with each metric in its place) and that the evaluation
+    split has images on both sides.
+
+    Raises:
+        ValueError: one line, naming the row where a row's settings cannot work.
+    """
+    s.validate()
+    rows = base_rows(s)
+    for metric in dict.fromkeys([*s.metrics, "p2dist"]):
+        rows += decoder_rows(s, metric)
+    for row in rows:
+        try:
+            row_config(s, row, s.seeds[0], Path(s.out) / row.slug).validate()
+        except ValueError as error:
+            raise ValueError(f"table5 row {row.name!r}: {error}") from None
+    img_size = s.img_size or CONFIGS[s.model].get("img_size", MAEConfig.img_size)
+    load_dataset(s.data, img_size, train=True)  # a missing source stops here, before any work
+    data = evaluation_subset(
+        load_dataset(s.eval_data, img_size, train=False, seed=s.eval_seed),
+        s.eval_max_images,
+        s.eval_seed,
+    )
+    labels = dataset_labels(data)
+    if labels is not None:
+        train, test = split_indices(labels, s.eval_test_share, s.eval_seed)
+        flags = ("--eval-max-images", "--eval-test-share")
+        check_split(train, test, s.eval_test_share, len(data), flags)
+
+
 def run_table5(s: Table5Settings, echo: Callable[[str], None] = print) -> dict[str, pd.DataFrame]:
-    """Run every row and seed (skipping finished ones) and write the tables.
+    """Check every row (:func:`check_rows`), then run every row and seed (skipping finished
+    ones) and write the tables; nothing is written when a check fails.
 
     Returns:
         {"table": one row per configuration, "spearman": metric x configuration,
@@ -231,9 +270,7 @@ def run_table5(s: Table5Settings, echo: Callable[[str], None] = print) -> dict[s
     """
     out = Path(s.out)
     check_same_settings(s, out)
-    img_size = s.img_size or CONFIGS[s.model].get("img_size", MAEConfig.img_size)
-    load_dataset(s.data, img_size, train=True)  # a missing source stops here, before any work
-    load_dataset(s.eval_data, img_size, train=False)
+    check_rows(s)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "settings.json") as tmp:
         tmp.write_text(json.dumps(asdict(s), indent=2))

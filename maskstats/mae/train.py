@@ -8,12 +8,11 @@ import contextlib
 import json
 import math
 import os
-import random
 import signal
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,13 +24,15 @@ from tqdm.auto import tqdm
 
 from maskstats import masks as mask_lib
 from maskstats import weights as weight_lib
-from maskstats._validate import mae_num_masked
 from maskstats.mae.checkpoint import (
     TRAINING_KEYS,
     checkpoint_file,
     load_checkpoint,
+    random_state,
     remove_stale_temporaries,
+    restore_random_state,
     save_checkpoint,
+    to_numpy,
 )
 from maskstats.mae.config import TrainConfig, resume_config
 from maskstats.mae.data import load_dataset
@@ -111,8 +112,21 @@ RUN_FILES = (
 """The files a training run writes into its folder (``--overwrite`` removes these only)."""
 
 
+def unstarted_run(out: Path) -> bool:
+    """Whether ``out`` holds what a run stopped before its first checkpoint leaves (its
+    config.json, maybe some log records) and nothing that can be resumed or was finished (no
+    checkpoint.pt, no summary.json)."""
+    return (
+        (out / "config.json").is_file()
+        and not (out / "checkpoint.pt").exists()
+        and not (out / "summary.json").exists()
+    )
+
+
 def claim_run_folder(out: Path, overwrite: bool) -> None:
-    """Make sure a new run may write into ``out``.
+    """Make sure a new run may write into ``out``: an empty or new folder, an unstarted run's
+    folder (:func:`unstarted_run`: replaced, since nothing in it can be resumed), or any run's
+    with ``overwrite``.
 
     Raises:
         ValueError: ``out`` already holds a run and ``overwrite`` is False (one line saying how
@@ -121,7 +135,7 @@ def claim_run_folder(out: Path, overwrite: bool) -> None:
     existing = [name for name in RUN_FILES if (out / name).exists()]
     if not existing:
         return
-    if not overwrite:
+    if not overwrite and not unstarted_run(out):
         raise ValueError(
             f"{out} already holds a run ({', '.join(existing)}): resume it with --resume {out}, "
             "or pass --overwrite to replace it"
@@ -155,6 +169,22 @@ def lr_factor(step: int, warmup_steps: int, total_steps: int, min_ratio: float) 
     return min_ratio + (1 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
 
+class TrainingDiverged(ValueError):
+    """A non-finite loss or non-finite weights: the run stops, its last checkpoint is kept."""
+
+
+def memory_bytes() -> int:
+    """Bytes of memory of this machine (a large number where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 1 << 40
+
+
+ORDER_BYTES_PER_IMAGE = 100
+"""Memory per image of an epoch's sample order (the sampler's permutation and index lists)."""
+
+
 class Trainer:
     """Runs one pretraining job described by a :class:`TrainConfig`.
 
@@ -167,7 +197,22 @@ class Trainer:
 
     def __init__(self, config: TrainConfig) -> None:
         resumed = None
-        if config.resume:
+        self.restart_notice = ""
+        if config.resume and unstarted_run(Path(config.resume)):
+            # Stopped before its first checkpoint: start it again, from step 0, as it was set.
+            folder = Path(config.resume)
+            try:
+                saved = json.loads((folder / "config.json").read_text())
+            except (OSError, ValueError):
+                saved = None
+            if not isinstance(saved, dict):
+                raise ValueError(f"{folder}/config.json is not a maskstats run's settings")
+            config = replace(resume_config(config, saved), resume=None, out=config.run_folder)
+            self.restart_notice = (
+                f"{folder} has no checkpoint (it stopped before its first one): starting it "
+                "again from step 0 with its saved settings"
+            )
+        elif config.resume:
             path = checkpoint_file(config.resume)
             resumed = load_checkpoint(path, TRAINING_KEYS)
             if not isinstance(resumed["config"], dict):
@@ -191,16 +236,18 @@ class Trainer:
         self.model: MaskedAutoencoderViT = create_model(config.model, **overrides).to(self.device)
         mc = self.model.config
         self.img_size, self.patch_size, self.grid = mc.img_size, mc.patch_size, mc.grid
-        num_patches = self.grid[0] * self.grid[1]
-        masked = mae_num_masked(num_patches, config.mask_ratio)
-        if masked < 1 or masked >= num_patches:
-            raise ValueError(
-                f"mask ratio {config.mask_ratio:g} masks {masked} of {num_patches} patches; "
-                "training needs at least one masked and one visible patch"
-            )
         self.dataset = load_dataset(config.data, self.img_size, train=True, seed=config.seed)
         if config.dataset_length:
+            need = config.dataset_length * ORDER_BYTES_PER_IMAGE
+            limit = memory_bytes() // 2
+            if need > limit:
+                raise ValueError(
+                    f"--dataset-length {config.dataset_length} needs about {need / 1e9:.0f} GB "
+                    f"for each epoch's sample order; this machine has {2 * limit / 1e9:.0f} GB: "
+                    f"use at most {limit // ORDER_BYTES_PER_IMAGE}"
+                )
             self.dataset.length = config.dataset_length
+        self.dataset[0]  # some image decodes (a DataError otherwise), before anything is written
         self.sampler = DistributedSampler(
             self.dataset,
             num_replicas=self.dist.world_size,
@@ -222,8 +269,8 @@ class Trainer:
             if config.warmup_steps is not None
             else int(config.warmup_epochs * self.steps_per_epoch)
         )
-        eff_batch = per_step * self.dist.world_size
-        self.base_lr = config.lr if config.lr is not None else config.blr * eff_batch / 256
+        config.check_lr(self.dist.world_size)
+        self.base_lr = config.base_lr(self.dist.world_size)
         self.optimizer = torch.optim.AdamW(
             param_groups(self.model, config.weight_decay), lr=self.base_lr, betas=(0.9, 0.95)
         )
@@ -235,6 +282,7 @@ class Trainer:
         self.use_amp = self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=False)
         self.step = 0
+        self.saved_step: int | None = None  # the step of the checkpoint on disk
         self.stats_metric = config.metric if config.metric != "none" else "p2dist"
         self.binning = weight_lib.default_binning(self.stats_metric)
         if config.strategy == "grid":
@@ -286,11 +334,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
             "step": self.step,
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "numpy": np.random.get_state(),
-                "python": random.getstate(),
-            },
+            "rng": random_state(),
             "config": asdict(self.cfg),
             "model_config": asdict(self.model.config),
             "model_name": self.cfg.model,
@@ -318,14 +362,13 @@ class Trainer:
             self.scheduler.load_state_dict(state["scheduler"])
             if "scaler" in state:
                 self.scaler.load_state_dict(state["scaler"])
-            torch.set_rng_state(state["rng"]["torch"])
-            np.random.set_state(state["rng"]["numpy"])
-            random.setstate(state["rng"]["python"])
+            restore_random_state(state["rng"])
         except (KeyError, RuntimeError, ValueError, TypeError) as error:
             first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
             raise ValueError(f"cannot resume from {path}: {first}") from None
         self.step = int(state["step"])
-        running = state.get("running")
+        self.saved_step = self.step if self.resumes_in_place else None
+        running = to_numpy(state.get("running"))
         if running:  # checkpoints before statistics were saved restart them at the checkpoint
             self.interval.load_state_dict(running["interval"])
             self.epoch_stats.load_state_dict(running["epoch"])
@@ -337,10 +380,27 @@ class Trainer:
             if self.resumes_in_place:
                 truncate_records(self.out, self.step)
 
+    def _kept(self) -> str:
+        if self.saved_step is None:
+            return f"no checkpoint was written yet (start again with --out {self.out})"
+        return f"the checkpoint of step {self.saved_step} in {self.out} is kept"
+
     def save(self) -> None:
-        """Write the checkpoint (main process only), atomically."""
-        if self.dist.is_main:
-            save_checkpoint(self.out / "checkpoint.pt", self.state())
+        """Write the checkpoint (main process only), atomically.
+
+        Raises:
+            TrainingDiverged: the weights hold NaN or infinity (the checkpoint on disk, of an
+                earlier step, is kept).
+        """
+        if not self.dist.is_main:
+            return
+        if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
+            raise TrainingDiverged(
+                f"the weights hold non-finite values after step {self.step}: training "
+                f"diverged (lower --blr or --lr); {self._kept()}"
+            )
+        save_checkpoint(self.out / "checkpoint.pt", self.state())
+        self.saved_step = self.step
 
     # --- one micro-batch -----------------------------------------------------------------
     def make_masks(self, micro_index: int, n: int) -> np.ndarray:
@@ -411,11 +471,38 @@ class Trainer:
     def _run(self) -> dict:
         c = self.cfg
         self._wall_start = time.perf_counter()
+        first_step = self.step
+        created: list[Path] = []
         if self.dist.is_main:
+            if self.restart_notice:
+                print(f"maskstats: {self.restart_notice}", file=sys.stderr)
             if not self.resumes_in_place:
                 claim_run_folder(self.out, c.overwrite)
+            created = [p for p in (self.out, *self.out.parents) if not p.exists()]
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "config.json").write_text(json.dumps(asdict(c), indent=2))
+        try:
+            return self._loop()
+        except BaseException:
+            if self.dist.is_main and self.step == first_step and not self.resumes_in_place:
+                self._remove_unstarted(created)
+            raise
+
+    def _remove_unstarted(self, created: list[Path]) -> None:
+        """A new run that stopped before its first step leaves nothing: its files and the
+        folders it made are removed."""
+        if (self.out / "checkpoint.pt").exists():
+            return
+        for name in RUN_FILES:
+            (self.out / name).unlink(missing_ok=True)
+        for folder in created:  # innermost first
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+
+    def _loop(self) -> dict:
+        c = self.cfg
         stop_at = min(self.total_steps, c.stop_after_steps or self.total_steps)
         bar = tqdm(
             total=stop_at,
@@ -507,7 +594,10 @@ class Trainer:
         timing["images"] += imgs.shape[0]
         loss_value = float(loss.detach())
         if not math.isfinite(loss_value):
-            raise FloatingPointError(f"loss is {loss_value} at step {self.step}; stopping")
+            raise TrainingDiverged(
+                f"loss is {loss_value} at step {self.step + 1}: training diverged (lower --blr "
+                f"or --lr) or the data holds non-finite pixels; {self._kept()}"
+            )
         ids = out["ids_target"].cpu().numpy()
         patch_loss = out["patch_loss"].detach().float().cpu().numpy()
         difficulty = targets.difficulty.numpy()

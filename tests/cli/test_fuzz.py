@@ -2,6 +2,8 @@
 stderr, no traceback, and leave the output folder (and its sentinel file) as it was."""
 
 import io
+import os
+import pickle
 import subprocess
 import sys
 import zipfile
@@ -40,12 +42,28 @@ def place(tmp_path) -> Path:
     (inputs / "ckpt.txt").write_text("not a checkpoint")
     with zipfile.ZipFile(inputs / "empty.npz", "w"):
         pass
+    # Files whose unpickling would create {in}/SENTINEL (issue 27, items 1 and 2).
+    evil = {b"data": _RunsShell(inputs / "SENTINEL"), b"labels": [0]}
+    with open(inputs / "evil.pt", "wb") as handle:  # torch's legacy format is a plain pickle
+        pickle.dump({"model": _RunsShell(inputs / "SENTINEL")}, handle, protocol=2)
+    (inputs / "cifar").mkdir()
+    (inputs / "cifar" / "data_batch_1").write_bytes(pickle.dumps(evil, protocol=2))
     return tmp_path
+
+
+class _RunsShell:
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.path}",))
 
 
 def _cases():
     i, o = "{in}", "{out}"
     small = ["--img-size", "32", "--patch-size", "8", "-n", "4"]
+    flatten = ["--metric", "p2dist", "--weighting", "flatten"]
+    inverse = ["--metric", "p2dist", "--weighting", "inverse"]
     return [
         # stats: bad mask files
         ("stats", ["--masks", f"{i}/truncated.npz"], "cannot read masks"),
@@ -102,14 +120,29 @@ def _cases():
         ("train", ["--out", f"{o}/run", "--mask-ratio", "2"], "[0, 1)"),
         ("train", ["--out", f"{o}/run", "--batch-size", "0"], "positive"),
         ("train", ["--out", f"{o}/run", "--strategy", "foo"], ""),
+        # issue 27: refused before the run folder (or anything in it) is written
+        ("train", ["--out", f"{o}/run", "--num-workers", "-1"], "num_workers"),
+        ("train", ["--out", f"{o}/run", "--dataset-length", "1000000000000"], "GB"),
+        ("train", ["--out", f"{o}/run", "--min-lr", "1e30"], "--min-lr"),
+        ("train", ["--out", f"{o}/run", "--weight-decay", "1e30"], "weight_decay"),
+        ("train", [f"--out={o}/run", *flatten, "--flatten-alpha", "1e30"], "--flatten-alpha"),
+        ("train", [f"--out={o}/run", *inverse, "--inverse-gamma", "1e30"], "--inverse-gamma"),
+        ("train", ["--resume", f"{i}/evil.pt"], "could run code"),
+        ("train", ["--data", f"cifar:{i}/cifar", "--out", f"{o}/run"], "posix.system"),
         ("eval", ["--ckpt", f"{i}/missing.pt"], "does not exist"),
         ("eval", ["--ckpt", f"{i}/ckpt.txt", "--out", o], "is a folder"),
         ("eval", ["--ckpt", f"{i}/missing.pt", "--test-share", "1"], "share in (0, 1)"),
         ("eval", ["--ckpt", f"{i}/missing.pt", "--test-share", "0"], "share in (0, 1)"),
         ("eval", ["--ckpt", f"{i}/missing.pt", "--max-images", "0"], "positive"),
+        ("eval", ["--ckpt", f"{i}/missing.pt", "--out", f"{o}/taken.csv"], "--overwrite"),
+        ("eval", ["--ckpt", f"{i}/evil.pt", "--out", f"{o}/e.json"], "could run code"),
         ("table5", ["--out", f"{o}/t5", "--seeds", "a"], "seeds"),
         ("table5", ["--out", f"{o}/t5", "--eval-test-share", "x"], "number in (0, 1)"),
         ("table5", ["--out", f"{o}/t5", "--eval-seed", "1.5"], "invalid int"),
+        ("table5", ["--out", f"{o}/t5", "--seeds", "0,0"], "distinct seeds"),
+        ("table5", ["--out", f"{o}/t5", "--blr", "5"], "blr must be in"),
+        ("table5", ["--out", f"{o}/t5", "--baseline-ratio", "0"], "mask ratio above 0"),
+        ("table5", ["--out", f"{o}/t5", "--eval-max-images", "1"], "--eval-max-images"),
         ("frobnicate", [], "invalid choice"),
     ]
 
@@ -136,6 +169,7 @@ def test_bad_arguments(place, capsys, command, args, words):
     # Nothing in the output folder changed, nothing was added (no temp files either).
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert not [p for p in place.iterdir() if p.name.startswith(".")]
+    assert not (place / "in" / "SENTINEL").exists()
 
 
 def test_console_error_starts_its_own_line_and_pipe_closing_is_quiet(place):

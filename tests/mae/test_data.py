@@ -150,3 +150,126 @@ def test_builtin_photos_are_distinct():
     digests = {hashlib.sha1(np.ascontiguousarray(p).tobytes()).hexdigest() for _, p in photos}
     assert len(digests) == len(photos)
     assert "skimage:cat" not in [name for name, _ in photos]  # the same array as chelsea
+
+
+def _write_cifar(root, per_batch=6, protocol=2):
+    """A CIFAR-10 python folder as the official one is laid out (five data batches and a test
+    batch, each a pickled dict with bytes keys and an (n, 3072) uint8 array)."""
+    import pickle
+
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    batches = {}
+    for name in [f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]:
+        batch = {
+            b"batch_label": name.encode(),
+            b"labels": [int(v) for v in rng.integers(0, 10, per_batch)],
+            b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
+            b"filenames": [f"img{k}.png".encode() for k in range(per_batch)],
+        }
+        with open(root / name, "wb") as handle:
+            pickle.dump(batch, handle, protocol=protocol)
+        batches[name] = batch
+    return batches
+
+
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_cifar_batches_load_through_the_restricted_unpickler(tmp_path, protocol):
+    from maskstats.mae.data import load_dataset
+
+    batches = _write_cifar(tmp_path / "cifar", protocol=protocol)
+    train = load_dataset(f"cifar:{tmp_path / 'cifar'}", 32, train=True)
+    test = load_dataset(f"cifar:{tmp_path / 'cifar'}", 32, train=False)
+    assert (len(train), len(test)) == (30, 6)
+    assert test.labels == batches["test_batch"][b"labels"]
+    image, label = test[2]
+    expected = batches["test_batch"][b"data"][2].reshape(3, 32, 32) / 255.0
+    assert label == batches["test_batch"][b"labels"][2]
+    assert torch.allclose(_unnormalize(image), torch.from_numpy(expected).float(), atol=1e-5)
+
+
+class _RunsShell:
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.path}",))
+
+
+def test_a_malicious_cifar_batch_is_refused_without_running_it(tmp_path, capsys):
+    import pickle
+
+    from maskstats.cli import main
+    from maskstats.mae.data import DataError, load_dataset
+
+    root = tmp_path / "cifar"
+    _write_cifar(root)
+    sentinel = tmp_path / "SENTINEL"
+    with open(root / "data_batch_1", "wb") as handle:
+        pickle.dump({b"data": _RunsShell(sentinel), b"labels": [0]}, handle, protocol=2)
+    with pytest.raises(DataError) as error:
+        load_dataset(f"cifar:{root}", 32, train=True)
+    message = str(error.value)
+    assert len(message.splitlines()) == 1 and "posix.system" in message, message
+    assert not sentinel.exists()
+    flags = ["--batch-size", "8", "--max-steps", "1", "--out", str(tmp_path / "run")]
+    assert main(["train", "--data", f"cifar:{root}", *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "data_batch_1" in err, err
+    assert not sentinel.exists() and not (tmp_path / "run").exists()
+
+
+def test_cifar_batches_with_other_content_are_one_line(tmp_path):
+    import pickle
+
+    from maskstats.mae.data import DataError, load_dataset
+
+    root = tmp_path / "cifar"
+    _write_cifar(root)
+    cases = [
+        [1, 2, 3],  # not a dict
+        {b"labels": [0]},  # no data
+        {b"data": np.zeros((2, 100), np.uint8), b"labels": [0, 1]},  # not 3x32x32
+        {b"data": np.zeros((2, 3072), np.uint8), b"labels": [0]},  # labels do not match
+        {b"data": np.array([{"a": 1}], dtype=object), b"labels": [0]},  # objects
+    ]
+    for content in cases:
+        with open(root / "test_batch", "wb") as handle:
+            pickle.dump(content, handle, protocol=2)
+        with pytest.raises(DataError) as error:
+            load_dataset(f"cifar:{root}", 32, train=False)
+        assert len(str(error.value).splitlines()) == 1 and "test_batch" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("shape", "ok"),
+    [
+        ((6, 0, 28), False),  # no pixels
+        ((6, 28, 0), False),
+        ((6, 12, 12, 2), False),  # two channels: neither grey nor RGB
+        ((6, 12, 12, 5), False),
+        ((6, 12, 12, 1), True),  # grey with a channel axis
+        ((6, 12, 12, 3), True),  # RGB
+        ((6, 12, 12, 4), True),  # RGBA (alpha dropped)
+    ],
+)
+def test_idx_images_of_every_shape_are_read_or_refused_in_one_line(tmp_path, shape, ok):
+    """Issue 27, item 19: images that train/eval cannot use are refused by the reader."""
+    from maskstats.mae.data import DataError, load_dataset
+
+    root = tmp_path / "idx"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    for prefix in ("train", "t10k"):
+        _write_idx(root / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, shape, np.uint8), 0)
+        _write_idx(root / f"{prefix}-labels-idx1-ubyte", np.arange(6, dtype=np.uint8), 0)
+    if not ok:
+        with pytest.raises(DataError, match="images must be") as error:
+            load_dataset(f"mnist:{root}", 16, train=True)
+        assert len(str(error.value).splitlines()) == 1
+        return
+    data = load_dataset(f"mnist:{root}", 16, train=False)
+    image, label = data[2]
+    assert image.shape == (3, 16, 16) and label == 2

@@ -135,3 +135,61 @@ def test_eval_checks_its_output_before_any_work(tmp_path, capsys):
     assert "cannot write" in err and len(err.splitlines()) == 1
     assert main(["eval", "--ckpt", str(tmp_path / "missing"), "--out", str(tmp_path)]) == 2
     assert "is a folder" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def untrained_run(tmp_path_factory):
+    """A micro MAE run folder holding the checkpoint of step 0 (no training: quick)."""
+    run = tmp_path_factory.mktemp("run")
+    Trainer(TrainConfig(max_steps=1, out=str(run), progress=False, mask_ratio=0.75)).save()
+    return run
+
+
+def _one_line(capsys):
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_eval_refuses_to_replace_its_output_without_overwrite(untrained_run, tmp_path, capsys):
+    """Issue 27, item 5: an existing --out (or RUN/eval.json) is kept unless --overwrite."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    quick = ["--max-images", "60", "--probe-epochs", "2", "--data", "builtin:digits"]
+    assert main(["eval", "--ckpt", str(untrained_run), *quick, "--out", str(notes)]) == 2
+    assert "--overwrite" in _one_line(capsys)
+    assert notes.read_text() == "mine"
+    assert (
+        main(["eval", "--ckpt", str(untrained_run), *quick, "--out", str(notes), "--overwrite"])
+        == 0
+    )
+    capsys.readouterr()
+    assert json.loads(notes.read_text())["n_train"] + json.loads(notes.read_text())["n_test"] == 60
+
+
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        (["--img-size", "64"], "trained at 32"),  # item 21
+        (["--max-images", "2"], "no test image"),  # item 22
+        (["--test-share", "0.999", "--max-images", "100"], "no training image"),  # item 22
+        (["--mask-ratio", "0"], "masks 0 of 64"),  # item 23
+        (["--mask-ratio", "0.99"], "masks 64 of 64"),
+    ],
+)
+def test_eval_refuses_what_cannot_work_before_the_long_part(
+    untrained_run, tmp_path, capsys, flags, words
+):
+    """One line and exit 2, before the "evaluating" notice (so before features and probe), and
+    nothing written."""
+    out = tmp_path / "e.json"
+    argv = ["eval", "--ckpt", str(untrained_run), "--out", str(out), "--probe-epochs", "2"]
+    assert main([*argv, *flags]) == 2
+    assert words in _one_line(capsys)
+    assert not out.exists()
+
+
+def test_split_indices_are_integer_indices_even_when_a_side_is_empty():
+    train, test = split_indices(np.array([0, 1]), 0.2, seed=0)
+    assert train.dtype == np.int64 and test.dtype == np.int64
+    assert len(test) == 0 and sorted(train) == [0, 1]

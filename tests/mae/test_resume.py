@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -118,6 +119,15 @@ BAD_TRAIN = [
     (["--flatten-alpha", "nan"], "finite"),
     (["--mask-ratio", "0"], "mask ratio above 0"),
     (["--mask-ratio", "0.99"], "at least one masked and one visible"),
+    # issue 27, items 6, 11 and 20: refused before the run folder is made
+    (["--num-workers", "-1"], "num_workers"),
+    (["--dataset-length", "1000000000000"], "--dataset-length"),
+    (["--min-lr", "1e30"], "--min-lr"),
+    (["--min-lr", "0.5"], "above the run's lr"),
+    (["--weight-decay", "1e30"], "weight_decay"),
+    (["--flatten-alpha", "1e30", "--metric", "p2dist", "--weighting", "flatten"], "alpha"),
+    (["--inverse-gamma", "1e30", "--metric", "p2dist", "--weighting", "inverse"], "gamma"),
+    (["--blr", "1", "--batch-size", "512", "--dataset-length", "1024"], "lr ="),
 ]
 
 
@@ -224,3 +234,127 @@ def read_metrics_safe(folder):
         return read_metrics(folder)
     except (json.JSONDecodeError, OSError):
         return []
+
+
+def _truncated_jpegs(folder, count=4):
+    """JPEGs that pass Image.verify() but fail to decode."""
+    from PIL import Image
+
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for k in range(count):
+        path = folder / f"{k}.jpg"
+        Image.fromarray(rng.integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(path)
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def test_data_where_nothing_decodes_is_refused_before_the_run_folder_exists(tmp_path, capsys):
+    _truncated_jpegs(tmp_path / "broken")
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(tmp_path / "broken"), "--batch-size", "2", "--out", str(out)]
+    with pytest.warns(UserWarning):
+        assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "can be decoded" in err and len(err.splitlines()) == 1, err
+    assert not out.exists()
+
+
+def _first_checkpoint_never_written(run, env):
+    """Start a run whose first checkpoint would come at step 1000 and SIGKILL it once it has
+    logged two steps: the folder holds config.json and metrics.jsonl, no checkpoint."""
+    argv = [sys.executable, "-m", "maskstats.cli.main", "train", *SMALL_FLAGS, "--out", str(run)]
+    process = subprocess.Popen(
+        [*argv, "--max-steps", "400", "--log-every", "1", "--save-every", "1000"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(read_metrics_safe(run)) < 2:
+        time.sleep(0.2)
+    process.kill()
+    process.wait(timeout=60)
+    assert (run / "config.json").exists() and not (run / "checkpoint.pt").exists()
+
+
+@pytest.mark.slow
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_step_0_or_is_replaced(
+    tmp_path, capsys
+):
+    """Issue 27, item 7: kill -9 before the first checkpoint, then ``--resume RUN`` starts it
+    again from step 0 with its saved settings (logs equal to a straight run's), and after a
+    second kill ``--out RUN`` replaces it without --overwrite."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    run = tmp_path / "run"
+    _first_checkpoint_never_written(run, env)
+    capsys.readouterr()
+    resume = ["train", "--resume", str(run), "--max-steps", "400", "--stop-after-steps", "2"]
+    assert main(resume) == 0
+    assert "from step 0" in capsys.readouterr().err
+    assert load_checkpoint(run / "checkpoint.pt")["step"] == 2
+    straight = tmp_path / "straight"
+    flags = [*SMALL_FLAGS, "--max-steps", "400", "--log-every", "1", "--save-every", "1000"]
+    assert main(["train", *flags, "--stop-after-steps", "2", "--out", str(straight)]) == 0
+    assert _records(run) == _records(straight)
+    shutil.rmtree(run)
+    _first_checkpoint_never_written(run, env)
+    assert main(["train", *flags, "--stop-after-steps", "2", "--out", str(run)]) == 0
+    assert _records(run) == _records(straight)
+
+
+def test_a_run_folder_without_checkpoint_or_summary_is_replaced_without_overwrite(
+    tmp_path, small_config
+):
+    """What a run killed before its first checkpoint leaves (config.json, metrics.jsonl) does
+    not block a new run; a finished run (summary.json) still does."""
+    run = tmp_path / "run"
+    Trainer(small_config(run, max_steps=2)).run()
+    (run / "checkpoint.pt").unlink()
+    with pytest.raises(ValueError, match="already holds a run"):
+        Trainer(small_config(run, max_steps=2)).run()  # summary.json: a finished run
+    for name in ("summary.json", "metrics.csv", "loss_per_bin.png", "loss_per_bin.pdf"):
+        (run / name).unlink(missing_ok=True)
+    (run / "metrics.jsonl").write_text('{"kind": "interval", "step": 1, "loss": 9.0}\n')
+    Trainer(small_config(run, max_steps=2)).run()
+    assert [r["step"] for r in read_metrics(run)] == [2]  # the stale record is gone
+
+
+def test_a_non_finite_loss_is_one_line_naming_the_step_and_keeps_the_checkpoint(
+    tmp_path, small_config
+):
+    """Issue 27, item 11: weights that turn non-finite after step 3 (checkpointed) stop the run
+    at step 4 with a ValueError naming the step; checkpoint.pt is still step 3's."""
+    Trainer(small_config(tmp_path, max_steps=8, save_every=3, stop_after_steps=3)).run()
+    before = (tmp_path / "checkpoint.pt").read_bytes()
+    trainer = Trainer(small_config(tmp_path, max_steps=8, save_every=3, resume=str(tmp_path)))
+    with torch.no_grad():
+        trainer.model.decoder_pred.weight[0, 0] = float("nan")
+    with pytest.raises(ValueError) as error:
+        trainer.run()
+    message = str(error.value)
+    assert len(message.splitlines()) == 1 and "step 4" in message and "nan" in message, message
+    assert "step 3" in message and "kept" in message
+    assert (tmp_path / "checkpoint.pt").read_bytes() == before
+    with pytest.raises(ValueError, match="non-finite"):
+        trainer.save()  # a save never writes non-finite weights over a good checkpoint
+    assert (tmp_path / "checkpoint.pt").read_bytes() == before
+
+
+def test_a_non_finite_loss_from_the_data_is_exit_2_in_one_line(tmp_path, capsys):
+    """A float TIFF with an infinite pixel gives a non-finite loss at step 1: one line, exit 2,
+    and the folder (no step done) is left as it was: absent."""
+    from PIL import Image
+
+    data = tmp_path / "data"
+    data.mkdir()
+    pixels = np.full((32, 32), 0.5, np.float32)
+    pixels[10, 10] = np.inf
+    for k in range(4):
+        Image.fromarray(pixels, mode="F").save(data / f"{k}.tif")
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(data), "--batch-size", "4", "--max-steps", "2"]
+    assert main([*argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("train:")]
+    assert len(lines) == 1 and "at step 1" in lines[0] and "Traceback" not in err, err
+    assert not out.exists()

@@ -285,3 +285,35 @@ def test_quick_preset_caps_the_evaluation():
     assert Table5Settings(eval_max_images=500).quick().eval_max_images == 500
     quick = Table5Settings(seeds=(0, 1, 2)).quick()
     assert (quick.max_steps, quick.seeds) == (60, (0,))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        ({"blr": 5.0}, "blr must be in"),  # item 8
+        ({"seeds": (0, 0)}, "seed 0 is repeated"),  # item 9
+        ({"baseline_ratio": 0.0}, "mask ratio above 0"),  # item 27
+        ({"eval_max_images": 1}, "--eval-max-images"),  # item 22
+        ({"num_workers": -1}, "num_workers"),
+        ({"blr": 0.9, "batch_size": 512}, "lr = 1.8"),
+    ],
+)
+def test_table5_checks_every_row_before_writing_anything(tmp_path, monkeypatch, overrides, words):
+    """Issue 27, items 8, 9, 22 and 27: refused in one line before any row is trained or
+    evaluated and before settings.json exists, so the corrected command is not refused as
+    "other settings"."""
+    out = tmp_path / "t5"
+    monkeypatch.setattr(table5, "Trainer", None)  # a row that started would fail differently
+    with pytest.raises(ValueError) as error:
+        run_table5(_micro_settings(out, **overrides), echo=lambda line: None)
+    assert words in str(error.value) and len(str(error.value).splitlines()) == 1, error.value
+    assert not out.exists()
+
+
+def test_table5_cli_refuses_repeated_seeds(tmp_path, capsys):
+    from maskstats.cli import main
+
+    assert main(["table5", "--seeds", "0,0", "--out", str(tmp_path / "t5")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "distinct seeds" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "t5").exists()
