@@ -1,3 +1,4 @@
+import errno
 import json
 import os
 import re
@@ -581,6 +582,24 @@ def test_lock_without_flock_uses_the_pid(tmp_path, monkeypatch, capsys, dead_pid
     assert _hidden(tmp_path) == []
 
 
+def test_a_file_system_without_flock_falls_back_to_the_pid_file(tmp_path, monkeypatch):
+    class NoFlock:
+        LOCK_EX, LOCK_NB = 2, 4
+
+        @staticmethod
+        def flock(fd, operation):
+            raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(output, "fcntl", NoFlock)
+    out = tmp_path / "report"
+    with output.report_lock(out) as lock:
+        assert lock.read_text() == f"{os.getpid()}\n"
+        with pytest.raises(FileExistsError, match=f"PID {os.getpid()}"):
+            with output.report_lock(out):
+                pass
+    assert _hidden(tmp_path) == []
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_a_signal_during_report_removes_its_building_folder(tmp_path, capsys, sig):
@@ -674,3 +693,22 @@ def test_simmim_that_does_not_fit_the_image_is_left_out_naming_the_flag(tmp_path
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "nothing to report" in err and "--mask-patch-size" in err
     assert not alone.exists()
+
+
+def test_removing_an_old_report_deletes_only_plain_names_it_lists(tmp_path):
+    (tmp_path / "keep.txt").write_text("keep")
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "summary.csv").write_text("x")
+    files = ["..", ".", "../keep.txt", str(tmp_path / "keep.txt"), "summary.csv", MANIFEST]
+    (old / MANIFEST).write_text(json.dumps({"tool": "maskstats report", "files": files}))
+    assert output.remove_report(old) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+    # Anything it does not list is kept, and the folder with it.
+    old.mkdir()
+    (old / "notes.txt").write_text("mine")
+    (old / MANIFEST).write_text(json.dumps({"tool": "maskstats report", "files": [MANIFEST]}))
+    assert output.remove_report(old) == [
+        f"kept {old}: it holds files the report did not write (notes.txt)"
+    ]
+    assert sorted(p.name for p in old.iterdir()) == ["notes.txt"]

@@ -196,7 +196,14 @@ def remove_report(folder: Path) -> list[str]:
         A note naming the folder when it had to be kept, else nothing.
     """
     manifest = read_manifest(folder)
-    names = [n for n in (manifest or {}).get("files", []) if n != MANIFEST and "/" not in n]
+    names = [
+        name
+        for name in (manifest or {}).get("files", [])
+        if isinstance(name, str)
+        and name == Path(name).name
+        and name not in ("", ".", "..")
+        and name != MANIFEST
+    ]  # plain names inside the folder only, whatever a manifest lists
     for name in [*names, MANIFEST]:
         path = folder / name
         if path.is_dir() and not path.is_symlink():
@@ -284,6 +291,12 @@ def _lock(path: Path, out: Path) -> int:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
             os.close(fd)
             raise _busy(out, holder) from None
+        except OSError:  # a file system without flock (ENOLCK, EOPNOTSUPP): the PID file
+            empty = os.fstat(fd).st_size == 0
+            os.close(fd)
+            if empty:
+                path.unlink(missing_ok=True)
+            return _lock_exclusive(path, out)
         try:  # a finishing run unlinks the file: the one locked must still be the one there
             same = os.path.samestat(os.stat(path), os.fstat(fd))
         except FileNotFoundError:
