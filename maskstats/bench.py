@@ -360,6 +360,20 @@ def machine() -> str:
 
 OUTPUT_FILES = ("benchmark.csv", "benchmark.md", "benchmark.png")
 """What :func:`run_benchmark` writes into its folder."""
+CELLS = (14, 14)
+"""The largest patch grid of :func:`default_cases` (224/16)."""
+BENCH_BYTES_PER_CELL = 128
+"""Peak bytes per patch of a case's masks while it is timed, beside the masks: torch's
+conv2d unfolds the 5x5 window (25 float32 per patch), the numpy and scipy baselines and
+the kernels' outputs hold float32 copies; measured 90 with ``--repeats 2 --no-extras``
+(peak RSS at 4096 and 16384 masks per case)."""
+
+
+def peak_bytes(sizes: tuple[int, ...], repeats: int = 5) -> int:
+    """About how much memory :func:`run_benchmark` needs at its peak (bytes): the largest
+    case's masks (one set per timed repeat and one more) and what is timed on them (the
+    extras' memory measurement, in a process of its own, needs ~22 bytes per patch, less)."""
+    return max(sizes) * CELLS[0] * CELLS[1] * (BENCH_BYTES_PER_CELL + repeats + 1)
 
 
 def check_bench_output(out_dir: str | os.PathLike, overwrite: bool = False) -> Path:
@@ -451,7 +465,6 @@ def run_benchmark(
         The table and the Markdown summary.
     """
     out_dir = check_bench_output(out_dir, overwrite=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
     table = run_cases(default_cases(sizes), repeats=repeats, progress=progress)
     extra: dict[str, dict] = {}
     if extras:
@@ -461,6 +474,7 @@ def run_benchmark(
         )
         extra["start-up"] = startup_times()
         extra["memory"] = memory_peak(max(sizes))
+    out_dir.mkdir(parents=True, exist_ok=True)  # only now: a failed run leaves no empty folder
     table.to_csv(out_dir / "benchmark.csv", index=False)
     text = summary_markdown(table, extra, repeats)
     (out_dir / "benchmark.md").write_text(text)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import stat
 import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -12,10 +14,48 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from maskstats._cleanup import stale_entries
 from maskstats._validate import GridLike, as_masks
 
 NUMPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGIC = b"PK"
+TABLE_SUFFIXES = (".csv", ".parquet")
+"""What :func:`write_table` writes: CSV, or Parquet (which needs pyarrow)."""
+_FILE_KINDS = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def check_mask_file(path: str | os.PathLike) -> Path:
+    """Refuse, without opening it, a mask file that is missing or not a regular file.
+
+    Returns:
+        ``path`` as a Path.
+
+    Raises:
+        FileNotFoundError: no such file (or a link to nothing), one line.
+        ValueError: a folder, a named pipe, a socket or a device, one line naming which.
+    """
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise FileNotFoundError(
+                f"mask file {path} is a link to {os.readlink(path)}, which does not exist"
+            ) from None
+        raise FileNotFoundError(f"mask file {path} does not exist") from None
+    if stat.S_ISDIR(mode):
+        raise ValueError(f"mask file {path} is a folder; pass a .npy or .npz file")
+    for test, kind in _FILE_KINDS:
+        if test(mode):
+            raise ValueError(
+                f"mask file {path} is {kind}, not a regular file; pass a .npy or .npz file"
+            )
+    return path
 
 
 def open_mask_array(path: str | os.PathLike) -> np.ndarray:
@@ -29,14 +69,11 @@ def open_mask_array(path: str | os.PathLike) -> np.ndarray:
         The stored array as it is (any dtype and shape; :func:`load_masks` checks them).
 
     Raises:
-        ValueError: a folder, a file that is not numpy's, or a damaged one (one line).
+        ValueError: not a regular file (:func:`check_mask_file`), a file that is not numpy's,
+            an .npz whose first member is not a .npy array, or a damaged one (one line).
         FileNotFoundError: no such file.
     """
-    path = Path(path)
-    if path.is_dir():
-        raise ValueError(f"mask file {path} is a folder; pass a .npy or .npz file")
-    if not path.is_file():
-        raise FileNotFoundError(f"mask file {path} does not exist")
+    path = check_mask_file(path)
     with open(path, "rb") as handle:
         head = handle.read(6)
     if head != NUMPY_MAGIC and not head.startswith(ZIP_MAGIC):
@@ -47,7 +84,8 @@ def open_mask_array(path: str | os.PathLike) -> np.ndarray:
         with np.load(path, allow_pickle=False) as archive:
             if not archive.files:
                 raise ValueError("the .npz holds no array")
-            return archive[archive.files[0]]
+            first = archive.files[0]
+            array = archive[first]
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         if "pickle" in reason:
@@ -55,6 +93,12 @@ def open_mask_array(path: str | os.PathLike) -> np.ndarray:
         raise ValueError(
             f"cannot read masks from {path}: damaged or not masks ({reason})"
         ) from None
+    if not isinstance(array, np.ndarray):  # numpy hands back a member that is not .npy as bytes
+        raise ValueError(
+            f"cannot read masks from {path}: its first member {first!r} is not a numpy array "
+            "(.npy); save masks with numpy.savez"
+        )
+    return array
 
 
 def _check_mask_array(array: np.ndarray, path: Path) -> None:
@@ -125,6 +169,28 @@ def check_output_file(path: str | os.PathLike, overwrite: bool = False) -> Path:
     return path
 
 
+def check_table_output(path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """:func:`check_output_file` for :func:`write_table`, which also refuses a suffix it does
+    not write (``TABLE_SUFFIXES``) and Parquet without pyarrow, before any work.
+
+    Returns:
+        ``path`` as a Path.
+    """
+    path = check_output_file(path, overwrite)
+    suffix = path.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise ValueError(
+            f"cannot write a table to {path}: expected a file ending in "
+            f"{' or '.join(TABLE_SUFFIXES)}, got {path.suffix or 'no suffix'}"
+        )
+    if suffix == ".parquet":
+        import importlib.util
+
+        if importlib.util.find_spec("pyarrow") is None:
+            raise ValueError("writing Parquet needs pyarrow: pip install pyarrow")
+    return path
+
+
 def save_masks(path: str | os.PathLike, masks: np.ndarray, overwrite: bool = True) -> Path:
     """Write (N, H, W) bool masks to ``path`` (.npy), atomically, mode 0644 (umask applies).
 
@@ -150,17 +216,17 @@ def write_table(
 
     Args:
         table: the table.
-        path: output file (.csv, or .parquet, which needs pyarrow).
+        path: output file (.csv, or .parquet, which needs pyarrow); any other suffix is
+            refused (ValueError).
         index: write the index as a column.
         overwrite: replace an existing file (False: FileExistsError).
 
     Returns:
         ``path``.
     """
-    path = Path(path)
-    check_output_file(path, overwrite)
+    path = check_table_output(path, overwrite)
     with atomic_path(path) as tmp:
-        if path.suffix == ".parquet":
+        if path.suffix.lower() == ".parquet":
             try:
                 table.to_parquet(tmp, index=index)
             except ImportError:
@@ -173,13 +239,19 @@ def write_table(
 class atomic_path:
     """Context manager yielding a temporary path beside ``path``; renamed onto it on success,
     removed on failure. The file is created with mode 0666 less the umask (0644 usually), as
-    ``open`` would, not mkstemp's 0600."""
+    ``open`` would, not mkstemp's 0600.
+
+    The temporary is named ``.NAME.PID.8HEX.tmp``. A run killed before it could remove its
+    temporary (SIGKILL; SIGTERM and SIGHUP too where no
+    :func:`maskstats._cleanup.terminate_on_signals` turns them into exceptions) leaves one;
+    the next write of the same file removes those whose process is gone."""
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
 
     def __enter__(self) -> Path:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        sweep_temporaries(self.path)
         for attempt in range(100):
             name = f".{self.path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
             tmp = self.path.parent / name
@@ -199,6 +271,25 @@ class atomic_path:
             os.replace(self.tmp, self.path)
         else:
             self.tmp.unlink(missing_ok=True)
+
+
+def sweep_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporaries of :class:`atomic_path` for ``path`` that a killed run left
+    (named ``.NAME.PID.8HEX.tmp`` beside it, PID no longer running).
+
+    Returns:
+        The files removed.
+    """
+    path = Path(path)
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(?P<pid>\d+)\.[0-9a-f]{{8}}\.tmp")
+    removed = []
+    for stale, _ in stale_entries(path.parent, pattern):
+        try:
+            stale.unlink()
+        except OSError:  # gone already, or not ours to remove: leave it
+            continue
+        removed.append(stale)
+    return removed
 
 
 # --------------------------------------------------------------------------- tables for papers

@@ -93,7 +93,8 @@ def difficulty_vs_ratio(
                 ax.errorbar(
                     s.index,
                     s["mean"],
-                    yerr=[s["mean"] - s["lo"], s["hi"] - s["mean"]],
+                    # equal values: the mean and a quantile may differ in the last bit
+                    yerr=np.maximum([s["mean"] - s["lo"], s["hi"] - s["mean"]], 0),
                     marker="D",
                     ms=3.5,
                     capsize=2,

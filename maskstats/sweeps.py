@@ -53,7 +53,9 @@ def sweep(
       or all the file's masks, whose ``mask_ratio`` is the masks' mean masked share (rounded
       to 4 digits; each mask's own share is in ``masked_share``).
 
-    A mask with no visible patch (SimMIM on few cells at a high ratio) gets NaN distances.
+    A mask with no visible patch (SimMIM on few cells at a high ratio) gets NaN distances;
+    one with no masked patch (ratio 0) NaN means. Every spec, and every mask file's shape,
+    dtype and grid, is checked before any generator runs.
 
     Args:
         strategies: strategy specs: built-in names, "module:function", or .npy/.npz files;
@@ -77,6 +79,8 @@ def sweep(
     """
     resolved = resolve_strategies(strategies)
     grid = grid_from_image(img_size, patch_size)
+    for strategy in resolved:  # every mask file, before any generator runs
+        strategy.check(grid)
     ratios = tuple(float(r) for r in mask_ratios)
     if not ratios:
         raise ValueError("no mask ratio given")

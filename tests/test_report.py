@@ -1,10 +1,16 @@
+import errno
 import json
 import os
 import re
 import shutil
+import signal
 import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -16,6 +22,8 @@ from maskstats.report import (
     html_table,
     loss_finding,
     metric_finding,
+    output,
+    read_manifest,
     sweep_finding,
 )
 
@@ -450,3 +458,257 @@ def test_report_page_in_a_real_browser(report, tmp_path, width):
         # One scale for every figure: the shown width follows the figure's width in inches.
         ratios = [i["shown"] / i["natural"] for i in found["images"]]
         assert max(ratios) - min(ratios) < 0.01
+
+
+# --------------------------------------------------------------------------- issue 27
+
+GENERATORS = """
+import os, pathlib, time
+import numpy as np
+
+def wait(n, grid, mask_ratio, seed):
+    pathlib.Path(os.environ["READY"]).write_text(str(os.getpid()))
+    time.sleep(120)
+    return np.ones((n, *grid), dtype=bool)
+
+def touch_out(n, grid, mask_ratio, seed):
+    out = pathlib.Path(os.environ["REPORT_OUT"])
+    out.mkdir(exist_ok=True)
+    (out / "thesis.tex").write_text("my thesis")
+    return np.random.default_rng(seed).random((n, *grid)) < mask_ratio
+
+def zeros(n, grid, mask_ratio, seed):
+    return np.zeros((n, *grid), dtype=bool)
+"""
+FAST = ["--img-size", "32", "--patch-size", "8", "--ratios", "0.75", "-n", "8"]
+
+
+def _generators(folder: Path) -> Path:
+    path = folder / "gen.py"
+    path.write_text(GENERATORS)
+    return path
+
+
+def _hidden(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def _start_waiting_report(folder: Path, out: Path, *extra: str) -> subprocess.Popen:
+    """``maskstats report`` in a process of its own, inside a generator that waits (so the
+    building folder and the lock exist) until it is signalled."""
+    scratch = folder / "scratch"
+    scratch.mkdir(exist_ok=True)
+    gen = _generators(scratch)
+    ready = scratch / "ready"
+    ready.unlink(missing_ok=True)
+    root = str(Path(__file__).parents[1])
+    env = {
+        **os.environ,
+        "READY": str(ready),
+        "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+    }
+    argv = ["report", "--out", str(out), *FAST, "--strategies", f"{gen}:wait", *extra]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "maskstats.cli", *argv],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not ready.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(process.communicate()[1])
+        time.sleep(0.05)
+    return process
+
+
+def test_a_strategy_writing_into_out_loses_nothing(tmp_path, monkeypatch, capsys):
+    gen = _generators(tmp_path)
+    out = tmp_path / "report"
+    monkeypatch.setenv("REPORT_OUT", str(out))
+    strategies = ["--strategies", f"random,{gen}:touch_out"]
+    assert main(["report", "--out", str(out), *FAST, *strategies]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "files appeared in it while the report ran (thesis.tex)" in err[0]
+    assert sorted(p.name for p in out.iterdir()) == ["thesis.tex"]
+    assert (out / "thesis.tex").read_text() == "my thesis"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gen.py", "report"]
+    # An old report replaced with --overwrite: refused the same way, old report kept whole.
+    (out / "thesis.tex").unlink()
+    assert main(["report", "--out", str(out), *FAST]) == 0
+    before = _snapshot(out)
+    assert main(["report", "--out", str(out), *FAST, *strategies, "--overwrite"]) == 2
+    assert "(thesis.tex)" in capsys.readouterr().err
+    assert _snapshot(out) == {**before, "thesis.tex": b"my thesis"}
+    assert _hidden(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_two_reports_at_once_the_second_refuses_and_a_killed_ones_lock_is_stale(tmp_path, capsys):
+    out = tmp_path / "report"
+    first = _start_waiting_report(tmp_path, out)
+    try:
+        assert main(["report", "--out", str(out), *FAST]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1, err
+        assert f"another maskstats report (PID {first.pid}) is writing {out}" in err[0]
+        # The same folder through a link shares the lock.
+        (tmp_path / "alias").symlink_to(tmp_path, target_is_directory=True)
+        assert main(["report", "--out", str(tmp_path / "alias" / "report"), *FAST]) == 2
+        assert f"PID {first.pid}" in capsys.readouterr().err
+        assert not out.exists()
+    finally:
+        first.kill()  # SIGKILL: it can clean up nothing
+        first.communicate(timeout=60)
+    assert ".report.lock" in _hidden(tmp_path)
+    assert any(name.startswith(f".report.building-{first.pid}-") for name in _hidden(tmp_path))
+    assert main(["report", "--out", str(out), *FAST]) == 0
+    assert _hidden(tmp_path) == []  # the lock and the killed run's building folder are gone
+    assert read_manifest(out) is not None
+
+
+def test_lock_without_flock_uses_the_pid(tmp_path, monkeypatch, capsys, dead_pid):
+    monkeypatch.setattr(output, "fcntl", None)
+    out = tmp_path / "report"
+    lock = tmp_path / ".report.lock"
+    lock.write_text(f"{os.getppid()}\n")  # a process that runs
+    assert main(["report", "--out", str(out), *FAST]) == 2
+    assert f"(PID {os.getppid()}) is writing" in capsys.readouterr().err
+    assert lock.exists() and not out.exists()
+    lock.write_text(f"{dead_pid}\n")  # its run was killed: stale
+    assert main(["report", "--out", str(out), *FAST]) == 0
+    assert _hidden(tmp_path) == []
+
+
+def test_a_file_system_without_flock_falls_back_to_the_pid_file(tmp_path, monkeypatch):
+    class NoFlock:
+        LOCK_EX, LOCK_NB = 2, 4
+
+        @staticmethod
+        def flock(fd, operation):
+            raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(output, "fcntl", NoFlock)
+    out = tmp_path / "report"
+    with output.report_lock(out) as lock:
+        assert lock.read_text() == f"{os.getpid()}\n"
+        with pytest.raises(FileExistsError, match=f"PID {os.getpid()}"):
+            with output.report_lock(out):
+                pass
+    assert _hidden(tmp_path) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_a_signal_during_report_removes_its_building_folder(tmp_path, capsys, sig):
+    out = tmp_path / "report"
+    assert main(["report", "--out", str(out), *FAST]) == 0
+    before = _snapshot(out)
+    running = _start_waiting_report(tmp_path, out, "--overwrite")
+    assert any(name.startswith(".report.building-") for name in _hidden(tmp_path))
+    running.send_signal(sig)
+    _, err = running.communicate(timeout=60)
+    assert running.returncode == (130 if sig == signal.SIGINT else 128 + sig)
+    word = "interrupted" if sig == signal.SIGINT else f"terminated by {signal.Signals(sig).name}"
+    assert err.strip().splitlines()[-1].startswith(f"maskstats: {word}")
+    assert "Traceback" not in err
+    assert _snapshot(out) == before
+    assert _hidden(tmp_path) == []
+
+
+def test_what_killed_runs_left_is_cleaned_up(tmp_path, capsys, dead_pid):
+    out = tmp_path / "report"
+    assert main(["report", "--out", str(out), *FAST]) == 0
+    before = _snapshot(out)
+    # Killed in the middle of the swap: the old report moved away, the new one not in place.
+    out.rename(tmp_path / f".report.old-{dead_pid}-abcdef")
+    building = tmp_path / f".report.building-{dead_pid}-123456"
+    building.mkdir()
+    (building / "sweep.csv").write_text("half")
+    alive = tmp_path / f".report.building-{os.getppid()}-654321"  # a run still going
+    alive.mkdir()
+    other = tmp_path / f".other.building-{dead_pid}-123456"  # another output's
+    other.mkdir()
+    assert main(["report", "--out", str(out), *FAST]) == 2  # the old report is back: refused
+    assert "--overwrite" in capsys.readouterr().err
+    assert _snapshot(out) == before
+    assert _hidden(tmp_path) == sorted([alive.name, other.name])
+    # Killed after the swap, before the old report was removed: removed now.
+    stale_old = tmp_path / f".report.old-{dead_pid}-fedcba"
+    shutil.copytree(out, stale_old)
+    assert main(["report", "--out", str(out), *FAST, "--overwrite", "-n", "4"]) == 0
+    assert json.loads((out / MANIFEST).read_text())["settings"]["n"] == 4
+    assert _hidden(tmp_path) == sorted([alive.name, other.name])
+
+
+def test_nothing_masked_is_left_out_with_a_note_and_the_page_builds(tmp_path, capsys):
+    out = tmp_path / "report"
+    assert (
+        main(["report", "--out", str(out), *FAST, "--ratios", "0", "--strategies", "random"]) == 0
+    )
+    err = capsys.readouterr().err
+    assert "left out random masks at mask ratio 0: no mask masks any patch" in err
+    assert "Traceback" not in err and "IndexError" not in err
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary["avgdist"].isna().all() and summary["p2dist"].isna().all()
+    assert "no mask masks any patch" in (out / "index.html").read_text()
+    # An all-zeros generator and file beside random masks: those left out, random reported.
+    gen = _generators(tmp_path)
+    np.save(tmp_path / "zeros.npy", np.zeros((4, 4, 4), bool))
+    strategies = f"random,{gen}:zeros,{tmp_path / 'zeros.npy'}"
+    mixed = tmp_path / "mixed"
+    assert main(["report", "--out", str(mixed), *FAST, "--strategies", strategies]) == 0
+    err = capsys.readouterr().err
+    assert "left out zeros masks at mask ratio 0.75: no mask masks any patch" in err
+    assert "left out zeros.npy masks at mask ratio 0: no mask masks any patch" in err
+    table = pd.read_csv(mixed / "metric_table.csv")  # random's rows alone: no strategy column
+    assert "strategy" not in table.columns and len(table) == 5
+    assert table["mean ± std @0.75"].str.contains("±").all()
+    assert set(pd.read_csv(mixed / "summary.csv")["strategy"]) == {"random", "zeros", "zeros.npy"}
+
+
+@pytest.mark.slow
+def test_simmim_that_does_not_fit_the_image_is_left_out_naming_the_flag(tmp_path, capsys):
+    sizes = ["--img-size", "112", "--patch-size", "16", "--ratios", "0.75", "-n", "8"]
+    out = tmp_path / "report"
+    assert main(["report", "--out", str(out), *sizes]) == 0
+    err = capsys.readouterr().err
+    line = next(line for line in err.splitlines() if "left out simmim" in line)
+    assert "mask_patch_size 32 px must divide the image (112x112 px)" in line
+    assert "these fit: 16, 112" in line and "--mask-patch-size" in line
+    summary = pd.read_csv(out / "summary.csv")
+    assert "simmim" not in set(summary["strategy"]) and "random" in set(summary["strategy"])
+    assert "--mask-patch-size" in (out / "index.html").read_text()
+    # The cell size is a report setting: with one that fits, simmim is there.
+    fits = tmp_path / "fits"
+    assert main(["report", "--out", str(fits), *sizes, "--mask-patch-size", "16"]) == 0
+    assert "simmim" in set(pd.read_csv(fits / "summary.csv")["strategy"])
+    assert json.loads((fits / MANIFEST).read_text())["settings"]["mask_patch_size"] == 16
+    capsys.readouterr()
+    # Asked for alone: nothing left to report, one line, nothing written.
+    alone = tmp_path / "alone"
+    assert main(["report", "--out", str(alone), *sizes, "--strategies", "simmim"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nothing to report" in err and "--mask-patch-size" in err
+    assert not alone.exists()
+
+
+def test_removing_an_old_report_deletes_only_plain_names_it_lists(tmp_path):
+    (tmp_path / "keep.txt").write_text("keep")
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "summary.csv").write_text("x")
+    files = ["..", ".", "../keep.txt", str(tmp_path / "keep.txt"), "summary.csv", MANIFEST]
+    (old / MANIFEST).write_text(json.dumps({"tool": "maskstats report", "files": files}))
+    assert output.remove_report(old) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+    # Anything it does not list is kept, and the folder with it.
+    old.mkdir()
+    (old / "notes.txt").write_text("mine")
+    (old / MANIFEST).write_text(json.dumps({"tool": "maskstats report", "files": [MANIFEST]}))
+    assert output.remove_report(old) == [
+        f"kept {old}: it holds files the report did not write (notes.txt)"
+    ]
+    assert sorted(p.name for p in old.iterdir()) == ["notes.txt"]

@@ -33,6 +33,19 @@ def finite_float(text: str) -> float:
     return _number(text)
 
 
+def path_text(text: str) -> str:
+    """A file or folder path, refusing an empty one (an unset shell variable: ``--masks
+    "$MASKS"`` would otherwise fall back silently to something else)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a path, got an empty string")
+    return text
+
+
+def path_arg(text: str) -> Path:
+    """:func:`path_text` as a Path."""
+    return Path(path_text(text))
+
+
 def parse_grid(text: str) -> tuple[int, int]:
     """'14x14' or '14' -> (14, 14)."""
     parts = text.lower().split("x")
@@ -156,7 +169,7 @@ KINDS: dict[str, Callable[[str], object]] = {
     "float": finite_float,
     "int": int,
     "str": str,
-    "path": Path,
+    "path": path_arg,
     "positive_int": positive_int,
     "ratio": parse_ratio,
     "share": parse_share,

@@ -9,7 +9,7 @@ import dataclasses
 import importlib.util
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +21,17 @@ MEMORY_SHARE = 0.5
 """A command refuses up front to hold more than this share of the machine's memory."""
 CHUNK = 2048
 """Masks per piece when ``stats`` reads a file or computes metrics."""
-STATS_BYTES_PER_CELL = 2
-"""``stats`` on generated masks: the bool masks (metrics are computed a chunk at a time)."""
-REPORT_BYTES_PER_CELL = 1 + 4 * 5
-"""``report``: one setting's bool masks and their five float32 values per patch."""
+DIFFICULTY_PIECE = 256
+"""Masks per piece when the CLI makes difficulty masks (a progress bar between pieces)."""
+METRIC_BYTES_PER_CELL = 4 * 5
+"""The five metrics' float32 values per patch of a chunk (tracemalloc: 19.7)."""
+ROW_BYTES = 256
+"""``stats --out``: one row per mask (mask, counts and the metrics' means, as float64)."""
+REPORT_BYTES_PER_CELL = 256
+"""``report``: peak bytes per patch of one setting's masks, beyond making them: the
+Tab.5-style table holds two ratios' masks, their five float32 metrics and the per-patch
+tables its agreement ranks (tracemalloc: 215 in that stage, 105 in the sweep; peak RSS
+grew 240 per patch from -n 256 to 1024 at 224/4)."""
 
 TORCH_HINT = (
     "pip install 'maskstats[train]' (CPU-only machines first: "
@@ -56,14 +63,54 @@ def physical_memory() -> int:
 def check_memory(n: int, grid: tuple[int, int], bytes_per_cell: int, flag: str = "-n") -> None:
     """Refuse, before any work, ``n`` masks on ``grid`` needing more than ``MEMORY_SHARE`` of
     this machine's memory (``bytes_per_cell`` bytes per patch of each mask)."""
-    need = n * grid[0] * grid[1] * bytes_per_cell
+    check_memory_for(lambda m: m * grid[0] * grid[1] * bytes_per_cell, n, grid, flag)
+
+
+def check_memory_for(
+    need_for: Callable[[int], int],
+    n: int,
+    grid: tuple[int, int],
+    flag: str = "-n",
+    what: str = "masks",
+) -> None:
+    """Refuse, before any work, a run whose peak memory ``need_for(n)`` (bytes; it grows
+    with n) is above ``MEMORY_SHARE`` of this machine's memory, in one line with the
+    estimate and the largest ``n`` that fits.
+
+    Raises:
+        UsageError: the estimate does not fit.
+    """
+    need = need_for(n)
     limit = int(physical_memory() * MEMORY_SHARE)
-    if need > limit:
-        most = max(1, limit // (grid[0] * grid[1] * bytes_per_cell))
-        raise UsageError(
-            f"maskstats: {flag} {n} masks on a {grid[0]}x{grid[1]} grid need {need / 1e9:.1f} GB; "
-            f"this machine allows {limit / 1e9:.1f} GB: use at most {flag} {most} per run"
+    if need <= limit:
+        return
+    low, high = 0, n  # the largest count that fits: need_for(low) <= limit < need_for(high)
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if need_for(middle) <= limit else (low, middle)
+    raise UsageError(
+        f"maskstats: {flag} {n} {what} on a {grid[0]}x{grid[1]} grid need about "
+        f"{need / 1e9:.1f} GB at their peak; this machine allows {limit / 1e9:.1f} GB (half "
+        f"its memory): use at most {flag} {max(low, 1)} per run"
+    )
+
+
+def generation_peak(args: argparse.Namespace, n: int) -> int:
+    """Peak bytes of making ``n`` masks as :func:`_generate` does (difficulty masks in
+    pieces of ``DIFFICULTY_PIECE``)."""
+    if args.strategy == "difficulty" and n > DIFFICULTY_PIECE:
+        piece = mask_lib.generation_bytes(
+            "difficulty", DIFFICULTY_PIECE, args.img_size, args.patch_size
         )
+        return 2 * n * _cells(args) + piece  # the pieces, their concatenation, one piece's peak
+    return mask_lib.generation_bytes(
+        args.strategy, n, args.img_size, args.patch_size, args.mask_patch_size
+    )
+
+
+def _cells(args: argparse.Namespace) -> int:
+    height, width = mask_lib.grid_from_image(args.img_size, args.patch_size)
+    return height * width
 
 
 KERNEL_MODULES = (
@@ -130,7 +177,7 @@ def _generate(args: argparse.Namespace, progress: bool = True) -> np.ndarray:
         tol=args.tol,
     )
     make = mask_lib.generate
-    if args.strategy != "difficulty" or args.n <= 256:
+    if args.strategy != "difficulty" or args.n <= DIFFICULTY_PIECE:
         return make(
             args.strategy, args.n, args.img_size, args.patch_size, args.mask_ratio, **kwargs
         )
@@ -142,8 +189,8 @@ def _generate(args: argparse.Namespace, progress: bool = True) -> np.ndarray:
     with tqdm(
         total=args.n, desc="difficulty masks", unit="mask", delay=1.0, disable=not progress
     ) as bar:
-        for start in range(0, args.n, 256):
-            count = min(256, args.n - start)
+        for start in range(0, args.n, DIFFICULTY_PIECE):
+            count = min(DIFFICULTY_PIECE, args.n - start)
             pieces.append(
                 make(
                     args.strategy, count, args.img_size, args.patch_size, args.mask_ratio, **kwargs
@@ -153,12 +200,24 @@ def _generate(args: argparse.Namespace, progress: bool = True) -> np.ndarray:
     return np.concatenate(pieces)
 
 
-def _check_mask_options(args: argparse.Namespace, bytes_per_cell: int) -> tuple[int, int]:
-    """Validate the mask options before any work; returns the patch grid."""
+def _check_mask_options(
+    args: argparse.Namespace, after: Callable[[int], int] = lambda n: 0
+) -> tuple[int, int]:
+    """Validate the mask options before any work; returns the patch grid. The memory check
+    covers making the masks and, beside the masks, what the command needs after that
+    (``after(n)`` bytes)."""
     grid = mask_lib.grid_from_image(args.img_size, args.patch_size)
     if args.strategy == "difficulty" and args.target_avgdist is None and args.target_p2dist is None:
         raise UsageError("maskstats: strategy difficulty needs --target-avgdist or --target-p2dist")
-    check_memory(args.n, grid, bytes_per_cell)
+    if args.strategy == "simmim":
+        from maskstats.masks.generators import check_simmim_cell
+
+        try:
+            check_simmim_cell(args.img_size, args.mask_patch_size, args.patch_size)
+        except ValueError as error:
+            raise UsageError(f"maskstats: {error} (--mask-patch-size)") from None
+    cells = grid[0] * grid[1]
+    check_memory_for(lambda n: max(generation_peak(args, n), n * cells + after(n)), args.n, grid)
     return grid
 
 
@@ -168,7 +227,7 @@ def masks_from_args(args: argparse.Namespace) -> np.ndarray:
         from maskstats.io import load_masks
 
         return load_masks(args.masks, args.grid)
-    _check_mask_options(args, 1)
+    _check_mask_options(args)
     return _generate(args)
 
 
@@ -180,7 +239,7 @@ def cmd_masks(args: argparse.Namespace) -> int:
     if Path(args.out).suffix != ".npy":
         raise UsageError(f"maskstats masks: --out must end in .npy, got {args.out}")
     check_output_file(args.out, args.overwrite)
-    _check_mask_options(args, 1)
+    _check_mask_options(args, lambda n: 4 * n)  # AvgDist per mask (float32)
     compile_notice((args.strategy,))
     masks = _generate(args)
     values = avgdist(masks, args.patch_size, on_empty="nan")
@@ -273,7 +332,13 @@ def _stats_chunks(args: argparse.Namespace) -> tuple[Iterator[np.ndarray], int]:
 
         total = mask_count(args.masks)
         return iter_mask_chunks(args.masks, args.grid, CHUNK), total
-    _check_mask_options(args, STATS_BYTES_PER_CELL)
+    cells = _cells(args)
+    _check_mask_options(
+        args,
+        lambda n: (
+            min(n, CHUNK) * cells * (METRIC_BYTES_PER_CELL + 1) + (n * ROW_BYTES if args.out else 0)
+        ),
+    )
     masks = _generate(args)
     return (masks[start : start + CHUNK] for start in range(0, len(masks), CHUNK)), len(masks)
 
@@ -289,9 +354,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from maskstats.tables import mask_table
 
     if args.out:
-        from maskstats.io import check_output_file
+        from maskstats.io import check_table_output
 
-        check_output_file(args.out, args.overwrite)
+        check_table_output(args.out, args.overwrite)
     chunks, total = _stats_chunks(args)
     tallies = {name: ValueCounts() for name in METRIC_NAMES}
     rows = []
@@ -340,9 +405,17 @@ def _offsets(chunks: Iterator[np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run the benchmark harness and print its Markdown summary."""
-    from maskstats.bench import OUTPUT_FILES, check_bench_output, run_benchmark
+    from maskstats.bench import CELLS, OUTPUT_FILES, check_bench_output, peak_bytes, run_benchmark
 
     check_bench_output(args.out, args.overwrite)
+    largest = max(args.sizes)
+    check_memory_for(
+        lambda n: peak_bytes((n,), args.repeats),
+        largest,
+        CELLS,
+        flag="--sizes",
+        what="masks per case",
+    )
     compile_notice()
     _, text = run_benchmark(args.out, args.sizes, args.repeats, extras=not args.no_extras)
     print(text)
@@ -358,7 +431,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     if "difficulty" in settings.strategies and settings.target_avgdist is None:
         raise UsageError("maskstats report: strategy difficulty needs --target-avgdist")
     grid = mask_lib.grid_from_image(settings.img_size, settings.patch_size)
-    check_memory(settings.n, grid, REPORT_BYTES_PER_CELL)
+
+    def need(n: int) -> int:
+        making = max(
+            mask_lib.generation_bytes(
+                spec, n, settings.img_size, settings.patch_size, settings.mask_patch_size
+            )
+            for spec in settings.strategies
+        )
+        return max(making, n * grid[0] * grid[1] * REPORT_BYTES_PER_CELL)
+
+    check_memory_for(need, settings.n, grid)
     import shlex
 
     settings.command = shlex.join(["maskstats", *getattr(args, "argv", ["report"])])

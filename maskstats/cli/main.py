@@ -6,8 +6,14 @@ import os
 import sys
 from collections.abc import Sequence
 
+from maskstats._cleanup import Terminated, terminate_on_signals
 from maskstats.cli.argtypes import UsageError
 from maskstats.cli.parser import build_parser
+
+CLEANS_UP = frozenset({"stats", "masks", "report", "bench"})
+"""Commands run inside :func:`maskstats._cleanup.terminate_on_signals`: SIGTERM and SIGHUP
+end them through their cleanup (temporaries removed), exit code 128 + the signal. (train
+handles its signals itself: it saves a checkpoint.)"""
 
 
 def _close_progress_bars() -> None:
@@ -45,7 +51,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         args.argv = list(sys.argv[1:] if argv is None else argv)
-        code = args.func(args)
+        if args.command in CLEANS_UP:
+            with terminate_on_signals():
+                code = args.func(args)
+        else:
+            code = args.func(args)
         sys.stdout.flush()
         return code
     except BrokenPipeError:
@@ -55,6 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError, OSError, MemoryError, OverflowError) as error:
         text = str(error) or type(error).__name__
         return _error(f"maskstats: error: {text}")
+    except Terminated as stop:
+        _close_progress_bars()
+        print(f"maskstats: {stop}; its unfinished files were removed", file=sys.stderr)
+        return int(stop.code)
     except KeyboardInterrupt:
         _close_progress_bars()
         print("maskstats: interrupted", file=sys.stderr)

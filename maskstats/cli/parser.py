@@ -14,6 +14,7 @@ from maskstats.cli.argtypes import (
     parse_grid,
     parse_ratio,
     parse_sizes,
+    path_text,
     positive_int,
 )
 from maskstats.mae.config import EvalSettings, Table5Settings, TrainConfig
@@ -112,9 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     stats = command("stats", "metric statistics of generated or saved masks")
     add_mask_options(stats)
-    stats.add_argument("--masks", help="read masks from a .npy/.npz file instead")
+    stats.add_argument("--masks", type=path_text, help="read masks from a .npy/.npz file instead")
     stats.add_argument("--grid", type=parse_grid, help="HxW for (N, L) mask files")
-    stats.add_argument("--out", help="write one row per mask (.csv or .parquet)")
+    stats.add_argument("--out", type=path_text, help="write one row per mask (.csv or .parquet)")
     stats.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     stats.add_argument(
         "--on-empty",
@@ -126,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     masks = command("masks", "generate masks of any strategy and save them (.npy)")
     add_mask_options(masks)
-    masks.add_argument("--out", required=True, help="output .npy path")
+    masks.add_argument("--out", type=path_text, required=True, help="output .npy path")
     masks.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     masks.set_defaults(func=commands.cmd_masks)
 
@@ -155,7 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--repeats", type=positive_int, default=5, help="timed repeats per case (the median)"
     )
     bench.add_argument(
-        "--out", default="maskstats-bench", help="folder for benchmark.csv, .md and .png"
+        "--out",
+        type=path_text,
+        default="maskstats-bench",
+        help="folder for benchmark.csv, .md and .png",
     )
     bench.add_argument(
         "--overwrite", action="store_true", help="replace benchmark files already in --out"

@@ -23,16 +23,19 @@ from maskstats.masks.generators import (
 )
 from maskstats.masks.multiblock import MultiBlockMasks, multiblock_blocks, multiblock_masks
 from maskstats.masks.strategies import (
+    GENERATION_BYTES_PER_CELL,
     OWN_RATIO,
     STRATEGIES,
     VARIABLE_COUNT,
     Strategy,
     generate,
+    generation_bytes,
     resolve_strategies,
     resolve_strategy,
 )
 
 __all__ = [
+    "GENERATION_BYTES_PER_CELL",
     "OWN_RATIO",
     "STRATEGIES",
     "VARIABLE_COUNT",
@@ -46,6 +49,7 @@ __all__ = [
     "block_masks",
     "difficulty_masks",
     "generate",
+    "generation_bytes",
     "grid_cell_side",
     "grid_from_image",
     "grid_masks",

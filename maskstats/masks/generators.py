@@ -155,6 +155,31 @@ def simmim_num_masked(cells: int, mask_ratio: float) -> int:
     return int(np.ceil(cells * mask_ratio))
 
 
+def check_simmim_cell(input_size: GridLike, mask_patch_size: int, model_patch_size: int) -> None:
+    """Refuse a SimMIM masking cell that does not tile the image or is not made of whole
+    model patches, saying which cell sizes would (one line).
+
+    Raises:
+        ValueError: naming mask_patch_size, the image and patch sizes and the cells that fit.
+    """
+    height, width = as_grid(input_size)
+    check_patch_size(mask_patch_size)
+    check_patch_size(model_patch_size)
+    cell, patch = mask_patch_size, model_patch_size
+    if not (height % cell or width % cell or cell % patch):
+        return
+    fits = [
+        side
+        for side in range(model_patch_size, min(height, width) + 1, model_patch_size)
+        if height % side == 0 and width % side == 0
+    ]
+    raise ValueError(
+        f"SimMIM's mask_patch_size {mask_patch_size} px must divide the image "
+        f"({height}x{width} px) and be a multiple of the patch size {model_patch_size} px; "
+        f"these fit: {', '.join(map(str, fits)) or 'none'}"
+    )
+
+
 def simmim_masks(
     n: int,
     input_size: GridLike = 192,
@@ -178,13 +203,8 @@ def simmim_masks(
         (N, input_h // model_patch_size, input_w // model_patch_size) bool, True = masked.
     """
     n = check_count(n)
+    check_simmim_cell(input_size, mask_patch_size, model_patch_size)
     cells_h, cells_w = grid_from_image(input_size, mask_patch_size)
-    check_patch_size(model_patch_size)
-    if mask_patch_size % model_patch_size:
-        raise ValueError(
-            f"mask_patch_size {mask_patch_size} is not a multiple of "
-            f"model_patch_size {model_patch_size}"
-        )
     ratio = check_mask_ratio(mask_ratio)
     cells = cells_h * cells_w
     mask_count = simmim_num_masked(cells, ratio)

@@ -40,6 +40,46 @@ count per batch, as MAE's encoder does, cannot use them as they are)."""
 
 MASK_FILE_SUFFIXES = (".npy", ".npz")
 
+GENERATION_BYTES_PER_CELL = {
+    "random": 18,
+    "block": 3,
+    "grid": 3,
+    "multiblock": 8,
+    "difficulty": 40,
+}
+"""Peak memory of each built-in generator, in bytes per patch of each mask it makes, its
+output included: random's float64 noise and int64 argsort (MAE's random_masking: 17 + a
+little), the difficulty search's candidates. Measured with tracemalloc at 224/16 and 224/2
+(the most: random 17.4, block 1.9, grid 2.0, multiblock 6.2, difficulty 30.6 at 64/8;
+tests/masks/test_memory.py checks that these cover the measured peak); SimMIM's follows
+from its cell (:func:`generation_bytes`); a ``module:function`` is assumed to need
+random's."""
+
+
+def generation_bytes(
+    strategy: str, n: int, img_size: GridLike, patch_size: int, mask_patch_size: int = 32
+) -> int:
+    """About how much memory making ``n`` masks of ``strategy`` at once needs at its peak
+    (bytes, the masks included; see ``GENERATION_BYTES_PER_CELL``): what the CLI checks
+    against the machine's memory before any work.
+
+    Args:
+        strategy: a strategy name or spec.
+        n: number of masks.
+        img_size: image size in pixels, int or (H, W).
+        patch_size: model patch size in pixels.
+        mask_patch_size: SimMIM's masking cell in pixels (simmim only).
+    """
+    height, width = grid_from_image(img_size, patch_size)
+    cells = int(n) * height * width
+    if _is_mask_file(strategy):  # read, not made: the masks themselves
+        return cells
+    if strategy == "simmim":
+        # float64 noise + int64 order per cell, the cell masks and one upsampling step
+        scale = max(1, mask_patch_size // patch_size)
+        return cells + (17 * cells) // scale**2 + cells // scale
+    return cells * GENERATION_BYTES_PER_CELL.get(strategy, GENERATION_BYTES_PER_CELL["random"])
+
 
 def generate(
     strategy: str,
@@ -147,14 +187,22 @@ class Strategy:
         (n, H, W) or (n, L), bool or 0/1).
 
         Raises:
-            ValueError: the callable returned anything else, naming it and what it returned.
+            ValueError: the callable raised (any exception; its type and first line are
+                named) or returned anything else, naming it and what it returned.
         """
         if self.kind != "callable":
             raise ValueError(f"strategy {self.spec!r} is a {self.kind}, not a callable")
         grid = as_grid(grid)
         if isinstance(seed, np.random.Generator):
             seed = int(seed.integers(0, 2**31 - 1))
-        out = self.func(n, grid, mask_ratio, seed)
+        try:
+            out = self.func(n, grid, mask_ratio, seed)
+        except Exception as error:  # the user's code failed: one line naming it, not ours
+            text = str(error).splitlines()[0] if str(error) else ""
+            raise ValueError(
+                f"strategy {self.spec!r}: {_describe(self.func)} raised "
+                f"{type(error).__name__}{': ' + text if text else ''}"
+            ) from None
         expected = f"({n}, {grid[0]}, {grid[1]}) bool masks"
         try:
             masks = as_masks(out, grid)
@@ -179,15 +227,33 @@ class Strategy:
         """
         if self.kind != "file":
             raise ValueError(f"strategy {self.spec!r} is a {self.kind}, not a mask file")
-        from maskstats.io import load_masks  # io imports only _validate
+        from maskstats.io import load_masks  # io imports only _validate and _cleanup
 
         try:
             masks = load_masks(self.path, as_grid(grid))
         except (TypeError, ValueError) as error:
-            raise ValueError(f"mask file {self.path}: {error}") from None
+            raise ValueError(_in_file(self.path, error)) from None
         if masks.shape[0] == 0:
             raise ValueError(f"mask file {self.path} holds no masks")
         return masks
+
+    def check(self, grid: GridLike) -> None:
+        """Check a "file" strategy's masks for ``grid`` (readable, shape, dtype, 0/1 values)
+        a chunk at a time, without holding them: what the sweep and the report do for every
+        file before any generator runs. Other kinds: nothing to check.
+
+        Raises:
+            ValueError: as :meth:`load`.
+        """
+        if self.kind != "file":
+            return
+        from maskstats.io import iter_mask_chunks
+
+        try:
+            for _ in iter_mask_chunks(self.path, as_grid(grid)):
+                pass
+        except (TypeError, ValueError) as error:
+            raise ValueError(_in_file(self.path, error)) from None
 
 
 def resolve_strategy(spec: str) -> Strategy:
@@ -209,9 +275,13 @@ def resolve_strategy(spec: str) -> Strategy:
     if spec in STRATEGIES:
         return Strategy(spec, spec, "builtin")
     if _is_mask_file(spec):
+        from maskstats.io import check_mask_file  # io imports only _validate and _cleanup
+
         path = Path(spec).expanduser()
-        if not path.is_file():
-            raise ValueError(f"strategy {spec!r}: mask file {path} does not exist")
+        try:
+            check_mask_file(path)
+        except (OSError, ValueError) as error:
+            raise ValueError(f"strategy {spec!r}: {error}") from None
         return Strategy(spec, path.name, "file", path=path)
     if ":" not in spec:
         raise ValueError(
@@ -298,7 +368,16 @@ def _import(spec: str, module_name: str) -> Any:
 def _describe(func: Any) -> str:
     module = getattr(func, "__module__", None)
     name = getattr(func, "__qualname__", None) or getattr(func, "__name__", repr(func))
+    loaded = sys.modules.get(module) if module else None
+    if module and module.startswith("_maskstats_strategy_") and loaded is not None:
+        return f"{Path(loaded.__file__).name}:{name}"  # a file.py:function spec
     return f"{module}.{name}" if module else name
+
+
+def _in_file(path: Path | None, error: Exception) -> str:
+    """An error about a mask file, naming the file once."""
+    text = str(error)
+    return text if str(path) in text else f"mask file {path}: {text}"
 
 
 def _what(value: Any) -> str:

@@ -3,6 +3,7 @@ into a folder that replaces ``out`` only when complete (see :mod:`maskstats.repo
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import sys
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from maskstats._cleanup import terminate_on_signals
 from maskstats.masks import generate, grid_from_image
 from maskstats.report.output import (
     MANIFEST,
@@ -22,8 +24,10 @@ from maskstats.report.output import (
     jsonable,
     now_text,
     package_version,
+    report_lock,
     sibling_folder,
     swap_in,
+    sweep_leftovers,
 )
 from maskstats.report.page import headline_table, write_index
 from maskstats.report.settings import (
@@ -105,6 +109,7 @@ def _masks(
             s.patch_size,
             ratio,
             seed=seed,
+            mask_patch_size=s.mask_patch_size,
             target_avgdist=s.target_avgdist,
         )
     except ValueError as error:
@@ -171,6 +176,7 @@ def write_sweep(
             s.n,
             s.seed,
             progress=progress,
+            mask_patch_size=s.mask_patch_size,
             target_avgdist=s.target_avgdist,
         )
     for warning in caught:
@@ -228,7 +234,8 @@ def write_distribution_figures(
             masks = _masks(s, strategy, ratio, s.n, rng, skipped)
             if masks is not None:
                 p2 = compute(masks, "p2dist", s.patch_size, on_empty="nan")["p2dist"][masks]
-                fig2_values[name][ratio] = p2[np.isfinite(p2)]
+                if np.isfinite(p2).any():  # nothing masked, or every patch: no distribution
+                    fig2_values[name][ratio] = p2[np.isfinite(p2)]
     fig2_values = {k: v for k, v in fig2_values.items() if v}
     files: dict[str, Path] = {}
     if fig2_values:
@@ -266,16 +273,23 @@ def write_distribution_figures(
     return files
 
 
-def _with_visible(
+def _measurable(
     masks: np.ndarray | None, strategy: str, ratio: float, skipped: Skipped
 ) -> np.ndarray | None:
-    """The masks that keep a visible patch (distances are undefined without one); None, and
-    a note in ``skipped``, when none does."""
+    """The masks that mask a patch and keep one visible (without a masked patch there is
+    nothing to measure, without a visible one no distance); None, and a note in
+    ``skipped``, when none does."""
     if masks is None:
         return None
-    keep = ~masks.all(axis=(1, 2))
+    masked = masks.any(axis=(1, 2))
+    keep = masked & ~masks.all(axis=(1, 2))
     if not keep.any():
-        skipped.add(strategy, ratio, "every mask hides every patch (no distance defined)")
+        why = (
+            "no mask masks any patch (nothing to measure)"
+            if not masked.any()
+            else "every mask hides every patch (no distance defined)"
+        )
+        skipped.add(strategy, ratio, why)
         return None
     return masks[keep]
 
@@ -312,7 +326,7 @@ def write_metric_table(
         ratios = ratios_for(s.table_ratios, available.get(strategy, s.mask_ratios), count=2)
         rng = np.random.default_rng([s.seed, 999])
         masks = {r: _masks(s, spec, r, s.n, rng, skipped) for r in ratios}
-        masks = {r: _with_visible(m, strategy, r, skipped) for r, m in masks.items()}
+        masks = {r: _measurable(m, strategy, r, skipped) for r, m in masks.items()}
         masks = {r: m for r, m in masks.items() if m is not None}
         if not masks:
             continue
@@ -363,7 +377,7 @@ def write_loss_difficulty(
     masks = {}
     for k, ratio in enumerate(s.mask_ratios):
         made = _masks(s, spec, ratio, s.n, np.random.default_rng([s.seed, 3000 + k]), skipped)
-        made = _with_visible(made, name, ratio, skipped)
+        made = _measurable(made, name, ratio, skipped)
         if made is not None and made.any():
             masks[float(ratio)] = made
     if not masks:
@@ -391,6 +405,37 @@ FIGURES = (
 )
 
 
+def checked_settings(settings: ReportSettings, skipped: Skipped) -> ReportSettings:
+    """The settings to run, checked before anything is written or generated: the grid, the
+    difficulty target, every strategy spec and every mask file (readable, shape, dtype,
+    grid). A built-in strategy that cannot work at these sizes (SimMIM's cell not tiling
+    the image) is left out, with why in ``skipped``.
+
+    Raises:
+        ValueError: one line saying what is wrong, or that no strategy is left.
+    """
+    from maskstats.masks import resolve_strategies
+    from maskstats.masks.generators import check_simmim_cell
+
+    grid = grid_from_image(settings.img_size, settings.patch_size)
+    if "difficulty" in settings.strategies and settings.target_avgdist is None:
+        raise ValueError("strategy difficulty needs target_avgdist (--target-avgdist)")
+    for strategy in resolve_strategies(settings.strategies):
+        strategy.check(grid)
+    kept = []
+    for spec in settings.strategies:
+        if spec == "simmim":
+            try:
+                check_simmim_cell(settings.img_size, settings.mask_patch_size, settings.patch_size)
+            except ValueError as error:
+                skipped.add("simmim", None, f"{error}; pass one as --mask-patch-size")
+                continue
+        kept.append(spec)
+    if not kept:
+        raise ValueError(f"nothing to report: {skipped.lines()[0]}")
+    return dataclasses.replace(settings, strategies=tuple(kept))
+
+
 def run_report(
     settings: ReportSettings,
     echo: Callable[[str], None] = print,
@@ -400,7 +445,10 @@ def run_report(
 ) -> dict[str, Path]:
     """Run the sweep and write every table and figure into ``settings.out``, atomically:
     built beside it, moved into place when complete (a failure leaves any old report as it
-    was).
+    was). Everything is checked first (:func:`checked_settings`); one run at a time holds
+    ``out`` (:func:`maskstats.report.output.report_lock`); SIGTERM, SIGHUP and SIGINT stop
+    the run with its building folder removed, and what killed runs left is cleaned up
+    (:func:`maskstats.report.output.sweep_leftovers`).
 
     Args:
         settings: what to run.
@@ -415,48 +463,50 @@ def run_report(
         the manifest), inside ``settings.out``.
     """
     started = time.perf_counter()
-    s = settings
-    grid_from_image(s.img_size, s.patch_size)  # validate before touching the disk
-    if "difficulty" in s.strategies and s.target_avgdist is None:
-        raise ValueError("strategy difficulty needs target_avgdist (--target-avgdist)")
+    skipped = Skipped()
+    s = checked_settings(settings, skipped)
     out = Path(s.out)
     check_output(out, s.overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
-    build = sibling_folder(out, "building")
-    build.mkdir()
-    skipped = Skipped()
-    try:
-        if notice is not None:
-            notice()
-        summary, files = write_sweep(build, s, progress, skipped=skipped)
-        metric_table, table_files = write_metric_table(build, s, skipped, summary)
-        files.update(table_files)
-        files.update(write_distribution_figures(build, s, skipped, summary))
-        loss_table, loss_files = write_loss_difficulty(build, s, skipped)
-        files.update(loss_files)
-        elapsed = time.perf_counter() - started
-        files["index.html"] = write_index(
-            build, s, summary, metric_table, files, skipped, elapsed, loss_table
-        )
-        names = sorted([*files, MANIFEST])
-        manifest = {
-            "tool": "maskstats report",
-            "version": package_version(),
-            "created": now_text(),
-            "command": s.command,
-            "settings": jsonable(asdict(s)),
-            "skipped": skipped.lines(),
-            "files": names,
-        }
-        (build / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        swap_in(build, out)
-    except BaseException:
-        shutil.rmtree(build, ignore_errors=True)
-        raise
+    with terminate_on_signals(), report_lock(out):
+        notes = sweep_leftovers(out)
+        check_output(out, s.overwrite)  # again: a stopped run's old report may be back
+        build = sibling_folder(out, "building")
+        build.mkdir()
+        try:
+            if notice is not None:
+                notice()
+            summary, files = write_sweep(build, s, progress, skipped=skipped)
+            metric_table, table_files = write_metric_table(build, s, skipped, summary)
+            files.update(table_files)
+            files.update(write_distribution_figures(build, s, skipped, summary))
+            loss_table, loss_files = write_loss_difficulty(build, s, skipped)
+            files.update(loss_files)
+            elapsed = time.perf_counter() - started
+            files["index.html"] = write_index(
+                build, s, summary, metric_table, files, skipped, elapsed, loss_table
+            )
+            names = sorted([*files, MANIFEST])
+            manifest = {
+                "tool": "maskstats report",
+                "version": package_version(),
+                "created": now_text(),
+                "command": s.command,
+                "settings": jsonable(asdict(s)),
+                "skipped": skipped.lines(),
+                "files": names,
+            }
+            (build / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+            notes += swap_in(build, out, s.overwrite)
+        except BaseException:
+            shutil.rmtree(build, ignore_errors=True)
+            raise
     files = {name: out / name for name in names}
     warn = warn or (lambda line: print(line, file=sys.stderr))
     for line in skipped.lines():
         warn(f"maskstats report: left out {line}")
+    for line in notes:
+        warn(f"maskstats report: {line}")
     echo(headline_table(summary).to_string(float_format="{:.3f}".format))
     if len(metric_table):
         shown = [r for r in metric_table.columns if "decile" not in r]

@@ -42,6 +42,9 @@ class ReportSettings:
         kind="ratios",
         aliases=("--ratios",),
     )
+    mask_patch_size: int = option(
+        32, "SimMIM's masking cell in pixels (simmim only)", kind="positive_int"
+    )
     n: int = option(2048, "masks per setting", kind="positive_int")
     seed: int = option(0, "seed")
     table_ratios: Sequence[float] = option((0.75, 0.9), cli=False)
@@ -55,19 +58,24 @@ class ReportSettings:
 
 @dataclass
 class Skipped:
-    """Settings the report could not make (a difficulty target out of reach), with why."""
+    """Settings the report could not make (a difficulty target out of reach, nothing
+    masked, a strategy that does not fit the image), with why; ratio None: the strategy at
+    every ratio."""
 
-    items: list[tuple[str, float, str]] = field(default_factory=list)
+    items: list[tuple[str, float | None, str]] = field(default_factory=list)
 
-    def add(self, strategy: str, ratio: float, reason: str) -> None:
+    def add(self, strategy: str, ratio: float | None, reason: str) -> None:
         """Record a setting that could not be made (once), with the first line of why."""
-        key = (strategy, float(ratio))
+        key = (strategy, None if ratio is None else float(ratio))
         if all((s, r) != key for s, r, _ in self.items):
-            self.items.append((strategy, float(ratio), reason.splitlines()[0]))
+            self.items.append((*key, reason.splitlines()[0]))
 
     def lines(self) -> list[str]:
         """One sentence per skipped setting."""
-        return [f"{s} masks at mask ratio {r:g}: {why}" for s, r, why in self.items]
+        return [
+            f"{s} masks: {why}" if r is None else f"{s} masks at mask ratio {r:g}: {why}"
+            for s, r, why in self.items
+        ]
 
 
 def ratios_for(wanted: Sequence[float], asked: Sequence[float], count: int = 4) -> list[float]:

@@ -1,11 +1,14 @@
+import re
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from maskstats.cli import main
+from maskstats.cli import commands, main
 from maskstats.metrics import avgdist, p2dist
 
 
@@ -263,3 +266,99 @@ def test_value_counts_match_numpy_over_the_pooled_values():
     for q in (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0):
         assert tally.quantile(q) == pytest.approx(np.quantile(pooled, q), rel=1e-12), q
     assert np.isnan(ValueCounts().mean()) and np.isnan(ValueCounts().quantile(0.5))
+
+
+# --------------------------------------------------------------------------- issue 27 item 30
+
+GIB = 2**30
+
+
+def _estimate(err: str) -> tuple[float, int]:
+    """The GB estimate and the largest count a memory refusal names."""
+    found = re.search(r"need about ([\d.]+) GB .* use at most (?:-n|--sizes) (\d+) per run", err)
+    assert found, err
+    return float(found[1]), int(found[2])
+
+
+def test_stats_memory_estimate_covers_generating_the_masks(monkeypatch, capsys):
+    monkeypatch.setattr(commands, "physical_memory", lambda: 64 * GIB)
+    assert main(["stats", "-n", "50374", "--img-size", "224", "--patch-size", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    need, most = _estimate(err)
+    cells = 224 * 224
+    # MAE's random_masking holds float64 noise and its int64 argsort: 17 bytes per patch
+    # (the outputs alone, 2 bytes per patch, were all the old estimate counted: 5 GB).
+    assert need >= 17 * 50374 * cells / 1e9
+    assert 17 * most * cells <= 32 * GIB < 17 * (most + 1) * cells * 1.1
+
+
+def test_bench_refuses_sizes_that_do_not_fit_and_leaves_no_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(commands, "physical_memory", lambda: 64 * GIB)
+    out = tmp_path / "bench"
+    assert main(["bench", "--out", str(out), "--sizes", "256,100000000"]) == 2
+    need, most = _estimate(capsys.readouterr().err)
+    assert need >= 100_000_000 * 196 * 18 / 1e9  # generating the largest case at least
+    assert 0 < most < 100_000_000
+    assert not out.exists()
+
+
+def test_report_estimate_covers_the_traced_growth_per_patch():
+    """The report's bytes per patch of a setting's masks cover what its stages allocate per
+    patch (tracemalloc, the growth from 64 to 256 masks: fixed costs such as figures cancel)."""
+    import tracemalloc
+
+    from maskstats.report import ReportSettings, build
+
+    def peak(n: int, stage) -> int:
+        settings = ReportSettings(
+            img_size=128, patch_size=4, strategies=("random",), mask_ratios=(0.75, 0.9), n=n
+        )
+        with tempfile.TemporaryDirectory() as folder:
+            tracemalloc.start()
+            try:
+                stage(Path(folder), settings)
+                return tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+
+    stages = {
+        "sweep": lambda out, s: build.write_sweep(out, s, progress=False),
+        "metric table": build.write_metric_table,
+        "loss difficulty": build.write_loss_difficulty,
+    }
+    cells = (256 - 64) * 32 * 32
+    for name, stage in stages.items():
+        peak(8, stage)  # compile, warm up
+        growth = (peak(256, stage) - peak(64, stage)) / cells
+        assert 0 < growth <= commands.REPORT_BYTES_PER_CELL, (name, growth)
+
+
+@pytest.mark.slow
+def test_bench_estimate_covers_the_measured_growth_per_patch(tmp_path):
+    """Peak RSS of the timed cases (torch, numpy and scipy baselines included) at two sizes:
+    the growth per patch is below the estimate's."""
+    from maskstats.bench import peak_bytes
+
+    script = (
+        "import sys\n"
+        "from maskstats import bench\n"
+        "bench.run_cases(bench.default_cases((8,)), repeats=2, progress=lambda line: None)\n"
+        "open('/proc/self/clear_refs', 'w').write('5')\n"
+        "status = lambda key: next(int(l.split()[1]) * 1024 for l in open('/proc/self/status')"
+        " if l.startswith(key))\n"
+        "before = status('VmRSS:')\n"
+        "bench.run_cases(bench.default_cases((int(sys.argv[1]),)), repeats=2,"
+        " progress=lambda line: None)\n"
+        "print(status('VmHWM:') - before)\n"
+    )
+    grown = {}
+    for n in (2048, 8192):
+        result = subprocess.run(
+            [sys.executable, "-c", script, str(n)], capture_output=True, text=True, timeout=600
+        )
+        assert result.returncode == 0, result.stderr
+        grown[n] = int(result.stdout.split()[-1])
+    per_patch = (grown[8192] - grown[2048]) / ((8192 - 2048) * 196)
+    estimate = (peak_bytes((8192,), 2) - peak_bytes((2048,), 2)) / ((8192 - 2048) * 196)
+    assert 0 < per_patch <= estimate, (per_patch, estimate)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from maskstats.cli import main
+from maskstats.cli import commands, main
 
 SENTINEL = "precious"
 
@@ -42,6 +42,10 @@ def place(tmp_path) -> Path:
     (inputs / "ckpt.txt").write_text("not a checkpoint")
     with zipfile.ZipFile(inputs / "empty.npz", "w"):
         pass
+    with zipfile.ZipFile(inputs / "not_npy.npz", "w") as archive:
+        archive.writestr("notes.txt", "not an array")
+    os.mkfifo(inputs / "fifo.npy")
+    (inputs / "gen.py").write_text(GENERATORS)
     # Files whose unpickling would create {in}/SENTINEL (issue 27, items 1 and 2).
     evil = {b"data": _RunsShell(inputs / "SENTINEL"), b"labels": [0]}
     with open(inputs / "evil.pt", "wb") as handle:  # torch's legacy format is a plain pickle
@@ -49,6 +53,15 @@ def place(tmp_path) -> Path:
     (inputs / "cifar").mkdir()
     (inputs / "cifar" / "data_batch_1").write_bytes(pickle.dumps(evil, protocol=2))
     return tmp_path
+
+
+GENERATORS = """
+def boom(n, grid, mask_ratio, seed):
+    raise RuntimeError("boom")
+
+def missing_key(n, grid, mask_ratio, seed):
+    return {}["masks"]
+"""
 
 
 class _RunsShell:
@@ -76,6 +89,22 @@ def _cases():
         ("stats", ["--masks", f"{i}/missing.npy"], "does not exist"),
         ("stats", ["--masks", f"{i}/empty.npz"], "no array"),
         ("stats", ["--masks", f"{i}/four_d.npy", "--grid", "0x3"], "HxW"),
+        # issue 27: empty paths, other suffixes, .npz without .npy, FIFOs, memory
+        ("stats", ["--masks", ""], "empty string"),
+        ("stats", ["--masks", " "], "empty string"),
+        ("stats", ["--masks", f"{i}/not_npy.npz"], "'notes.txt' is not a numpy array"),
+        ("stats", ["--masks", f"{i}/fifo.npy"], "named pipe (FIFO), not a regular file"),
+        ("stats", [*small, "--out", f"{o}/s.xlsx"], ".csv or .parquet, got .xlsx"),
+        ("stats", [*small, "--out", f"{o}/s"], ".csv or .parquet, got no suffix"),
+        ("stats", [*small, "--out", ""], "empty string"),
+        ("stats", ["-n", "50374", "--img-size", "224", "--patch-size", "1"], "45.5 GB"),
+        ("stats", ["--strategy", "simmim", "--img-size", "112"], "--mask-patch-size"),
+        ("masks", [*small, "--out", ""], "empty string"),
+        (
+            "masks",
+            ["-n", "50374", "--img-size", "224", "--patch-size", "1", "--out", f"{o}/m.npy"],
+            "GB",
+        ),
         # stats: bad options and outputs
         ("stats", ["--mask-ratio", "1.0"], "[0, 1)"),
         ("stats", ["--mask-ratio", "nan"], "[0, 1)"),
@@ -111,11 +140,37 @@ def _cases():
         ("report", ["--out", f"{o}/r", "-n", "0"], "positive"),
         ("report", ["--out", f"{o}/r", "-n", "1000000000"], "GB"),
         ("report", ["--out", f"{o}/r", "--target-avgdist", "nan"], "finite"),
+        ("report", ["--out", ""], "empty string"),
+        ("report", ["--out", f"{o}/r", "--strategies", f"random,{i}/not_npy.npz"], "numpy array"),
+        ("report", ["--out", f"{o}/r", "--strategies", f"random,{i}/fifo.npy"], "named pipe"),
+        (
+            "report",
+            ["--out", f"{o}/r", *small, "--strategies", f"random,{i}/gen.py:boom"],
+            "raised RuntimeError: boom",
+        ),
+        (
+            "report",
+            ["--out", f"{o}/r", *small, "--strategies", f"{i}/gen.py:missing_key"],
+            "raised KeyError: 'masks'",
+        ),
+        (
+            "report",
+            ["--out", f"{o}/r", "--img-size", "112", "--strategies", "simmim"],
+            "--mask-patch-size",
+        ),
+        ("report", ["--out", f"{o}/r", "--mask-patch-size", "0"], "positive"),
+        (
+            "report",
+            ["--out", f"{o}/r", "-n", "100000", "--img-size", "224", "--patch-size", "1"],
+            "GB",
+        ),
         # bench
         ("bench", ["--out", o], "--overwrite"),
         ("bench", ["--out", f"{o}/sentinel.txt"], "is a file"),
         ("bench", ["--out", f"{o}/b", "--sizes", "0"], "sizes"),
         ("bench", ["--out", f"{o}/b", "--repeats", "0"], "positive"),
+        ("bench", ["--out", f"{o}/b", "--sizes", "100000000"], "GB"),
+        ("bench", ["--out", ""], "empty string"),
         # train / eval / table5: flags checked while parsing or before any work
         ("train", ["--out", f"{o}/run", "--mask-ratio", "2"], "[0, 1)"),
         ("train", ["--out", f"{o}/run", "--batch-size", "0"], "positive"),
@@ -148,7 +203,9 @@ def _cases():
 
 
 @pytest.mark.parametrize(("command", "args", "words"), _cases())
-def test_bad_arguments(place, capsys, command, args, words):
+def test_bad_arguments(place, capsys, monkeypatch, command, args, words):
+    # The memory checks as on a 16 GB machine, whatever this one has.
+    monkeypatch.setattr(commands, "physical_memory", lambda: 16 * 2**30)
     out = place / "out"
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     argv = [

@@ -2,6 +2,7 @@
 through generate(), the sweep, ``parse_strategies`` and ``maskstats report``."""
 
 import argparse
+import os
 import sys
 import textwrap
 
@@ -300,3 +301,89 @@ def test_masks_command_makes_the_new_strategies(tmp_path, capsys, strategy):
     args = ["masks", "--strategy", strategy, "--img-size", "64", "--patch-size", "8"]
     assert main([*args, "-n", "5", "--out", str(out)]) == 0
     assert np.load(out).shape == (5, 8, 8)
+
+
+# --------------------------------------------------------------------------- issue 27
+
+
+def raises_runtime_error(n, grid, mask_ratio, seed):
+    raise RuntimeError("the GPU is busy\nsecond line")
+
+
+def raises_key_error(n, grid, mask_ratio, seed):
+    return {}["masks"]
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("raises_runtime_error", "raised RuntimeError: the GPU is busy"),
+        ("raises_key_error", "raised KeyError: 'masks'"),
+    ],
+)
+def test_a_generator_that_raises_is_one_line_naming_the_spec(name, words, tmp_path, capsys):
+    strategy = resolve_strategy(spec(name))
+    with pytest.raises(ValueError, match=words) as caught:
+        strategy.generate(3, (4, 4), 0.5, 0)
+    assert spec(name) in str(caught.value) and "\n" not in str(caught.value)
+    out = tmp_path / "report"
+    argv = ["report", "--out", str(out), "--img-size", "32", "--patch-size", "8", "-n", "4"]
+    assert main([*argv, "--ratios", "0.75", "--strategies", f"random,{spec(name)}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and words in err[0] and name in err[0]
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_interrupting_a_generator_is_not_turned_into_an_error():
+    def interrupted(n, grid, mask_ratio, seed):
+        raise KeyboardInterrupt
+
+    from maskstats.masks import Strategy
+
+    with pytest.raises(KeyboardInterrupt):
+        Strategy("x:interrupted", "interrupted", "callable", func=interrupted).generate(
+            1, (2, 2), 0.5, 0
+        )
+
+
+CALLED = """
+import os, pathlib
+import numpy as np
+
+def called(n, grid, mask_ratio, seed):
+    pathlib.Path(os.environ["MASKSTATS_TEST_CALLED"]).write_text("called")
+    return np.ones((n, *grid), dtype=bool)
+"""
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda: np.zeros((2, 2, 2, 2), bool), "shape \\(2, 2, 2, 2\\)"),
+        (lambda: np.full((2, 4, 4), 0.5), "0/1"),
+        (lambda: np.ones((2, 5, 5), bool), "grid"),
+    ],
+)
+def test_every_mask_file_is_checked_before_any_generator_runs(
+    tmp_path, monkeypatch, capsys, make, words
+):
+    called = tmp_path / "called.txt"
+    monkeypatch.setenv("MASKSTATS_TEST_CALLED", str(called))
+    (tmp_path / "gen.py").write_text(CALLED)
+    np.save(tmp_path / "bad.npy", make())
+    specs = [f"{tmp_path / 'gen.py'}:called", str(tmp_path / "bad.npy")]
+    with pytest.raises(ValueError, match=words):
+        sweeps.sweep(specs, (0.5,), img_size=32, patch_size=8, n=2, progress=False)
+    assert not called.exists()
+    out = tmp_path / "report"
+    argv = ["report", "--out", str(out), "--img-size", "32", "--patch-size", "8", "-n", "2"]
+    assert main([*argv, "--ratios", "0.5", "--strategies", ",".join(specs)]) == 2
+    err = capsys.readouterr().err
+    assert words.replace("\\", "") in err.replace("\\", "") and err.count("\n") == 1
+    assert not called.exists() and not out.exists()
+
+
+def test_a_mask_file_that_is_a_fifo_is_named_so(tmp_path):
+    os.mkfifo(tmp_path / "fifo.npy")
+    with pytest.raises(ValueError, match="is a named pipe"):
+        resolve_strategy(str(tmp_path / "fifo.npy"))
