@@ -113,7 +113,8 @@ def compile_notice(strategies: tuple[str, ...] = ()) -> None:
     this run will use (see :func:`kernel_modules`)."""
     if not kernels_compiled(kernel_modules(tuple(strategies))):
         print(
-            "maskstats: compiling kernels (first run only, about 10-30 s; later runs load them)",
+            "maskstats: compiling kernels (first run only: seconds on a quiet machine, a minute or "
+            "more on a busy small one; later runs load them)",
             file=sys.stderr,
             flush=True,
         )
@@ -173,12 +174,12 @@ def masks_from_args(args: argparse.Namespace) -> np.ndarray:
 
 
 def cmd_masks(args: argparse.Namespace) -> int:
-    """Generate masks of any strategy and save them as .npy (N, H, W) bool."""
+    """Generate masks of any strategy and save them as .npy or .npz (N, H, W) bool."""
     from maskstats.io import check_output_file, save_masks
     from maskstats.metrics import avgdist
 
-    if Path(args.out).suffix != ".npy":
-        raise UsageError(f"maskstats masks: --out must end in .npy, got {args.out}")
+    if Path(args.out).suffix not in (".npy", ".npz"):
+        raise UsageError(f"maskstats masks: --out must end in .npy or .npz, got {args.out}")
     check_output_file(args.out, args.overwrite)
     _check_mask_options(args, 1)
     compile_notice((args.strategy,))
@@ -292,6 +293,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         from maskstats.io import check_output_file
 
         check_output_file(args.out, args.overwrite)
+        _check_parquet(args.out)
     chunks, total = _stats_chunks(args)
     tallies = {name: ValueCounts() for name in METRIC_NAMES}
     rows = []
@@ -329,6 +331,16 @@ def cmd_stats(args: argparse.Namespace) -> int:
         path = write_table(pd.concat(rows, ignore_index=True), args.out, overwrite=args.overwrite)
         print(f"wrote {path}")
     return 0
+
+
+def _check_parquet(path: str) -> None:
+    """Refuse a .parquet output up front when no Parquet engine is installed."""
+    if Path(path).suffix != ".parquet":
+        return
+    if not any(importlib.util.find_spec(name) for name in ("pyarrow", "fastparquet")):
+        raise UsageError(
+            f"maskstats stats: --out {path} needs pyarrow (pip install pyarrow); or write a .csv"
+        )
 
 
 def _offsets(chunks: Iterator[np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:
