@@ -407,19 +407,31 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     def notice() -> None:
         print(
-            "evaluating: features, linear probe, k-NN, then per-patch losses (a minute on a CPU)",
+            "evaluating: features, linear probe and k-NN (and of an untrained encoder, the "
+            "baseline), then per-patch losses; each part says when it is done",
             file=sys.stderr,
             flush=True,
         )
 
-    result = evaluate(settings_from_args(EvalSettings, args), notice)
+    def echo(line: str) -> None:
+        print(f"  {line}", file=sys.stderr, flush=True)
+
+    result = evaluate(settings_from_args(EvalSettings, args), notice, echo)
+    base = result.get("untrained")
+
+    def untrained(kind: str) -> str:
+        if not base:
+            return ""
+        cls, mean = base[f"{kind}_cls"], base[f"{kind}_mean"]
+        return f" (untrained encoder: cls {cls:.4f}, mean-pooled {mean:.4f})"
+
     print(
         f"linear probe top-1: cls {result['linear_probe_cls']:.4f}, "
-        f"mean-pooled {result['linear_probe_mean']:.4f}"
+        f"mean-pooled {result['linear_probe_mean']:.4f}{untrained('linear_probe')}"
     )
     print(
         f"k-NN (k={args.k}) top-1: cls {result['knn_cls']:.4f}, "
-        f"mean-pooled {result['knn_mean']:.4f}"
+        f"mean-pooled {result['knn_mean']:.4f}{untrained('knn')}"
     )
     difficulty = result["real_difficulty"]
     print(
@@ -444,13 +456,19 @@ def cmd_table5(args: argparse.Namespace) -> int:
     require_torch("table5")
     from maskstats.io import to_markdown
     from maskstats.mae.config import Table5Settings
-    from maskstats.mae.table5 import display_separation, display_table, run_table5
+    from maskstats.mae.table5 import (
+        STEP_TIME_NOTE,
+        display_separation,
+        display_table,
+        run_table5,
+    )
 
     settings = settings_from_args(Table5Settings, args)
     if args.quick:
         settings = settings.quick()
     tables = run_table5(settings)
     print(to_markdown(display_table(tables["table"])), end="")
+    print(f"\n{STEP_TIME_NOTE}")
     separation = tables["separation"]
     if (separation["rows"] >= 2).any():
         print("\nDo the rows differ beyond seed noise? (one-way ANOVA over seeds)")
