@@ -417,8 +417,8 @@ def agreement_heatmap(
     matrix = agreement_pairs(agreement, method)
     strategies = list(dict.fromkeys(s for s, _ in matrix.index))
     rows = [f"{s + ', ' if s else ''}ratio {r:g}" for s, r in matrix.index]
-    width = min(FULL_WIDTH, 0.62 * matrix.shape[1] + 2.2)
-    fig, ax = plt.subplots(figsize=(width, 0.24 * len(rows) + 1.35), layout="constrained")
+    width = min(FULL_WIDTH, 0.62 * matrix.shape[1] + 1.7)
+    fig, ax = plt.subplots(figsize=(width, 0.24 * len(rows) + 1.8), layout="constrained")
     values = matrix.to_numpy(np.float64)
     image = ax.imshow(values, vmin=-1, vmax=1, cmap="RdBu_r", aspect="auto")
     ax.set_xticks(range(matrix.shape[1]), list(matrix.columns), rotation=30, ha="right")
@@ -444,16 +444,19 @@ def agreement_heatmap(
     for k in starts:
         ax.axhline(k - 0.5, color="white", lw=2)
     label = "Spearman ρ" if method == "spearman" else "Kendall τ"
+    # Below the heatmap, as wide as it, its label along it (a label beside a short vertical
+    # bar runs into the title).
     fig.colorbar(
         image,
         ax=ax,
-        label=f"{label}\n(oriented: higher = harder)",
-        fraction=0.08,
-        pad=0.02,
-        aspect=max(8, 2 * len(rows)),
+        location="bottom",
+        label=f"{label} (oriented: higher = harder)",
+        fraction=0.9 / (len(rows) + 4),
+        pad=0.03,
+        aspect=40,
     )
     title = _setting_title(strategies[0] if len(strategies) == 1 else None, img_size, patch_size)
-    fig.suptitle(f"Do the metrics rank patches alike? {title}".strip())
+    fig.suptitle("Do the metrics rank patches alike?" + (f"\n{title}" if title else ""))
     return fig
 
 

@@ -167,7 +167,7 @@ def test_agreement_heatmap_is_one_panel_of_metric_pairs():
     text = _texts(fig)
     assert "oriented: higher = harder" in text  # the colour bar says it; the caption explains
     assert "turned to higher = harder" not in text  # not a second caption inside the PNG
-    assert "64 px image, 8 px patches" in fig._suptitle.get_text()
+    assert fig._suptitle.get_text().endswith("64 px image, 8 px patches")
     heat = [ax for ax in fig.axes if ax.images]
     assert len(heat) == 1 and len(heat[0].texts) == 3 * 6  # 3 settings x 6 pairs, each printed
     rows = [t.get_text() for t in heat[0].get_yticklabels()]
@@ -176,11 +176,16 @@ def test_agreement_heatmap_is_one_panel_of_metric_pairs():
     spearman = agreement[(agreement.method == "spearman") & (agreement.strategy == "grid")]
     expected = spearman[(spearman.metric_a == "density3") & (spearman.metric_b == "nearest")]
     assert matrix.loc[("grid", 0.6), "density3–nearest"] == expected["correlation"].item()
-    # The colour bar is attached to the heatmap: as tall as it, beside it.
+    # The colour bar is attached to the heatmap: as wide as it, just below it.
     fig.canvas.draw()
     bar = [ax for ax in fig.axes if not ax.images][0].get_position()
     panel = heat[0].get_position()
-    assert abs(bar.height - panel.height) < 0.05 and bar.x0 > panel.x1
+    assert abs(bar.width - panel.width) < 0.05 * panel.width and bar.y1 < panel.y0
+    assert _outside(fig) == []
+    # One strategy: its name joins the title, which still fits.
+    one = agreement[agreement.strategy == "random"]
+    fig = plot.agreement_heatmap(one, img_size=224, patch_size=16)
+    assert "random masks, 224 px image, 16 px patches" in fig._suptitle.get_text()
     assert _outside(fig) == []
 
 
