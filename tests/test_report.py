@@ -610,6 +610,12 @@ def test_report_page_in_a_real_browser(report, tmp_path, width):
                         shown: i.getBoundingClientRect().width})),
                     charts: [...document.querySelectorAll('svg.chart')].map(c =>
                         c.getBoundingClientRect().right),
+                    // Titles, ticks and notes inside each chart's view box (not cut off).
+                    spill: [...document.querySelectorAll(
+                        'svg.chart text.title, svg.chart text.tick, svg.chart text.note')]
+                        .map(t => [t.getBBox(), t.ownerSVGElement.viewBox.baseVal])
+                        .filter(([b, v]) => b.x < -1 || b.x + b.width > v.width + 1)
+                        .map(([b]) => b.width),
                     tables: [...document.querySelectorAll('table')].map(t =>
                         t.parentElement.getBoundingClientRect().right),
                 })"""
@@ -664,6 +670,7 @@ def test_report_page_in_a_real_browser(report, tmp_path, width):
         assert image["natural"] > 0, image["src"]
         assert 0 < image["shown"], image
     assert len(found["charts"]) == 5 + 5 + 2  # metrics, strategies, loss panels
+    assert found["spill"] == []
     # Charts and tables stay inside the window (tables scroll inside their own box).
     assert max(found["charts"]) <= width and max(found["tables"]) <= width
 

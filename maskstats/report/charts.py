@@ -56,7 +56,8 @@ class Panel:
         y_range: fixed (low, high) of the y axis (None: from the data).
         x_range: fixed (low, high) of the x axis (None: from the data).
         x_log: a log x axis (ticks at 1, 2 and 5 times powers of ten).
-        legend: name the lines inside the plot, at its lower right.
+        legend: name the lines in a row between the title and the plot (short names).
+        legend_title: the row's heading.
     """
 
     title: str
@@ -70,6 +71,7 @@ class Panel:
     x_range: tuple[float, float] | None = None
     x_log: bool = False
     legend: bool = False
+    legend_title: str = ""
 
 
 def log_ticks(low: float, high: float) -> list[float]:
@@ -159,7 +161,7 @@ def panel_svg(panel: Panel) -> str:
         x0, x1 = (x0 - pad, x1 + pad) if not panel.x_range else (x0, x1)
         x_ticks = [t for t in nice_ticks(x0, x1, 6) if x0 - 1e-9 <= t <= x1 + 1e-9]
     left, right = MARGIN["left"], WIDTH - MARGIN["right"]
-    top, bottom = MARGIN["top"], HEIGHT - MARGIN["bottom"]
+    top, bottom = MARGIN["top"] + (14 if panel.legend else 0), HEIGHT - MARGIN["bottom"]
     scale = (lambda x: math.log10(max(x, 1e-12))) if panel.x_log else (lambda x: x)
     a, b = scale(x0), scale(x1)
 
@@ -215,15 +217,21 @@ def panel_svg(panel: Panel) -> str:
             )
     for series in panel.series:
         parts.append(_series_svg(series, sx, sy))
-    if panel.legend:
-        for k, series in enumerate(reversed(panel.series)):
-            y = bottom - 8 - 12 * k
+    if panel.legend:  # one row between the title and the plot: it covers no line
+        x = 4.0
+        if panel.legend_title:
+            parts.append(
+                f'<text class="note" x="{x}" y="30">{html.escape(panel.legend_title)}</text>'
+            )
+            x += 6.0 * len(panel.legend_title) + 6
+        for series in panel.series:
             dash = ' stroke-dasharray="5 3"' if series.dash else ""
             parts.append(
-                f'<line x1="{right - 78}" x2="{right - 62}" y1="{y - 3.5}" y2="{y - 3.5}" '
+                f'<line x1="{x}" x2="{x + 14}" y1="26.5" y2="26.5" '
                 f'stroke="{_attr(series.colour)}" stroke-width="2.2"{dash}/>'
-                f'<text class="note" x="{right - 58}" y="{y}">{html.escape(series.name)}</text>'
+                f'<text class="note" x="{x + 17}" y="30">{html.escape(series.name)}</text>'
             )
+            x += 17 + 5.6 * len(series.name) + 9
     parts.append("</svg>")
     return "".join(parts)
 

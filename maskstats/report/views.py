@@ -121,7 +121,7 @@ def distribution_chart(cdf: pd.DataFrame, easy: float, hard: float) -> str:
             ]
             series.append(
                 Series(
-                    f"mask ratio {ratio:g}",
+                    f"{ratio:g}",
                     shades[float(ratio)],
                     list(zip(xs, ys, strict=True)),
                     tips,
@@ -141,6 +141,7 @@ def distribution_chart(cdf: pd.DataFrame, easy: float, hard: float) -> str:
                 x_range=(lower, upper),
                 x_log=True,
                 legend=True,
+                legend_title="mask ratio",
             )
         )
     return chart_html(panels)
@@ -165,7 +166,7 @@ def loss_chart(table: pd.DataFrame) -> str:
     panels, legend = [], {}
     for title, names in (
         (f"{strategy}weightings", weighted),
-        ("decoder masking q (dashed) + flatten (solid)", ["plain MAE", *dropped]),
+        ("decoder masking q (+ flatten: solid)", ["plain MAE", *dropped]),
     ):
         series, colour_k = [], 0
         for name in names:
