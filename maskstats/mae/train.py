@@ -420,10 +420,12 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "config.json").write_text(json.dumps(asdict(c), indent=2))
         stop_at = min(self.total_steps, c.stop_after_steps or self.total_steps)
-        if self.dist.is_main and self.step == 0 and self.warmup_steps >= self.total_steps:
+        # Step k runs at lr_factor(k) = (k + 1) / warmup during the warmup: a run of fewer
+        # steps than the warmup never reaches the peak.
+        if self.dist.is_main and self.step == 0 and self.warmup_steps > self.total_steps:
             print(
-                f"maskstats train: warning: the warmup ({self.warmup_steps} steps) is as long "
-                f"as the run ({self.total_steps} steps), so the learning rate never reaches "
+                f"maskstats train: warning: the warmup ({self.warmup_steps} steps) is longer "
+                f"than the run ({self.total_steps} steps), so the learning rate never reaches "
                 f"its peak {self.base_lr:.3g}; pass --warmup-steps (e.g. "
                 f"{max(1, self.total_steps // 10)})",
                 file=sys.stderr,

@@ -162,7 +162,7 @@ def test_short_runs_say_what_they_miss_and_still_draw_loss_per_bin(
     assert trainer.warmup_steps == 4 and trainer.total_steps == 3
     trainer.run()
     err = capsys.readouterr().err
-    assert "the warmup (4 steps) is as long as the run (3 steps)" in err
+    assert "the warmup (4 steps) is longer than the run (3 steps)" in err
     assert "--warmup-steps" in err
     # Flatten's weights are uneven (ESS < 1): said once, not at every log line.
     assert err.count("the loss rests on few patches") == 1
@@ -174,7 +174,15 @@ def test_short_runs_say_what_they_miss_and_still_draw_loss_per_bin(
 def test_runs_that_reach_their_peak_and_spread_their_weights_say_nothing(
     tmp_path, small_config, capsys
 ):
-    Trainer(small_config(tmp_path, weighting="none", decoder_mask_ratio=0.0)).run()
+    # 8 steps, a 2-step warmup; and a run exactly as long as its warmup reaches the peak at
+    # its last step: no warning either.
+    Trainer(small_config(tmp_path / "a", weighting="none", decoder_mask_ratio=0.0)).run()
+    trainer = Trainer(small_config(tmp_path / "b", max_steps=2, weighting="none"))
+    assert trainer.warmup_steps == trainer.total_steps == 2
+    trainer.run()
+    from maskstats.mae.train import lr_factor
+
+    assert lr_factor(1, 2, 2, 0.0) == 1.0  # its second (last) step runs at the peak
     err = capsys.readouterr().err
     assert "warning" not in err
 
