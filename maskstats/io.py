@@ -192,20 +192,24 @@ def check_table_output(path: str | os.PathLike, overwrite: bool = False) -> Path
 
 
 def save_masks(path: str | os.PathLike, masks: np.ndarray, overwrite: bool = True) -> Path:
-    """Write (N, H, W) bool masks to ``path`` (.npy), atomically, mode 0644 (umask applies).
+    """Write (N, H, W) bool masks to ``path`` (.npy, or .npz: compressed, the one member
+    ``masks``), atomically, mode 0644 (umask applies); :func:`load_masks` reads either.
 
     Args:
-        path: output file, ending in .npy.
+        path: output file, ending in .npy or .npz.
         masks: (N, H, W) bool, True = masked.
         overwrite: replace an existing file (False: FileExistsError).
     """
     path = Path(path)
-    if path.suffix != ".npy":
-        raise ValueError(f"mask output must end in .npy, got {path}")
+    if path.suffix not in (".npy", ".npz"):
+        raise ValueError(f"mask output must end in .npy or .npz, got {path}")
     check_output_file(path, overwrite)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
-            np.save(handle, as_masks(masks))
+            if path.suffix == ".npz":
+                np.savez_compressed(handle, masks=as_masks(masks))
+            else:
+                np.save(handle, as_masks(masks))
     return path
 
 

@@ -53,6 +53,28 @@ def save(
     return paths
 
 
+def strategy_colours(names: Sequence[str]) -> dict[str, str]:
+    """One Okabe-Ito colour per strategy, in the order given (every figure and the report's
+    charts use the same: the sweep's order)."""
+    return {name: OKABE_ITO[k % len(OKABE_ITO)] for k, name in enumerate(dict.fromkeys(names))}
+
+
+def ratio_shades(colour: str, ratios: Sequence[float]) -> dict[float, str]:
+    """Shades of one strategy's ``colour`` for its mask ratios: lightest for the lowest ratio,
+    the colour itself for the highest (so hue keeps meaning "strategy" in every figure).
+
+    Returns:
+        ratio -> hex colour.
+    """
+    ordered = sorted(dict.fromkeys(float(r) for r in ratios))
+    base = np.asarray(matplotlib.colors.to_rgb(colour))
+    shades = {}
+    for k, r in enumerate(ordered):
+        mix = 0.62 * (1 - k / (len(ordered) - 1)) if len(ordered) > 1 else 0.0
+        shades[r] = matplotlib.colors.to_hex(base + (1 - base) * mix)
+    return shades
+
+
 def _axis_label(name: str) -> str:
     info = REGISTRY[name]
     arrow = "harder ↑" if info.higher_is_harder else "easier ↑"
@@ -81,14 +103,13 @@ def difficulty_vs_ratio(
         rows, cols, figsize=(FULL_WIDTH, 2.1 * rows), layout="constrained", squeeze=False
     )
     grouped = sweep_table.groupby(["strategy", "mask_ratio"], sort=False)
-    strategies = list(dict.fromkeys(sweep_table["strategy"]))
+    colours = strategy_colours(sweep_table["strategy"])
     for ax, name in zip(axes.flat, names, strict=False):
         stats = grouped[name].agg(
             mean="mean", lo=lambda v: v.quantile(0.1), hi=lambda v: v.quantile(0.9)
         )
-        for k, strategy in enumerate(strategies):
+        for strategy, color in colours.items():
             s = stats.loc[strategy]
-            color = OKABE_ITO[k % len(OKABE_ITO)]
             if len(s) == 1:  # one setting (multiblock, a mask file): a point with its 10-90%
                 ax.errorbar(
                     s.index,
@@ -107,7 +128,7 @@ def difficulty_vs_ratio(
             ax.fill_between(s.index, s["lo"], s["hi"], color=color, alpha=0.2, lw=0)
         if name == "avgdist":
             ax.axhspan(*simmim_band, color="0.85", zorder=0, label="SimMIM moderate")
-        ax.set_xlabel("mask ratio")
+        ax.set_xlabel("mask ratio (masked share)")
         ax.set_ylabel(_axis_label(name))
         ax.grid(alpha=0.3, lw=0.5)
     for ax in axes.flat[len(names) :]:
@@ -115,8 +136,7 @@ def difficulty_vs_ratio(
     handles, labels = axes.flat[len(names) - 1].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower right", bbox_to_anchor=(0.98, 0.08), frameon=False)
     fig.suptitle(
-        "Difficulty vs mask ratio (per-mask means; line: mean, band or bar: 10-90% of masks; "
-        "x: the masked share each strategy achieves)"
+        "Difficulty vs mask ratio: per-mask means (line: mean; band or bar: 10–90% of masks)"
     )
     return fig
 
@@ -134,92 +154,107 @@ def _setting_title(strategy: str | None, img_size: int | None, patch_size: int |
 
 def p2dist_distributions(
     values_by_ratio: Mapping[float, np.ndarray] | Mapping[str, Mapping[float, np.ndarray]],
-    bin_width: float = 0.25,
     easy_threshold: float | None = 0.5,
     img_size: int | None = None,
     patch_size: int | None = None,
+    hard_threshold: float | None = None,
+    points: int = 201,
 ) -> plt.Figure:
-    """Fig.2-style: share of masked patches per p2dist bin at several mask ratios; one panel
-    per strategy, one shared x axis.
+    """Fig.2-style: the cumulative share of masked patches below each P²Dist, a line per mask
+    ratio (shades of the strategy's colour, darker = higher ratio), a panel per strategy, one
+    shared log x axis. A cumulative share is read off directly (the easy share is the line's
+    height at the easy threshold) and stays smooth where P²Dist takes few distinct values.
 
     Args:
         values_by_ratio: mask ratio -> 1-D p2dist of masked patches (patch units), or
             strategy -> such a dict (one panel each).
-        bin_width: histogram bin width in patch units.
         easy_threshold: draw the easy threshold here, labelled above the axes (None: no line).
         img_size: image side in pixels, named in the title when given.
         patch_size: patch side in pixels, named in the title when given.
+        hard_threshold: draw the hard threshold here too (None: no line).
+        points: thresholds per line.
+
+    Returns:
+        The figure.
     """
+    from maskstats.tables import cdf_thresholds, share_below
+
     first = next(iter(values_by_ratio.values()), None)
     if isinstance(first, Mapping):
         panels = dict(values_by_ratio)
     else:
         panels = {None: dict(values_by_ratio)}
-    samples = [v for panel in panels.values() for v in panel.values() if len(v)]
-    upper = max((np.quantile(v, 0.995) for v in samples), default=1.0)
-    edges = np.arange(0.0, upper + bin_width, bin_width)
+    thresholds = [t for t in (easy_threshold, hard_threshold) if t is not None]
+    samples = [v for panel in panels.values() for v in panel.values()]
+    grid = cdf_thresholds(samples, points, thresholds)
     count = len(panels)
     cols = min(count, 3)
     rows = -(-count // cols)
     fig, axes = plt.subplots(
         rows,
         cols,
-        figsize=(COLUMN_WIDTH if count == 1 else min(FULL_WIDTH, 2.5 * cols), 2.3 * rows + 0.3),
+        figsize=(COLUMN_WIDTH if count == 1 else min(FULL_WIDTH, 2.4 * cols), 2.1 * rows + 0.35),
         layout="constrained",
+        sharex=True,
         sharey=True,
         squeeze=False,
     )
-    # One colour per mask ratio across all panels (a legend entry each).
-    all_ratios = sorted({float(r) for panel in panels.values() for r in panel})
-    colour = {r: OKABE_ITO[k % len(OKABE_ITO)] for k, r in enumerate(all_ratios)}
+    colours = strategy_colours([str(name) for name in panels])
     for ax in axes.flat[count:]:
         ax.axis("off")
     for ax, (strategy, values_of) in zip(axes.flat, panels.items(), strict=False):
-        for ratio, values in values_of.items():
-            weights = np.full(len(values), 1.0 / max(len(values), 1))
-            ax.hist(
-                values,
-                edges,
-                weights=weights,
-                histtype="step",
-                lw=1.4,
-                color=colour[float(ratio)],
-                label=f"mask ratio {ratio:g}",
+        shade = ratio_shades(colours[str(strategy)], list(values_of))
+        for ratio in sorted(values_of):
+            ax.plot(
+                grid,
+                share_below(values_of[ratio], grid),
+                color=shade[float(ratio)],
+                lw=1.5,
+                label=f"{ratio:g}",
             )
-        if easy_threshold is not None:
-            ax.axvline(easy_threshold, color="0.4", lw=0.8, ls="--")
-            # Above the axes, right of the line: it can never cover a bar.
+        for threshold, word in ((easy_threshold, "easy"), (hard_threshold, "hard")):
+            if threshold is None:
+                continue
+            ax.axvline(threshold, color="0.45", lw=0.7, ls="--" if word == "easy" else ":")
+            # Above the axes, beside the line: it can never cover a line.
             ax.annotate(
-                "← easy",
-                xy=(easy_threshold, 1.0),
+                "← easy" if word == "easy" else "hard →",
+                xy=(threshold, 1.0),
                 xycoords=("data", "axes fraction"),
-                xytext=(2, 2),
+                xytext=(-2 if word == "easy" else 2, 2),
                 textcoords="offset points",
-                ha="left",
+                ha="right" if word == "easy" else "left",
                 va="bottom",
-                fontsize=7,
+                fontsize=6.5,
                 color="0.3",
             )
+        ax.set_ylim(0, 1.0)
+        ax.set_xscale("log")
+        ax.set_xlim(grid[0], grid[-1])
+        ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+        ax.grid(alpha=0.3, lw=0.5)
+        ax.legend(
+            title="mask ratio", frameon=False, loc="lower right", fontsize=6, title_fontsize=6
+        )
         if strategy is not None and count > 1:
-            ax.set_title(f"{strategy} masks", pad=12)  # above the "easy" label
-    xlabel = "P²Dist of masked patch [patch] (harder →)"
+            ax.set_title(f"{strategy} masks", pad=11)  # above the threshold labels
+    xlabel = (
+        "P²Dist of masked patch [patch], log scale (harder →)"
+        if count > 1
+        else ("P²Dist [patch], log scale (harder →)")
+    )
     if count == 1:
         axes[0, 0].set_xlabel(xlabel)
     else:
         fig.supxlabel(xlabel, fontsize=8)
     for ax in axes[:, 0]:
-        ax.set_ylabel("share of masked patches")
-    if count == 1:
-        axes[0, 0].legend(frameon=False)
-    else:
-        handles = [
-            matplotlib.lines.Line2D([], [], color=colour[r], lw=1.4, label=f"mask ratio {r:g}")
-            for r in all_ratios
-        ]
-        fig.legend(handles=handles, loc="outside right upper", frameon=False)
+        ax.set_ylabel("masked patches with P²Dist < x")
     title = _setting_title(next(iter(panels)) if count == 1 else None, img_size, patch_size)
     joiner = "\n" if count == 1 else ": "  # one column is narrow: the setting on a 2nd line
-    fig.suptitle("P²Dist of masked patches" + (f"{joiner}{title}" if title else ""))
+    fig.suptitle("Cumulative P²Dist of masked patches" + (f"{joiner}{title}" if title else ""))
     return fig
 
 
@@ -232,54 +267,98 @@ def mask_gallery(
     patch_size: int,
     rows: Sequence[str] | None = None,
     img_size: int | None = None,
+    cells: Sequence[int | None] | None = None,
+    labels: Sequence[str | None] | None = None,
 ) -> plt.Figure:
     """Masks drawn over an image: visible patches show the image, masked patches are coloured
     by ``metric``, with a colour bar.
 
     Args:
         image: (H*p, W*p, 3) float in [0, 1] or uint8.
-        masks: (K, H, W) bool, True = masked; with ``rows``, K = len(rows) * len(titles),
-            row-major (one row of panels per entry of ``rows``).
+        masks: (K, H, W) bool, True = masked; with ``rows`` and no ``cells``,
+            K = len(rows) * len(titles), row-major (one row of panels per entry of ``rows``).
         values: (K, H, W) the metric per patch (NaN on visible).
         titles: one title per column (per panel without ``rows``).
         metric: name in the registry (colour bar label and direction).
         patch_size: patch side in pixels.
         rows: row labels, e.g. the strategies (None: one row).
         img_size: named in the title when given (pixels).
+        cells: per panel, row-major, the index of the mask it shows or None for an empty
+            panel (None: panel k shows mask k).
+        labels: per panel, a note printed inside it (e.g. the mask's own ratio) or None.
+
+    Returns:
+        The figure.
     """
     image = np.asarray(image, dtype=np.float64)
     if image.max() > 1.0:
         image = image / 255.0
     row_labels = list(rows) if rows is not None else [None]
     cols = len(titles)
-    if len(masks) != cols * len(row_labels):
-        raise ValueError(f"{len(masks)} masks for {len(row_labels)} rows of {cols} panels")
+    panels = cols * len(row_labels)
+    cells = list(range(len(masks))) if cells is None else list(cells)
+    labels = [None] * panels if labels is None else list(labels)
+    if len(cells) != panels or len(labels) != panels:
+        raise ValueError(f"{len(cells)} masks for {len(row_labels)} rows of {cols} panels")
     side = FULL_WIDTH / cols * 0.92
     fig, axes = plt.subplots(
         len(row_labels),
         cols,
-        figsize=(FULL_WIDTH, side * len(row_labels) + 0.55),
+        figsize=(FULL_WIDTH, min(side, 1.45) * len(row_labels) + 0.55),
         layout="constrained",
         squeeze=False,
     )
     finite = values[np.isfinite(values)]
     vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    # Positive values (distances) on a log scale: the easy end, where most patches of a
+    # dispersed mask lie, stays readable beside a block mask's far patches.
+    log = vmin > 0 and vmax > 2 * vmin
+    norm = matplotlib.colors.LogNorm(vmin, vmax) if log else matplotlib.colors.Normalize(vmin, vmax)
     cmap = plt.get_cmap("viridis" if REGISTRY[metric].higher_is_harder else "viridis_r")
     block = np.ones((patch_size, patch_size))
-    shown = None
-    for k, (ax, mask, value) in enumerate(zip(axes.flat, masks, values, strict=True)):
+    shown = matplotlib.cm.ScalarMappable(norm, cmap)
+    for k, (ax, index, label) in enumerate(zip(axes.flat, cells, labels, strict=True)):
         row, col = divmod(k, cols)
-        ax.imshow(image)
-        overlay = np.kron(np.where(mask, value, np.nan), block)
-        shown = ax.imshow(overlay, cmap=cmap, vmin=vmin, vmax=vmax, alpha=0.92)
         if row == 0:
             ax.set_title(titles[col])
         if col == 0 and row_labels[row] is not None:
             ax.set_ylabel(row_labels[row])
         ax.set_xticks([])
         ax.set_yticks([])
+        if index is None:
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            ax.text(
+                0.5,
+                0.5,
+                "no mask at\nthis ratio",
+                ha="center",
+                va="center",
+                color="0.55",
+                fontsize=6.5,
+                transform=ax.transAxes,
+            )
+            continue
+        ax.imshow(image)
+        overlay = np.kron(np.where(masks[index], values[index], np.nan), block)
+        ax.imshow(overlay, cmap=cmap, norm=norm, alpha=0.92)
+        if label:
+            ax.text(
+                0.03,
+                0.03,
+                label,
+                transform=ax.transAxes,
+                fontsize=6.5,
+                color="black",
+                va="bottom",
+                bbox={"boxstyle": "round,pad=0.2", "fc": "white", "lw": 0},
+            )
     bar = fig.colorbar(shown, ax=axes.ravel().tolist(), shrink=0.8, pad=0.01)
-    bar.set_label(_axis_label(metric))
+    bar.set_label(_axis_label(metric) + (", log scale" if log else ""))
+    if log:
+        bar.ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        bar.ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        bar.ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     title = _setting_title(row_labels[0] if len(row_labels) == 1 else None, img_size, patch_size)
     fig.suptitle(
         (title + ": " if title else "")
@@ -289,10 +368,31 @@ def mask_gallery(
     return fig
 
 
-AGREEMENT_NOTE = (
-    "Oriented: every metric is turned to higher = harder first, so +1 means two metrics rank "
-    "masked patches alike."
-)
+def agreement_pairs(agreement: pd.DataFrame, method: str = "spearman") -> pd.DataFrame:
+    """The agreement table as a matrix: a row per (strategy, mask ratio), a column per pair
+    of metrics ("a–b", each pair once, in registry order), the correlation in each cell.
+
+    Args:
+        agreement: :func:`maskstats.tables.metric_agreement` output (optionally with a
+            ``strategy`` column).
+        method: "spearman" or "kendall".
+
+    Returns:
+        DataFrame indexed by (strategy, mask_ratio).
+    """
+    chosen = agreement[agreement["method"] == method]
+    if "strategy" not in chosen.columns:
+        chosen = chosen.assign(strategy="")
+    order = list(dict.fromkeys(chosen["metric_a"]))
+    rank = {name: k for k, name in enumerate(order)}
+    pairs = chosen[chosen["metric_a"].map(rank) < chosen["metric_b"].map(rank)]
+    pairs = pairs.assign(pair=pairs["metric_a"] + "–" + pairs["metric_b"])
+    matrix = pairs.pivot_table(
+        index=["strategy", "mask_ratio"], columns="pair", values="correlation", sort=False
+    )
+    columns = list(dict.fromkeys(pairs["pair"]))
+    settings = list(dict.fromkeys(zip(pairs["strategy"], pairs["mask_ratio"], strict=True)))
+    return matrix.loc[settings, columns]
 
 
 def agreement_heatmap(
@@ -302,8 +402,8 @@ def agreement_heatmap(
     patch_size: int | None = None,
 ) -> plt.Figure:
     """Heatmap of the rank correlation between metrics over the same masked patches
-    (oriented, higher = harder), one panel per mask ratio, one row per strategy when the
-    table has a ``strategy`` column.
+    (oriented, higher = harder): a row per (strategy, mask ratio), a column per pair of
+    metrics (:func:`agreement_pairs`), the value printed in each cell, one colour bar.
 
     Args:
         agreement: :func:`maskstats.tables.metric_agreement` output (optionally with a
@@ -311,62 +411,53 @@ def agreement_heatmap(
         method: "spearman" or "kendall".
         img_size: image side in pixels, named in the title when given.
         patch_size: patch side in pixels, named in the title when given.
+
+    Returns:
+        The figure.
     """
-    chosen = agreement[agreement["method"] == method]
-    if "strategy" not in chosen.columns:
-        chosen = chosen.assign(strategy="")
-    strategies = list(dict.fromkeys(chosen["strategy"]))
-    # Each strategy's own ratios, left to right (grid and multi-block have ratios of their own).
-    ratios_of = {
-        strategy: list(dict.fromkeys(chosen[chosen["strategy"] == strategy]["mask_ratio"]))
-        for strategy in strategies
-    }
-    columns = max(len(r) for r in ratios_of.values())
-    fig, axes = plt.subplots(
-        len(strategies),
-        columns,
-        figsize=(min(FULL_WIDTH, 2.4 * columns + 0.9), 2.3 * len(strategies) + 0.6),
-        layout="constrained",
-        squeeze=False,
-    )
-    image = None
-    order = list(dict.fromkeys(chosen["metric_a"]))
-    for i, strategy in enumerate(strategies):
-        for j in range(columns):
-            ax = axes[i, j]
-            if j >= len(ratios_of[strategy]):
-                ax.axis("off")
-                continue
-            ratio = ratios_of[strategy][j]
-            part = chosen[(chosen["strategy"] == strategy) & (chosen["mask_ratio"] == ratio)]
-            matrix = part.pivot(index="metric_a", columns="metric_b", values="correlation")
-            matrix = matrix.loc[order, order]
-            image = ax.imshow(matrix.to_numpy(), vmin=-1, vmax=1, cmap="RdBu_r")
-            ax.set_xticks(range(len(order)), order, rotation=45, ha="right")
-            ax.set_yticks(range(len(order)), order)
-            for (a, b), value in np.ndenumerate(matrix.to_numpy()):
-                ax.text(
-                    b,
-                    a,
-                    f"{value:.2f}",
-                    ha="center",
-                    va="center",
-                    fontsize=6.5,
-                    color="white" if abs(value) > 0.6 else "black",
-                )
-            ax.set_title(f"{strategy + ', ' if strategy else ''}mask ratio {ratio:g}")
+    matrix = agreement_pairs(agreement, method)
+    strategies = list(dict.fromkeys(s for s, _ in matrix.index))
+    rows = [f"{s + ', ' if s else ''}ratio {r:g}" for s, r in matrix.index]
+    width = min(FULL_WIDTH, 0.62 * matrix.shape[1] + 1.7)
+    fig, ax = plt.subplots(figsize=(width, 0.24 * len(rows) + 1.8), layout="constrained")
+    values = matrix.to_numpy(np.float64)
+    image = ax.imshow(values, vmin=-1, vmax=1, cmap="RdBu_r", aspect="auto")
+    ax.set_xticks(range(matrix.shape[1]), list(matrix.columns), rotation=30, ha="right")
+    ax.set_yticks(range(len(rows)), rows)
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    for (a, b), value in np.ndenumerate(values):
+        if np.isfinite(value):
+            ax.text(
+                b,
+                a,
+                f"{value:.2f}",
+                ha="center",
+                va="center",
+                fontsize=6.5,
+                color="white" if abs(value) > 0.6 else "black",
+            )
+    # A line between strategies, so each strategy's ratios read as one group.
+    starts = [
+        k for k in range(1, len(matrix.index)) if matrix.index[k][0] != matrix.index[k - 1][0]
+    ]
+    for k in starts:
+        ax.axhline(k - 0.5, color="white", lw=2)
     label = "Spearman ρ" if method == "spearman" else "Kendall τ"
-    if image is not None:
-        fig.colorbar(
-            image,
-            ax=axes.ravel().tolist(),
-            shrink=min(0.8, 2.0 / len(strategies)),  # about one panel tall, however many rows
-            label=f"{label} (oriented: higher = harder)",
-        )
+    # Below the heatmap, as wide as it, its label along it (a label beside a short vertical
+    # bar runs into the title).
+    fig.colorbar(
+        image,
+        ax=ax,
+        location="bottom",
+        label=f"{label} (oriented: higher = harder)",
+        fraction=0.9 / (len(rows) + 4),
+        pad=0.03,
+        aspect=40,
+    )
     title = _setting_title(strategies[0] if len(strategies) == 1 else None, img_size, patch_size)
-    fig.suptitle(f"Do the metrics rank patches alike? {title}".strip())
-    fig.text(0.01, 0.0, AGREEMENT_NOTE, fontsize=6, color="0.3", ha="left", va="bottom")
-    fig.get_layout_engine().set(rect=(0, 0.04, 1, 0.96))
+    fig.suptitle("Do the metrics rank patches alike?" + (f"\n{title}" if title else ""))
     return fig
 
 
@@ -465,7 +556,8 @@ def loss_per_bin(records: Sequence[dict]) -> plt.Figure:
 
     Args:
         records: the trainer's epoch records (``maskstats.mae.runlog.read_metrics``), each
-            with ``metric``, ``epoch``, ``bin_centre``, ``bin_loss`` and ``bin_share``.
+            with ``metric``, ``epoch``, ``bin_centre``, ``bin_loss`` and ``bin_share``, and
+            optionally ``label`` (the line's name; default "epoch N").
     """
     fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.6), layout="constrained")
     share_ax = ax.twinx()
@@ -486,12 +578,13 @@ def loss_per_bin(records: Sequence[dict]) -> plt.Figure:
             marker="o",
             ms=2.5,
             color=cmap(k / max(1, len(records) - 1)),
-            label=f"epoch {record['epoch']}",
+            label=record.get("label", f"epoch {record['epoch']}"),
         )
     if records and records[-1].get("bin_share") is not None:
         shares = 100 * np.asarray(records[-1]["bin_share"], dtype=np.float64)
         share_ax.bar(np.arange(len(shares)), shares, 0.8, color="0.85", lw=0)
-        share_ax.set_ylabel(f"% of masked patches (epoch {records[-1]['epoch']})", color="0.45")
+        last = records[-1].get("label", f"epoch {records[-1]['epoch']}")
+        share_ax.set_ylabel(f"% of masked patches ({last})", color="0.45")
         share_ax.tick_params(axis="y", colors="0.45")
         share_ax.spines["right"].set_visible(True)
     ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=6)

@@ -25,6 +25,122 @@ HARD_P2DIST = 1.0
 pixel (no visible 4-neighbour)."""
 
 
+def sweep_masks(
+    strategies: Sequence[str] = ("random", "block", "simmim"),
+    mask_ratios: Sequence[float] = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95),
+    img_size: int = 224,
+    patch_size: int = 16,
+    n: int = 2048,
+    seed: int = 0,
+    progress: bool = True,
+    mask_patch_size: int = 32,
+    target_avgdist: float | None = None,
+) -> dict[tuple[str, float], np.ndarray]:
+    """Every setting's masks, made once: the one set of masks a sweep, its tables and its
+    figures all measure (see :func:`sweep` for which ratios each strategy gets).
+
+    Args:
+        strategies: strategy specs (built-in names, "module:function", .npy/.npz files).
+        mask_ratios: ratios in [0, 1).
+        img_size: image side in pixels.
+        patch_size: model patch side in pixels.
+        n: masks per (strategy, ratio).
+        seed: base seed; each (strategy, ratio) gets its own stream, so the same arguments
+            give the same masks, and adding strategies after others leaves theirs unchanged.
+        progress: show a progress bar after one second.
+        mask_patch_size: SimMIM's masking cell in pixels (simmim only).
+        target_avgdist: AvgDist target in pixels (strategy "difficulty").
+
+    Returns:
+        (display name, mask ratio) -> (n, H, W) bool masks, True = masked, in the sweep's
+        order; the ratio is the one :func:`sweep` records (grid, multiblock and files: the
+        mean masked share, rounded to 4 digits).
+    """
+    resolved = resolve_strategies(strategies)
+    grid = grid_from_image(img_size, patch_size)
+    for strategy in resolved:  # every mask file, before any generator runs
+        strategy.check(grid)
+    ratios = tuple(float(r) for r in mask_ratios)
+    if not ratios:
+        raise ValueError("no mask ratio given")
+    jobs = [job for position, s in enumerate(resolved) for job in _jobs(position, s, ratios, grid)]
+    made: dict[tuple[str, float], np.ndarray] = {}
+    for strategy, ratio, stream in tqdm(
+        jobs, desc="masks", unit="setting", delay=1.0, disable=not progress
+    ):
+        rng = np.random.default_rng([seed, *stream])
+        try:
+            if strategy.kind == "file":
+                masks = strategy.load(grid)
+            elif strategy.kind == "callable":
+                masks = strategy.generate(n, grid, ratio, rng)
+            else:
+                masks = generate(
+                    strategy.name,
+                    n,
+                    img_size,
+                    patch_size,
+                    ratio,
+                    seed=rng,
+                    mask_patch_size=mask_patch_size,
+                    target_avgdist=target_avgdist,
+                )
+        except ValueError as error:
+            if strategy.name != "difficulty":
+                raise
+            warnings.warn(f"skipping difficulty masks at mask ratio {ratio}: {error}", stacklevel=2)
+            continue
+        if strategy.own_ratio or strategy.name == "grid":
+            ratio = round(float(masks.mean()), 4)
+        key = (strategy.name, float(ratio))
+        if key in made:
+            raise ValueError(
+                f"two strategies are named {strategy.name!r} at mask ratio {ratio:g}: "
+                "rename one (e.g. copy the mask file under another name)"
+            )
+        made[key] = masks
+    return made
+
+
+def sweep_table(
+    masks_by_setting: Mapping[tuple[str, float], np.ndarray],
+    patch_size: int = 16,
+    easy_p2dist: float = EASY_P2DIST,
+    hard_p2dist: float = HARD_P2DIST,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """One row per (strategy, ratio, mask) of masks made by :func:`sweep_masks`.
+
+    Args:
+        masks_by_setting: (strategy, mask ratio) -> (N, H, W) bool masks, True = masked.
+        patch_size: pixels per patch side.
+        easy_p2dist: a masked patch is easy when p2dist < easy_p2dist (patch units).
+        hard_p2dist: a masked patch is hard when p2dist > hard_p2dist (patch units).
+        progress: show a progress bar after one second.
+
+    Returns:
+        See :func:`sweep`.
+    """
+    frames = []
+    for (name, ratio), masks in tqdm(
+        masks_by_setting.items(), desc="sweep", unit="setting", delay=1.0, disable=not progress
+    ):
+        values = compute_chunked(masks, METRIC_NAMES, patch_size, False, on_empty="nan")
+        table = mask_table(masks, patch_size, values=values)
+        table.insert(2, "masked_share", table["n_masked"] / (masks.shape[1] * masks.shape[2]))
+        p2 = values["p2dist"]
+        counts = np.maximum(table["n_masked"].to_numpy(), 1)
+        with np.errstate(invalid="ignore"):
+            table["easy_share"] = (p2 < easy_p2dist).sum(axis=(1, 2)) / counts
+            table["hard_share"] = (p2 > hard_p2dist).sum(axis=(1, 2)) / counts
+        table.insert(0, "mask_ratio", ratio)
+        table.insert(0, "strategy", name)
+        frames.append(table)
+    if not frames:
+        raise ValueError("the sweep made no masks (no strategy could make any requested ratio)")
+    return pd.concat(frames, ignore_index=True)
+
+
 def sweep(
     strategies: Sequence[str] = ("random", "block", "simmim"),
     mask_ratios: Sequence[float] = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95),
@@ -38,7 +154,8 @@ def sweep(
     mask_patch_size: int = 32,
     target_avgdist: float | None = None,
 ) -> pd.DataFrame:
-    """Difficulty over masking strategies and ratios, one row per (strategy, ratio, mask).
+    """Difficulty over masking strategies and ratios, one row per (strategy, ratio, mask):
+    :func:`sweep_table` of :func:`sweep_masks`.
 
     Which ratios each strategy gets:
 
@@ -77,56 +194,18 @@ def sweep(
         over the mask's masked patches (avgdist per mask), easy_share and hard_share of its
         masked patches.
     """
-    resolved = resolve_strategies(strategies)
-    grid = grid_from_image(img_size, patch_size)
-    for strategy in resolved:  # every mask file, before any generator runs
-        strategy.check(grid)
-    ratios = tuple(float(r) for r in mask_ratios)
-    if not ratios:
-        raise ValueError("no mask ratio given")
-    jobs = [job for position, s in enumerate(resolved) for job in _jobs(position, s, ratios, grid)]
-    frames = []
-    for strategy, ratio, stream in tqdm(
-        jobs, desc="sweep", unit="setting", delay=1.0, disable=not progress
-    ):
-        rng = np.random.default_rng([seed, *stream])
-        try:
-            if strategy.kind == "file":
-                masks = strategy.load(grid)
-            elif strategy.kind == "callable":
-                masks = strategy.generate(n, grid, ratio, rng)
-            else:
-                masks = generate(
-                    strategy.name,
-                    n,
-                    img_size,
-                    patch_size,
-                    ratio,
-                    seed=rng,
-                    mask_patch_size=mask_patch_size,
-                    target_avgdist=target_avgdist,
-                )
-        except ValueError as error:
-            if strategy.name != "difficulty":
-                raise
-            warnings.warn(f"skipping difficulty masks at mask ratio {ratio}: {error}", stacklevel=2)
-            continue
-        if strategy.own_ratio or strategy.name == "grid":
-            ratio = round(float(masks.mean()), 4)
-        values = compute_chunked(masks, METRIC_NAMES, patch_size, False, on_empty="nan")
-        table = mask_table(masks, patch_size, values=values)
-        table.insert(2, "masked_share", table["n_masked"] / (grid[0] * grid[1]))
-        p2 = values["p2dist"]
-        counts = np.maximum(table["n_masked"].to_numpy(), 1)
-        with np.errstate(invalid="ignore"):
-            table["easy_share"] = (p2 < easy_p2dist).sum(axis=(1, 2)) / counts
-            table["hard_share"] = (p2 > hard_p2dist).sum(axis=(1, 2)) / counts
-        table.insert(0, "mask_ratio", ratio)
-        table.insert(0, "strategy", strategy.name)
-        frames.append(table)
-    if not frames:
-        raise ValueError("the sweep made no masks (no strategy could make any requested ratio)")
-    return pd.concat(frames, ignore_index=True)
+    masks = sweep_masks(
+        strategies,
+        mask_ratios,
+        img_size,
+        patch_size,
+        n,
+        seed,
+        progress,
+        mask_patch_size,
+        target_avgdist,
+    )
+    return sweep_table(masks, patch_size, easy_p2dist, hard_p2dist, progress)
 
 
 def _jobs(

@@ -3,7 +3,7 @@ metric table. DataFrames in, DataFrames out."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -151,10 +151,57 @@ def summarize(
     return pd.DataFrame(rows).set_index("metric")
 
 
-def sweep_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Per (strategy, mask_ratio): mean of every numeric column of :func:`sweep`'s table."""
+def sweep_summary(
+    table: pd.DataFrame, quantiles: Sequence[float] = (), names: Sequence[str] = METRIC_NAMES
+) -> pd.DataFrame:
+    """Per (strategy, mask_ratio): mean of every numeric column of :func:`sweep`'s table, and
+    for each quantile q of ``quantiles`` a column ``{metric}_q{100 q}`` per metric of
+    ``names`` (quantiles over masks of the per-mask values, pandas' linear interpolation)."""
     columns = [c for c in table.columns if c not in ("strategy", "mask_ratio", "mask")]
-    return table.groupby(["strategy", "mask_ratio"], sort=False)[columns].mean().reset_index()
+    grouped = table.groupby(["strategy", "mask_ratio"], sort=False)
+    summary = grouped[columns].mean()
+    for q in quantiles:
+        for name in (n for n in names if n in table.columns):
+            summary[f"{name}_q{round(100 * q)}"] = grouped[name].quantile(q)
+    return summary.reset_index()
+
+
+def cdf_thresholds(
+    samples: Sequence[np.ndarray], points: int = 81, extra: Sequence[float] = ()
+) -> np.ndarray:
+    """Thresholds for plotting distributions of positive values on a log axis: ``points``
+    log-spaced from just below the smallest 0.5% quantile to the largest 99.5% quantile of
+    ``samples``, with ``extra`` (e.g. the easy and hard thresholds) added.
+
+    Returns:
+        (T,) ascending float64.
+    """
+    finite = [np.asarray(v, np.float64) for v in samples if len(v)]
+    positive = [v[v > 0] for v in finite]
+    positive = [v for v in positive if v.size]
+    if not positive:
+        return np.union1d(np.geomspace(0.1, 10.0, points), list(extra))
+    low = min(float(np.quantile(v, 0.005)) for v in positive) * 0.9
+    high = max(float(np.quantile(v, 0.995)) for v in positive)
+    high = max(high, low * 10, *(1.1 * e for e in extra)) if extra else max(high, low * 10)
+    return np.union1d(np.geomspace(low, high, points), list(extra))
+
+
+def share_below(values: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """The empirical CDF, strictly below: the share of ``values`` (1-D, finite) under each
+    threshold (so at the easy threshold it is the easy share, P²Dist < 0.5).
+
+    Args:
+        values: (K,) values, e.g. the P²Dist of every masked patch of a setting.
+        thresholds: (T,) where to evaluate it.
+
+    Returns:
+        (T,) float64 shares in [0, 1] (0 everywhere when ``values`` is empty).
+    """
+    ordered = np.sort(np.asarray(values, np.float64))
+    if not ordered.size:
+        return np.zeros(len(thresholds))
+    return np.searchsorted(ordered, np.asarray(thresholds, np.float64), side="left") / ordered.size
 
 
 def metric_agreement(
@@ -204,6 +251,63 @@ def metric_agreement(
     return pd.DataFrame(rows)
 
 
+def metric_rows(masks_by_ratio: Mapping[float, np.ndarray], patch_size: int = 16) -> pd.DataFrame:
+    """The Tab.5-style comparison in long form: one row per (metric, mask ratio).
+
+    Columns: metric, paper name, unit, higher is, mask ratio, mean and std over masked
+    patches (avgdist: over masks; population std), spearman vs p2dist (oriented; pooled
+    patches of all the ratios given), and the shares of masked patches in the easiest and
+    hardest deciles (decile edges from the pooled patches of all the ratios given; ties at an
+    edge count in, so a discrete metric can exceed 10%); per-mask metrics have no Spearman
+    or deciles (NaN).
+
+    Args:
+        masks_by_ratio: mask ratio -> (N, H, W) bool masks, True = masked, each with a
+            visible patch.
+        patch_size: pixels per patch side.
+
+    Returns:
+        One row per metric and ratio, metrics in registry order, ratios as given.
+    """
+    values = {
+        r: compute_chunked(m, METRIC_NAMES, patch_size, False) for r, m in masks_by_ratio.items()
+    }
+    rows = []
+    for name in METRIC_NAMES:
+        info = REGISTRY[name]
+        samples = {
+            r: (v[name][masks_by_ratio[r]] if info.per_patch else v[name]).astype(np.float64)
+            for r, v in values.items()
+        }
+        spearman, edges = np.nan, (np.nan, np.nan)
+        if info.per_patch:
+            pooled = np.concatenate([info.difficulty(s) for s in samples.values()])
+            reference_p2 = np.concatenate(
+                [v["p2dist"][masks_by_ratio[r]].astype(np.float64) for r, v in values.items()]
+            )
+            spearman = float(stats.spearmanr(pooled, reference_p2)[0])
+            edges = tuple(np.quantile(pooled, [0.1, 0.9]))
+        for r, sample in samples.items():
+            row: dict[str, object] = {
+                "metric": name,
+                "paper name": info.paper_name,
+                "unit": info.unit,
+                "higher is": "harder" if info.higher_is_harder else "easier",
+                "mask ratio": float(r),
+                "mean": float(np.nanmean(sample)),
+                "std": float(np.nanstd(sample)),
+                "spearman vs p2dist": spearman,
+                "easiest decile": np.nan,
+                "hardest decile": np.nan,
+            }
+            if info.per_patch:
+                oriented = info.difficulty(sample)
+                row["easiest decile"] = float(np.mean(oriented <= edges[0]))
+                row["hardest decile"] = float(np.mean(oriented >= edges[1]))
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def compare_metrics(
     mask_ratios: Sequence[float] = (0.75, 0.9),
     strategy: str = "random",
@@ -213,7 +317,7 @@ def compare_metrics(
     seed: int = 0,
     masks_by_ratio: dict[float, np.ndarray] | None = None,
 ) -> pd.DataFrame:
-    """The Tab.5-style table, one row per metric.
+    """The Tab.5-style table, one row per metric (:func:`metric_rows`, one column per ratio).
 
     Columns: paper name, unit, orientation, "mean ± std" over masked patches (avgdist: over
     masks) at each ratio, Spearman with p2dist (oriented; pooled patches of all ratios), the
@@ -238,34 +342,39 @@ def compare_metrics(
             r: generate(strategy, n, img_size, patch_size, r, seed=np.random.default_rng([seed, k]))
             for k, r in enumerate(mask_ratios)
         }
-    values = {
-        r: compute_chunked(m, METRIC_NAMES, patch_size, False) for r, m in masks_by_ratio.items()
-    }
+    return wide_metric_table(metric_rows(masks_by_ratio, patch_size))
+
+
+def wide_metric_table(long: pd.DataFrame) -> pd.DataFrame:
+    """:func:`metric_rows` of one strategy as the Tab.5-style table: one row per metric, a
+    "mean ± std @r", "easiest decile @r" and "hardest decile @r" column per ratio r, and
+    "spearman vs p2dist" (only per-patch metrics have the last three)."""
     rows = []
-    for name in METRIC_NAMES:
-        info = REGISTRY[name]
-        row: dict[str, object] = {
-            "metric": name,
-            "paper name": info.paper_name,
-            "unit": info.unit,
-            "higher is": "harder" if info.higher_is_harder else "easier",
-        }
-        samples = {
-            r: (v[name][masks_by_ratio[r]] if info.per_patch else v[name]).astype(np.float64)
-            for r, v in values.items()
-        }
-        for r, sample in samples.items():
-            row[f"mean ± std @{r:g}"] = f"{np.nanmean(sample):.3f} ± {np.nanstd(sample):.3f}"
-        if info.per_patch:
-            pooled = np.concatenate([info.difficulty(s) for s in samples.values()])
-            reference_p2 = np.concatenate(
-                [v["p2dist"][masks_by_ratio[r]].astype(np.float64) for r, v in values.items()]
-            )
-            row["spearman vs p2dist"] = float(stats.spearmanr(pooled, reference_p2)[0])
-            easy_edge, hard_edge = np.quantile(pooled, [0.1, 0.9])
-            for r, sample in samples.items():
-                oriented = info.difficulty(sample)
-                row[f"easiest decile @{r:g}"] = float(np.mean(oriented <= easy_edge))
-                row[f"hardest decile @{r:g}"] = float(np.mean(oriented >= hard_edge))
+    for name, part in long.groupby("metric", sort=False):
+        records = part.to_dict("records")
+        row = {key: records[0][key] for key in ("metric", "paper name", "unit", "higher is")}
+        for r in records:
+            row[f"mean ± std @{r['mask ratio']:g}"] = f"{r['mean']:.3f} ± {r['std']:.3f}"
+        if REGISTRY[name].per_patch:
+            row["spearman vs p2dist"] = records[0]["spearman vs p2dist"]
+            for r in records:
+                row[f"easiest decile @{r['mask ratio']:g}"] = r["easiest decile"]
+                row[f"hardest decile @{r['mask ratio']:g}"] = r["hardest decile"]
         rows.append(row)
     return pd.DataFrame(rows).set_index("metric")
+
+
+def metric_table_blocks(table: pd.DataFrame) -> list[tuple[str, list[float], pd.DataFrame]]:
+    """A long metric table (:func:`metric_rows`, with a ``strategy`` column when it holds
+    several) as one Tab.5-style table per strategy.
+
+    Returns:
+        (strategy or "", its ratios, :func:`wide_metric_table` of its rows) per strategy.
+    """
+    if "strategy" not in table.columns:
+        table = table.assign(strategy="")
+    blocks = []
+    for strategy, part in table.groupby("strategy", sort=False):
+        ratios = [float(r) for r in dict.fromkeys(part["mask ratio"])]
+        blocks.append((str(strategy), ratios, wide_metric_table(part.drop(columns="strategy"))))
+    return blocks

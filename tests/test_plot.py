@@ -1,5 +1,6 @@
 """Figures checked by what they draw: labels, titles, legends, numbers of lines and bars."""
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -53,40 +54,82 @@ def test_table5_bars(seeds):
         assert len(error_bars) == 2
 
 
-def test_p2dist_distributions_label_clears_the_bars():
+def _outside(fig) -> list[str]:
+    """The sides on which something drawn (a title, a label, a tick) runs past the figure's
+    canvas, i.e. is cut off in the PNG: matplotlib's tight box of every drawn artist against
+    the canvas."""
+    fig.canvas.draw()
+    box = fig.get_tightbbox(fig.canvas.get_renderer())  # inches
+    width, height = fig.get_size_inches()
+    sides = {"left": box.x0 < -0.01, "bottom": box.y0 < -0.01}
+    sides.update({"right": box.x1 > width + 0.01, "top": box.y1 > height + 0.01})
+    return [side for side, out in sides.items() if out]
+
+
+def test_p2dist_distributions_are_cumulative_shares():
     rng = np.random.default_rng(0)
-    values = {"random": {0.75: rng.random(500) * 2, 0.9: rng.random(500) * 3}}
-    fig = plot.p2dist_distributions(values, img_size=224, patch_size=16)
+    values = {"random": {0.75: rng.random(500) * 2 + 0.1, 0.9: rng.random(500) * 3 + 0.1}}
+    fig = plot.p2dist_distributions(values, img_size=224, patch_size=16, hard_threshold=1.0)
     ax = fig.axes[0]
-    assert len(ax.patches) == 2  # one step outline per ratio
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels == ["mask ratio 0.75", "mask ratio 0.9"]
-    easy = [t for t in ax.texts if "easy" in t.get_text()]
-    assert len(easy) == 1
-    # The label is drawn above the axes (y in axes fraction >= 1), so no bar can be under it.
-    assert easy[0].xy[1] >= 1.0 and easy[0].xycoords == ("data", "axes fraction")
+    lines = [line for line in ax.get_lines() if line.get_label() in ("0.75", "0.9")]
+    assert len(lines) == 2  # one line per ratio
+    for line, sample in zip(lines, values["random"].values(), strict=True):
+        x, y = line.get_xdata(), line.get_ydata()
+        # Each line is the share of the sample below x (an oracle: numpy's mean).
+        for k in (0, len(x) // 3, len(x) // 2, -1):
+            assert y[k] == pytest.approx(np.mean(sample < x[k]))
+        assert (np.diff(y) >= 0).all() and y[-1] == pytest.approx(1.0, abs=0.01)
+        assert 0.5 in x and 1.0 in x  # the shares at the thresholds are exact points
+    assert ax.get_xscale() == "log" and ax.get_ylim() == (0.0, 1.0)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["0.75", "0.9"]
+    # The threshold labels sit above the axes (y in axes fraction >= 1): no line under them.
+    labels = [t for t in ax.texts if "easy" in t.get_text() or "hard" in t.get_text()]
+    assert len(labels) == 2 and all(t.xy[1] >= 1.0 for t in labels)
     title = fig._suptitle.get_text()
     assert "random masks" in title and "224 px image" in title and "16 px patches" in title
+    assert _outside(fig) == []
 
 
-def test_p2dist_distributions_one_panel_per_strategy():
+def test_p2dist_distributions_one_panel_per_strategy_in_its_colour():
     rng = np.random.default_rng(1)
-    values = {s: {0.75: rng.random(100)} for s in ("random", "block", "simmim")}
+    values = {s: {0.75: rng.random(100) + 0.1} for s in ("random", "block", "simmim")}
     fig = plot.p2dist_distributions(values, img_size=64, patch_size=8)
-    assert len(fig.axes) == 3
     assert [ax.get_title() for ax in fig.axes] == ["random masks", "block masks", "simmim masks"]
-    # Five strategies: two rows of three, one legend for the figure, one colour per ratio.
-    values = {s: {0.5: rng.random(50), 0.75: rng.random(50)} for s in "abcde"}
-    values["e"] = {0.75: rng.random(50)}
+    # Five strategies: two rows of three; each panel in shades of its strategy's colour
+    # (darker = higher ratio), so a colour never means a ratio in one figure and a strategy
+    # in another.
+    values = {s: {0.5: rng.random(50) + 0.1, 0.75: rng.random(50) + 0.1} for s in "abcde"}
+    values["e"] = {0.75: rng.random(50) + 0.1}
     fig = plot.p2dist_distributions(values)
-    drawn = [ax for ax in fig.axes if ax.patches]
+    drawn = [ax for ax in fig.axes if ax.get_lines()]
     assert len(drawn) == 5 and len(fig.axes) == 6
-    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
-        "mask ratio 0.5",
-        "mask ratio 0.75",
-    ]
-    colour_of_075 = {tuple(ax.patches[-1].get_edgecolor()) for ax in drawn}
-    assert len(colour_of_075) == 1
+    colours = plot.strategy_colours(list(values))
+    for ax, name in zip(drawn, values, strict=True):
+        ratio_lines = [line for line in ax.get_lines() if line.get_label() in ("0.5", "0.75")]
+        top = matplotlib.colors.to_hex(ratio_lines[-1].get_color())
+        assert top == colours[name].lower()  # the highest ratio in the strategy's own colour
+        if len(ratio_lines) == 2:
+            light = matplotlib.colors.to_rgb(ratio_lines[0].get_color())
+            assert sum(light) > sum(matplotlib.colors.to_rgb(top))  # the lower ratio lighter
+    assert _outside(fig) == []
+
+
+def test_difficulty_vs_ratio_title_fits():
+    rows = []
+    for strategy in ("random", "block", "simmim", "grid", "multiblock"):
+        for ratio in (0.5, 0.75, 0.9) if strategy != "multiblock" else (0.58,):
+            for mask in range(4):
+                rows.append(
+                    {
+                        "strategy": strategy,
+                        "mask_ratio": ratio,
+                        "mask": mask,
+                        **{m: ratio + 0.1 * mask for m in plot.REGISTRY},
+                    }
+                )
+    fig = plot.difficulty_vs_ratio(pd.DataFrame(rows))
+    assert "Difficulty vs mask ratio" in fig._suptitle.get_text()
+    assert _outside(fig) == []
 
 
 def test_gallery_names_strategy_and_size():
@@ -105,20 +148,45 @@ def test_gallery_names_strategy_and_size():
     image_axes = [ax for ax in fig.axes if ax.images]
     assert len(image_axes) == 4
     assert [ax.get_ylabel() for ax in image_axes[::2]] == ["random", "block"]
+    assert _outside(fig) == []
     assert "64 px image" in fig._suptitle.get_text()
     assert "p2dist [patch] (harder ↑)" in _texts(fig)
 
 
-def test_agreement_explains_orientation():
+def test_agreement_heatmap_is_one_panel_of_metric_pairs():
     masks = random_masks(16, 8, 0.75, seed=0)
-    agreement = tables.metric_agreement({0.75: masks}, 8).assign(strategy="random")
+    agreement = pd.concat(
+        [
+            tables.metric_agreement({0.75: masks, 0.9: random_masks(16, 8, 0.9, seed=1)}, 8).assign(
+                strategy="random"
+            ),
+            tables.metric_agreement({0.6: masks}, 8).assign(strategy="grid"),
+        ]
+    )
     fig = plot.agreement_heatmap(agreement, img_size=64, patch_size=8)
     text = _texts(fig)
-    assert "oriented: higher = harder" in text
-    assert "turned to higher = harder" in text
-    assert "random masks, 64 px image, 8 px patches" in fig._suptitle.get_text()
+    assert "oriented: higher = harder" in text  # the colour bar says it; the caption explains
+    assert "turned to higher = harder" not in text  # not a second caption inside the PNG
+    assert fig._suptitle.get_text().endswith("64 px image, 8 px patches")
     heat = [ax for ax in fig.axes if ax.images]
-    assert len(heat) == 1 and len(heat[0].texts) == 16  # a 4x4 grid of printed values
+    assert len(heat) == 1 and len(heat[0].texts) == 3 * 6  # 3 settings x 6 pairs, each printed
+    rows = [t.get_text() for t in heat[0].get_yticklabels()]
+    assert rows == ["random, ratio 0.75", "random, ratio 0.9", "grid, ratio 0.6"]
+    matrix = plot.agreement_pairs(agreement)
+    spearman = agreement[(agreement.method == "spearman") & (agreement.strategy == "grid")]
+    expected = spearman[(spearman.metric_a == "density3") & (spearman.metric_b == "nearest")]
+    assert matrix.loc[("grid", 0.6), "density3–nearest"] == expected["correlation"].item()
+    # The colour bar is attached to the heatmap: as wide as it, just below it.
+    fig.canvas.draw()
+    bar = [ax for ax in fig.axes if not ax.images][0].get_position()
+    panel = heat[0].get_position()
+    assert abs(bar.width - panel.width) < 0.05 * panel.width and bar.y1 < panel.y0
+    assert _outside(fig) == []
+    # One strategy: its name joins the title, which still fits.
+    one = agreement[agreement.strategy == "random"]
+    fig = plot.agreement_heatmap(one, img_size=224, patch_size=16)
+    assert "random masks, 224 px image, 16 px patches" in fig._suptitle.get_text()
+    assert _outside(fig) == []
 
 
 def test_loss_per_bin_shows_patch_shares():

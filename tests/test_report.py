@@ -30,6 +30,7 @@ from maskstats.report import (
 EXPECTED = [
     "sweep.csv",
     "summary.csv",
+    "p2dist_cdf.csv",
     "metric_table.csv",
     "metric_table.md",
     "metric_table.tex",
@@ -63,6 +64,11 @@ def report(tmp_path_factory) -> Path:
     return out
 
 
+def _text_of(page: str) -> str:
+    """The page without its inlined script and data (what a reader sees, and its markup)."""
+    return re.sub(r"<script.*?</script>", "", page, flags=re.S)
+
+
 def _snapshot(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
 
@@ -82,7 +88,7 @@ def test_report_writes_every_file_and_a_manifest(report, capsys):
 
 
 def test_index_reads_like_an_appendix(report):
-    page = (report / "index.html").read_text()
+    page = _text_of((report / "index.html").read_text())
     assert '<meta name="viewport"' in page
     # Every output file is linked, with a relative link.
     for name in os.listdir(report):
@@ -96,9 +102,13 @@ def test_index_reads_like_an_appendix(report):
     assert "mean P²Dist [patch]" in page and "AvgDist [px]" in page
     # The header says what was run, by which version, when and where.
     assert "maskstats report --out" in page and "machine" in page and "0.1.0" in page
-    # Each figure has a caption that is not its file name.
+    # Each figure has a caption that is not its file name, and links to its PNG and PDF.
     captions = re.findall(r"<figcaption>(.*?)</figcaption>", page, re.S)
     assert len(captions) == 5 and all(len(c) > 80 for c in captions)
+    assert all(">PNG</a>" in c and ">PDF</a>" in c for c in captions)
+    # Offline: no network address anywhere, the script inlined.
+    full = (report / "index.html").read_text()
+    assert "http://" not in full and "https://" not in full and "<script src" not in full
     # SimMIM's 32-px cells hide every patch of a 64-px image at 0.9: undefined, not 0.
     sweep = pd.read_csv(report / "sweep.csv")
     hidden = sweep[(sweep.strategy == "simmim") & (sweep.mask_ratio == 0.9)]
@@ -207,7 +217,7 @@ def test_report_quantifies_section_b(report):
         at.loc["histogram p2dist", "effective_avgdist"] > at.loc["plain MAE", "effective_avgdist"]
     )
     page = (report / "index.html").read_text()
-    assert "section B, quantified" in page and 'src="effective_difficulty.png"' in page
+    assert "section B, quantified" in page and 'href="effective_difficulty.png"' in page
     assert "effective AvgDist px @0.9" in page
 
 
@@ -226,7 +236,10 @@ def test_html_table_blanks_nan_and_keeps_plus_minus_together():
     cells = re.findall(r"<td[^>]*>(.*?)</td>", page)
     assert cells == ["", "", "", ""]  # no distance defined: blank, not 0 or NaN
     page = html_table(pd.DataFrame({"mean ± std": ["1.000 ± 0.100"]}))
-    assert '<td class="num">1.000 ± 0.100</td>' in page
+    assert re.search(r'<td class="num"[^>]* data-v="1"[^>]*>1.000 ± 0.100</td>', page)
+    # Sortable: each number carries its value; the tooltip names the row and column.
+    page = html_table(headline_table(summary.assign(avgdist=12.3456789)))
+    assert 'data-v="12.3456789"' in page and 'data-tip="simmim, 0.9: AvgDist [px] 12.3457"' in page
     assert (
         "white-space:nowrap" in (Path(__file__).parents[1] / "maskstats/report/page.py").read_text()
     )
@@ -334,7 +347,7 @@ def test_difficulty_report_shows_only_difficulty_and_reports_unreachable(tmp_pat
     for name in ("difficulty_vs_ratio", "p2dist_distributions", "metric_agreement", "mask_gallery"):
         assert (out / f"{name}.png").stat().st_size > 1000, name
     assert set(pd.read_csv(out / "loss_difficulty.csv")["strategy"]) == {"difficulty"}
-    page = (out / "index.html").read_text()
+    page = _text_of((out / "index.html").read_text())
     assert page.count("<figure>") == 5
     assert "Settings left out" in page and "mask ratio 0.9" in page
     assert "random" not in page.split("<h2>Files")[0].split("</header>")[1]
@@ -378,6 +391,161 @@ def test_report_is_relocatable(report, tmp_path):
         assert (moved / link).is_file(), link
 
 
+def _browser_data(report: Path) -> dict:
+    page = (report / "index.html").read_text()
+    found = re.search(r'<script type="application/json" id="mask-data">(.*?)</script>', page, re.S)
+    return json.loads(found.group(1).replace("<\\/", "</"))
+
+
+def test_one_mask_set_feeds_every_table_and_figure(report):
+    """Item 4: the summary, the metric table, the distributions, the loss section and the
+    browser measure the same masks of each setting, so their numbers agree."""
+    summary = pd.read_csv(report / "summary.csv").set_index(["strategy", "mask_ratio"])
+    table = pd.read_csv(report / "metric_table.csv")
+    avgdist = table[table["metric"] == "avgdist"].set_index(["strategy", "mask ratio"])
+    assert len(avgdist) >= 5  # every strategy, at one or two of its ratios
+    for key, row in avgdist.iterrows():
+        # The same per-mask values averaged: equal to the last bits.
+        assert row["mean"] == pytest.approx(summary.loc[key, "avgdist"], rel=1e-12, abs=0), key
+        assert f"{row['mean']:.3f}" == f"{summary.loc[key, 'avgdist']:.3f}"
+    # Random masks all mask the same count: the pooled per-patch mean is the mean of means.
+    p2 = table[(table["metric"] == "p2dist") & (table["strategy"] == "random")]
+    for _, row in p2.iterrows():
+        assert row["mean"] == pytest.approx(summary.loc[("random", row["mask ratio"]), "p2dist"])
+    # The distribution figure's share below the easy threshold is the summary's easy share.
+    cdf = pd.read_csv(report / "p2dist_cdf.csv")
+    easy = cdf[(cdf["strategy"] == "random") & (cdf["p2dist"] == 0.5)]
+    assert len(easy) >= 2
+    for _, row in easy.iterrows():
+        assert row["share"] == pytest.approx(
+            summary.loc[("random", row["mask_ratio"]), "easy_share"], abs=1e-12
+        )
+    # The loss section measures the sweep's random masks: plain MAE's mask AvgDist is theirs.
+    loss = pd.read_csv(report / "loss_difficulty.csv")
+    plain = loss[loss["setting"] == "plain MAE"]
+    for _, row in plain.iterrows():
+        assert row["mask_avgdist"] == pytest.approx(
+            summary.loc[("random", row["mask_ratio"]), "avgdist"], rel=1e-5
+        )
+    # The browser shows the first masks of each setting: their AvgDists are sweep.csv's rows.
+    sweep = pd.read_csv(report / "sweep.csv")
+    data = _browser_data(report)
+    assert {(s["strategy"], s["ratio"]) for s in data["settings"]} == set(summary.index)
+    for setting in data["settings"]:
+        rows = sweep[
+            (sweep["strategy"] == setting["strategy"]) & (sweep["mask_ratio"] == setting["ratio"])
+        ]
+        assert setting["n"] == len(rows)
+        for k, mask in enumerate(setting["masks"]):
+            expected = rows.iloc[k]["avgdist"]
+            if pd.isna(expected):
+                assert mask["avgdist"] is None
+            else:
+                assert mask["avgdist"] == pytest.approx(expected, rel=1e-6)
+            assert sum(v != -1 for v in mask["v"]) == rows.iloc[k]["n_masked"]
+
+
+def test_writers_called_alone_make_the_same_masks(report, tmp_path):
+    """Without the report's masks, each writer makes them again from the same seeds."""
+    from maskstats.report import ReportSettings, write_metric_table
+
+    settings = ReportSettings(
+        out=tmp_path, img_size=64, patch_size=8, mask_ratios=(0.5, 0.75, 0.9), n=64
+    )
+    alone, _ = write_metric_table(tmp_path, settings)
+    shared = pd.read_csv(report / "metric_table.csv")
+    pd.testing.assert_frame_equal(
+        alone.reset_index(drop=True), shared, check_dtype=False, check_exact=False, rtol=1e-12
+    )
+
+
+def test_metric_table_is_per_strategy_at_its_own_ratios(report, capsys):
+    """Item 5: no column is a strategy's foreign ratio; the terminal copy is narrow, no NaN."""
+    table = pd.read_csv(report / "metric_table.csv")
+    assert list(table.columns[:2]) == ["strategy", "metric"]
+    ratios = table.groupby("strategy", sort=False)["mask ratio"].unique()
+    assert list(ratios["random"]) == [0.75, 0.9]
+    assert len(ratios["multiblock"]) == 1 and len(ratios["grid"]) == 2
+    markdown = (report / "metric_table.md").read_text()
+    blocks = markdown.split("**")[1::2]
+    assert [b.split(" masks")[0] for b in blocks] == list(ratios.index)
+    for block, part in zip(markdown.split("**")[2::2], ratios, strict=True):
+        header = block.strip().splitlines()[0]
+        assert header.count("mean ± std @") == len(part)
+    # The terminal copy, as `maskstats report` prints it.
+    from maskstats.report.build import metric_table_text
+
+    text = metric_table_text(table)
+    assert "NaN" not in text and "nan" not in text
+    assert max(len(line) for line in text.splitlines()) <= 100
+    assert text.count("mean ± std") == len(ratios)
+
+
+def test_report_prints_narrow_tables(tmp_path, capsys):
+    assert _report(tmp_path / "r", "-n", "16") == 0
+    out = capsys.readouterr().out
+    assert "Tab.5-style metric table" in out and "NaN" not in out
+    lines = [line for line in out.splitlines() if str(tmp_path) not in line]  # not the paths
+    assert len(lines) > 40 and max(len(line) for line in lines) <= 100
+
+
+def test_distribution_finding_names_each_strategy_once_at_its_own_ratios():
+    """Item 2: a strategy shown at ratios of its own gets those (once each), none is left out."""
+    from maskstats.report import distribution_finding
+
+    summary = pd.DataFrame(
+        {
+            "strategy": ["random", "random", "grid", "grid", "multiblock"],
+            "mask_ratio": [0.75, 0.9, 0.75, 0.8724, 0.5823],
+            "avgdist": [10.0, 20.0, 6.0, 11.0, 22.0],
+            "easy_share": [0.39, 0.08, 0.82, 0.02, 0.04],
+        }
+    )
+    shown = {"random": [0.75, 0.9], "grid": [0.75, 0.8724], "multiblock": [0.5823]}
+    assert distribution_finding(summary, shown) == (
+        "39% of random masks' masked patches are easy at 0.75, 8% at 0.9; 82% of grid masks' "
+        "masked patches are easy at 0.75, 2% at 0.8724; 4% of multiblock masks' masked "
+        "patches are easy at 0.5823."
+    )
+    # The same ratios for every strategy still works; one ratio is named once.
+    assert distribution_finding(summary, [0.75]) == (
+        "39% of random masks' masked patches are easy at 0.75; 82% of grid masks' masked "
+        "patches are easy at 0.75."
+    )
+
+
+def test_gallery_shows_every_strategy_in_its_nearest_column():
+    """Item 3: grid and multi-block masks are in the gallery, at the column nearest their own
+    ratio; cells without a mask are empty."""
+    import numpy as np
+
+    from maskstats.report.build import gallery_layout
+
+    mask = np.zeros((1, 4, 4), bool)
+    masks = {
+        ("random", 0.5): mask,
+        ("random", 0.75): mask,
+        ("random", 0.9): mask,
+        ("grid", 0.75): mask,
+        ("grid", 0.8724): mask,
+        ("grid", 0.9184): mask,
+        ("multiblock", 0.5823): mask,
+    }
+    columns, rows, cells = gallery_layout(masks, (0.5, 0.75, 0.9, 0.95))
+    assert columns == [0.5, 0.75, 0.9]  # 0.95 was not made
+    assert rows == ["random", "grid", "multiblock"]
+    assert cells == [[0.5, 0.75, 0.9], [None, 0.75, 0.9184], [0.5823, None, None]]
+
+
+def test_report_gallery_has_a_row_per_strategy(report):
+    from PIL import Image
+
+    with Image.open(report / "mask_gallery.png") as image:
+        width, height = image.size
+    # Five strategies: five rows of panels (three would be about half as tall).
+    assert height > 0.9 * width
+
+
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -418,18 +586,27 @@ def _browser_or_skip():
     return sync_playwright, executable
 
 
+FILLS = "() => [...document.querySelectorAll('#browse-grid rect')].map(r => r.getAttribute('fill'))"
+
+
+def _launch(playwright, executable):
+    return playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+
+
 @pytest.mark.parametrize("width", [1400, 400])
 def test_report_page_in_a_real_browser(report, tmp_path, width):
     sync_playwright, executable = _browser_or_skip()
     shots = Path(os.environ.get("MASKSTATS_SCREENSHOTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
     errors: list[str] = []
+    requests: list[str] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        browser = _launch(playwright, executable)
         try:
             page = browser.new_page(viewport={"width": width, "height": 900})
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("request", lambda r: requests.append(r.url))
             page.goto((report / "index.html").resolve().as_uri())
             page.wait_for_load_state("load")
             found = page.evaluate(
@@ -439,25 +616,96 @@ def test_report_page_in_a_real_browser(report, tmp_path, width):
                     images: [...document.images].map(i => ({
                         src: i.getAttribute('src'), natural: i.naturalWidth,
                         shown: i.getBoundingClientRect().width})),
+                    charts: [...document.querySelectorAll('svg.chart')].map(c =>
+                        c.getBoundingClientRect().right),
+                    // Titles, ticks and notes inside each chart's view box (not cut off).
+                    spill: [...document.querySelectorAll(
+                        'svg.chart text.title, svg.chart text.tick, svg.chart text.note')]
+                        .map(t => [t.getBBox(), t.ownerSVGElement.viewBox.baseVal])
+                        .filter(([b, v]) => b.x < -1 || b.x + b.width > v.width + 1)
+                        .map(([b]) => b.width),
                     tables: [...document.querySelectorAll('table')].map(t =>
                         t.parentElement.getBoundingClientRect().right),
                 })"""
             )
+            # Hover a point of the difficulty-vs-ratio chart: the tooltip shows its value.
+            point = page.locator("#difficulty_vs_ratio svg.chart .pt").first
+            point.scroll_into_view_if_needed()
+            point.hover()
+            tip = page.locator("#tip")
+            assert tip.is_visible()
+            assert re.search(r"mask ratio [0-9.]+: density3 mean [0-9.]+ patches", tip.inner_text())
+            # Hover a table cell: its row, column and value.
+            cell = page.locator("#metric_agreement td[data-tip]").first
+            cell.scroll_into_view_if_needed()
+            cell.hover()
+            assert re.search(r"Spearman\(density3, invdist5\) = -?[0-9.]+", tip.inner_text())
+            # Sort the first table by AvgDist: its rows come in order.
+            header = page.locator("table.sortable").first.locator("thead th", has_text="AvgDist")
+            header.click()
+            values = page.evaluate(
+                """() => [...document.querySelector('table.sortable').tBodies[0].rows]
+                    .map(r => r.children[3].getAttribute('data-v')).filter(v => v)
+                    .map(parseFloat)"""
+            )
+            assert values == sorted(values) and len(values) > 5
+            # The mask browser: another strategy shows another mask.
+            grid = page.locator("#browse-grid")
+            grid.scroll_into_view_if_needed()
+            fills = page.evaluate(FILLS)
+            note = page.locator("#browse-note").inner_text()
+            page.select_option("#browse-strategy", "block")
+            after = page.evaluate(FILLS)
+            assert after != fills and len(after) == len(fills) == 64
+            assert page.locator("#browse-note").inner_text().startswith("block masks")
+            assert page.locator("#browse-note").inner_text() != note
+            # ... and another mask of it, another picture; a patch says its P²Dist.
+            page.locator("#browse-masks button").nth(1).click()
+            second = page.evaluate(FILLS)
+            assert second != after
+            masked = page.locator("#browse-grid rect[data-tip*='P²Dist']").first
+            masked.hover()
+            assert re.search(r"row \d+, column \d+: P²Dist [0-9.]+ patch", tip.inner_text())
+            page.mouse.move(0, 0)
             page.screenshot(path=str(shots / f"report-{width}px.png"), full_page=True)
         finally:
             browser.close()
     assert errors == []
+    assert all(url.startswith("file:") for url in requests), requests  # nothing from a network
     assert found["scrollWidth"] <= found["innerWidth"], found["scrollWidth"]
-    assert len(found["images"]) == 5
+    assert len(found["images"]) == 1  # the gallery; the other figures are inline charts
     for image in found["images"]:
         assert image["natural"] > 0, image["src"]
-        assert 0 < image["shown"] <= width, image
-    # Tables scroll inside their own box: the box never runs past the window.
-    assert found["tables"] and max(found["tables"]) <= width
-    if width == 1400:
-        # One scale for every figure: the shown width follows the figure's width in inches.
-        ratios = [i["shown"] / i["natural"] for i in found["images"]]
-        assert max(ratios) - min(ratios) < 0.01
+        assert 0 < image["shown"], image
+    assert len(found["charts"]) == 5 + 5 + 2  # metrics, strategies, loss panels
+    assert found["spill"] == []
+    # Charts and tables stay inside the window (tables scroll inside their own box).
+    assert max(found["charts"]) <= width and max(found["tables"]) <= width
+
+
+def test_report_page_reads_without_javascript(report, tmp_path):
+    sync_playwright, executable = _browser_or_skip()
+    with sync_playwright() as playwright:
+        browser = _launch(playwright, executable)
+        try:
+            page = browser.new_page(
+                viewport={"width": 400, "height": 900}, java_script_enabled=False
+            )
+            page.goto((report / "index.html").resolve().as_uri())
+            found = page.evaluate(
+                """() => ({
+                    scrollWidth: document.scrollingElement.scrollWidth,
+                    points: document.querySelectorAll('svg.chart .pt title').length,
+                    cells: document.querySelectorAll('#browse-grid rect').length,
+                    controls: document.querySelector('#browser .controls').hidden,
+                })"""
+            )
+        finally:
+            browser.close()
+    # The charts are drawn, each point with its value as a native tooltip; the browser shows
+    # its first mask, without the controls that need the script.
+    assert found["scrollWidth"] <= 400
+    assert found["points"] > 20 and found["cells"] == 64 and found["controls"] is True
 
 
 # --------------------------------------------------------------------------- issue 27

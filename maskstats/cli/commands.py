@@ -160,7 +160,8 @@ def compile_notice(strategies: tuple[str, ...] = ()) -> None:
     this run will use (see :func:`kernel_modules`)."""
     if not kernels_compiled(kernel_modules(tuple(strategies))):
         print(
-            "maskstats: compiling kernels (first run only, about 10-30 s; later runs load them)",
+            "maskstats: compiling kernels (first run only: seconds on a quiet machine, a minute or "
+            "more on a busy small one; later runs load them)",
             file=sys.stderr,
             flush=True,
         )
@@ -232,12 +233,12 @@ def masks_from_args(args: argparse.Namespace) -> np.ndarray:
 
 
 def cmd_masks(args: argparse.Namespace) -> int:
-    """Generate masks of any strategy and save them as .npy (N, H, W) bool."""
+    """Generate masks of any strategy and save them as .npy or .npz (N, H, W) bool."""
     from maskstats.io import check_output_file, save_masks
     from maskstats.metrics import avgdist
 
-    if Path(args.out).suffix != ".npy":
-        raise UsageError(f"maskstats masks: --out must end in .npy, got {args.out}")
+    if Path(args.out).suffix not in (".npy", ".npz"):
+        raise UsageError(f"maskstats masks: --out must end in .npy or .npz, got {args.out}")
     check_output_file(args.out, args.overwrite)
     _check_mask_options(args, lambda n: 4 * n)  # AvgDist per mask (float32)
     compile_notice((args.strategy,))
@@ -478,19 +479,31 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     def notice() -> None:
         print(
-            "evaluating: features, linear probe, k-NN, then per-patch losses (a minute on a CPU)",
+            "evaluating: features, linear probe and k-NN (and of an untrained encoder, the "
+            "baseline), then per-patch losses; each part says when it is done",
             file=sys.stderr,
             flush=True,
         )
 
-    result = evaluate(settings_from_args(EvalSettings, args), notice)
+    def echo(line: str) -> None:
+        print(f"  {line}", file=sys.stderr, flush=True)
+
+    result = evaluate(settings_from_args(EvalSettings, args), notice, echo)
+    base = result.get("untrained")
+
+    def untrained(kind: str) -> str:
+        if not base:
+            return ""
+        cls, mean = base[f"{kind}_cls"], base[f"{kind}_mean"]
+        return f" (untrained encoder: cls {cls:.4f}, mean-pooled {mean:.4f})"
+
     print(
         f"linear probe top-1: cls {result['linear_probe_cls']:.4f}, "
-        f"mean-pooled {result['linear_probe_mean']:.4f}"
+        f"mean-pooled {result['linear_probe_mean']:.4f}{untrained('linear_probe')}"
     )
     print(
         f"k-NN (k={args.k}) top-1: cls {result['knn_cls']:.4f}, "
-        f"mean-pooled {result['knn_mean']:.4f}"
+        f"mean-pooled {result['knn_mean']:.4f}{untrained('knn')}"
     )
     difficulty = result["real_difficulty"]
     print(
@@ -515,13 +528,19 @@ def cmd_table5(args: argparse.Namespace) -> int:
     require_torch("table5")
     from maskstats.io import to_markdown
     from maskstats.mae.config import Table5Settings
-    from maskstats.mae.table5 import display_separation, display_table, run_table5
+    from maskstats.mae.table5 import (
+        STEP_TIME_NOTE,
+        display_separation,
+        display_table,
+        run_table5,
+    )
 
     settings = settings_from_args(Table5Settings, args)
     if args.quick:
         settings = settings.quick()
     tables = run_table5(settings)
     print(to_markdown(display_table(tables["table"])), end="")
+    print(f"\n{STEP_TIME_NOTE}")
     separation = tables["separation"]
     if (separation["rows"] >= 2).any():
         print("\nDo the rows differ beyond seed noise? (one-way ANOVA over seeds)")

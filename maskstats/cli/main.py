@@ -48,9 +48,13 @@ def _quiet_broken_pipe() -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (2 for bad input, with one line on stderr)."""
     parser = build_parser()
+    given = list(sys.argv[1:] if argv is None else argv)
+    if not given:  # bare `maskstats`: what it can do, and a usage error's exit code
+        print(parser.format_help(), end="", file=sys.stderr)
+        return 2
     try:
-        args = parser.parse_args(argv)
-        args.argv = list(sys.argv[1:] if argv is None else argv)
+        args = parser.parse_args(given)
+        args.argv = given
         if args.command in CLEANS_UP:
             with terminate_on_signals():
                 code = args.func(args)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from scipy import stats
 from torch.utils.data import Dataset, Subset
+from tqdm.auto import tqdm
 
 from maskstats._validate import check_mask_ratio, mae_num_masked
 from maskstats.io import atomic_path, check_output_file
@@ -118,9 +120,10 @@ def check_mask_ratio_for(grid: tuple[int, int], mask_ratio: float, flag: str) ->
 
 @torch.no_grad()
 def extract_features(
-    model: MaskedAutoencoderViT, dataset: Dataset, batch_size: int = 256
+    model: MaskedAutoencoderViT, dataset: Dataset, batch_size: int = 256, progress: bool = False
 ) -> dict[str, torch.Tensor]:
-    """Frozen encoder features of every image, nothing masked.
+    """Frozen encoder features of every image, nothing masked (``progress``: a bar on stderr
+    after a second).
 
     Returns:
         {"cls": (N, D), "mean": (N, D) mean of the patch tokens, "labels": (N,),
@@ -129,7 +132,8 @@ def extract_features(
     model.eval()
     device = next(model.parameters()).device
     cls, mean, labels, digests = [], [], [], []
-    for start in range(0, len(dataset), batch_size):
+    starts = range(0, len(dataset), batch_size)
+    for start in tqdm(starts, desc="features", unit="batch", delay=1.0, disable=not progress):
         items = [dataset[i] for i in range(start, min(len(dataset), start + batch_size))]
         imgs = torch.stack([img for img, _ in items])
         digests.extend(hashlib.sha1(img.numpy().tobytes()).hexdigest() for img in imgs)
@@ -274,6 +278,7 @@ def real_difficulty(
     seed: int = 0,
     max_images: int = 512,
     n_boot: int = 100,
+    progress: bool = False,
 ) -> dict[str, dict[str, float]]:
     """How well each metric predicts the model's per-patch reconstruction loss.
 
@@ -282,7 +287,8 @@ def real_difficulty(
     patches, and the mean of per-image correlations, each with a bootstrap 95% interval over
     images. ``spearman_normalized`` does the same for the loss divided by the patch's own pixel
     variance (the share of the patch the model failed to explain), which takes the patch's
-    content (flat sky vs texture) out of the comparison. Runs on the model's device.
+    content (flat sky vs texture) out of the comparison. Runs on the model's device;
+    ``progress``: a bar on stderr after a second.
 
     Returns:
         Per metric name, the Spearman values and intervals; "mean_patch_loss"; "images", how
@@ -293,7 +299,10 @@ def real_difficulty(
     device = next(model.parameters()).device
     masks = random_masks(count, grid, mask_ratio, seed=np.random.default_rng([seed, 77]))
     losses, variances = [], []
-    for start in range(0, count, 128):
+    starts = range(0, count, 128)
+    for start in tqdm(
+        starts, desc="per-patch losses", unit="batch", delay=1.0, disable=not progress
+    ):
         stop = min(count, start + 128)
         imgs = torch.stack([dataset[i][0] for i in range(start, stop)])
         mask = torch.from_numpy(masks[start:stop].reshape(stop - start, -1))
@@ -346,15 +355,39 @@ def real_difficulty(
 HELD_OUT_SEED = 1_000_003
 
 
-def evaluate(settings: EvalSettings, notice: Callable[[], None] | None = None) -> dict:
-    """Linear probe and k-NN (cls and mean-pooled features) on a held-out split, and the real
-    difficulty correlations (on the held-out split, or on fresh crops of ``difficulty_data``);
-    written as JSON next to the checkpoint (or to ``out``).
+def _probe_and_knn(
+    features: dict, train_t: torch.Tensor, test_t: torch.Tensor, s: EvalSettings
+) -> dict[str, float]:
+    """Linear probe and k-NN top-1 on cls and mean-pooled features."""
+    y_train, y_test = features["labels"][train_t], features["labels"][test_t]
+    result = {}
+    for kind in ("cls", "mean"):
+        x = features[kind]
+        result[f"linear_probe_{kind}"] = linear_probe(
+            x[train_t], y_train, x[test_t], y_test, epochs=s.probe_epochs, seed=s.seed
+        )
+        result[f"knn_{kind}"] = knn_accuracy(
+            x[train_t], y_train, x[test_t], y_test, s.k, s.temperature
+        )
+    return result
+
+
+def evaluate(
+    settings: EvalSettings,
+    notice: Callable[[], None] | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> dict:
+    """Linear probe and k-NN (cls and mean-pooled features) on a held-out split, the same for
+    an untrained encoder of the same architecture (the baseline, unless ``no_baseline``), and
+    the real difficulty correlations (on the held-out split, or on fresh crops of
+    ``difficulty_data``); written as JSON next to the checkpoint (or to ``out``).
 
     Args:
         settings: what to evaluate.
         notice: called once the checkpoint and the data have loaded, before the long part
             (the CLI says there what it is doing).
+        echo: called with one line as each part ends (what it did, how long it took), and
+            progress bars are shown; None: silent.
 
     Returns:
         The results, as written to the JSON file.
@@ -393,13 +426,15 @@ def evaluate(settings: EvalSettings, notice: Callable[[], None] | None = None) -
         check_split(*split_indices(labels, s.test_share, s.seed), s.test_share, len(data))
     if notice is not None:
         notice()
-    features = extract_features(model, data)
+    say = echo or (lambda line: None)
+    started = time.perf_counter()
+    features = extract_features(model, data, progress=echo is not None)
+    say(f"features of {len(data)} images: {time.perf_counter() - started:.0f} s")
     labels = features["labels"].numpy()
     train_idx, test_idx = split_indices(labels, s.test_share, s.seed)
     check_split(train_idx, test_idx, s.test_share, len(data))
     test_idx = drop_repeats(features["digests"], train_idx, test_idx, s.data)
     train_t, test_t = torch.from_numpy(train_idx), torch.from_numpy(test_idx)
-    y_train, y_test = features["labels"][train_t], features["labels"][test_t]
     result: dict = {
         "checkpoint": str(s.ckpt),
         "data": s.data,
@@ -410,14 +445,23 @@ def evaluate(settings: EvalSettings, notice: Callable[[], None] | None = None) -
         "max_images": s.max_images,
         "step": int(state.get("step", 0)),
     }
-    for kind in ("cls", "mean"):
-        x = features[kind]
-        result[f"linear_probe_{kind}"] = linear_probe(
-            x[train_t], y_train, x[test_t], y_test, epochs=s.probe_epochs, seed=s.seed
-        )
-        result[f"knn_{kind}"] = knn_accuracy(
-            x[train_t], y_train, x[test_t], y_test, s.k, s.temperature
-        )
+    started = time.perf_counter()
+    result.update(_probe_and_knn(features, train_t, test_t, s))
+    say(
+        f"linear probe and k-NN on {len(train_idx)} / {len(test_idx)} images: "
+        f"{time.perf_counter() - started:.0f} s"
+    )
+    if not s.no_baseline:
+        # The same architecture at its random initialisation (seeded): what pretraining
+        # has to beat (on easy data an untrained encoder's features already separate well).
+        started = time.perf_counter()
+        torch.manual_seed(s.seed)
+        untrained = create_model(state["model_name"], **state["model_config"])
+        untrained = untrained.to(next(model.parameters()).device).eval()
+        baseline = extract_features(untrained, data, progress=echo is not None)
+        result["untrained"] = _probe_and_knn(baseline, train_t, test_t, s)
+        say(f"untrained-encoder baseline: {time.perf_counter() - started:.0f} s")
+    mask_ratio = s.mask_ratio if s.mask_ratio is not None else state["config"]["mask_ratio"]
     difficulty_source = data
     if s.difficulty_data:
         # Fresh random crops (a seed no training run uses), so builtin:natural gives unseen
@@ -428,7 +472,14 @@ def evaluate(settings: EvalSettings, notice: Callable[[], None] | None = None) -
         test_idx = np.arange(min(len(difficulty_source), 512))
     held_out = Subset(difficulty_source, test_idx.tolist())
     result["mask_ratio"] = mask_ratio
-    result["real_difficulty"] = real_difficulty(model, held_out, mask_ratio, seed=s.seed)
+    started = time.perf_counter()
+    result["real_difficulty"] = real_difficulty(
+        model, held_out, mask_ratio, seed=s.seed, progress=echo is not None
+    )
+    say(
+        f"per-patch losses and Spearman on {result['real_difficulty']['images']} images: "
+        f"{time.perf_counter() - started:.0f} s"
+    )
     with atomic_path(out) as tmp:
         tmp.write_text(json.dumps(result, indent=2))
     result["path"] = str(out)

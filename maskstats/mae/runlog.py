@@ -80,13 +80,36 @@ def write_csv(out: Path) -> Path:
     return path
 
 
+LOSS_PER_BIN_LINES = 5
+"""A run shorter than an epoch draws at most this many of its interval records."""
+
+
 def write_loss_per_bin(out: Path) -> Path | None:
-    """``out``/loss_per_bin.png and .pdf from the epoch records (None without any)."""
+    """``out``/loss_per_bin.png and .pdf from the epoch records, or, for a run shorter than an
+    epoch, from up to :data:`LOSS_PER_BIN_LINES` of its interval records, the last included,
+    each labelled by its steps (None without any record)."""
     from maskstats import plot
 
-    records = [r for r in read_metrics(out) if r["kind"] == "epoch"]
+    all_records = read_metrics(out)
+    records = [r for r in all_records if r["kind"] == "epoch"]
     if not records:
-        return None
+        intervals = [r for r in all_records if r["kind"] == "interval" and "bin_loss" in r]
+        if not intervals:
+            return None
+        picked = sorted({round(k) for k in _spread(len(intervals), LOSS_PER_BIN_LINES)})
+        records = []
+        for k in picked:
+            record = dict(intervals[k])
+            start = intervals[k - 1]["step"] if k else 0
+            record["label"] = f"steps {start + 1}-{record['step']}"
+            records.append(record)
     stem = Path(out) / "loss_per_bin"
     plot.save(plot.loss_per_bin(records), stem)
     return stem.with_suffix(".png")
+
+
+def _spread(count: int, most: int) -> list[float]:
+    """Up to ``most`` indices of ``count`` items, evenly spread, the last one included."""
+    if count <= most:
+        return list(range(count))
+    return [k * (count - 1) / (most - 1) for k in range(most)]

@@ -123,7 +123,58 @@ def row_config(s: Table5Settings, row: Row, seed: int, folder: Path) -> TrainCon
     )
 
 
-def run_one(s: Table5Settings, row: Row, seed: int, echo: Callable[[str], None]) -> dict:
+class RunCounter:
+    """Where a comparison is: "run i of n" and, from the runs trained in this process, about
+    how long the rest will take (finished runs that are skipped take no time and do not count
+    towards the estimate)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = 0
+        self.timed: list[float] = []
+        self._started: float | None = None
+
+    def start(self) -> str:
+        """Count the next run; its "run i of n" and the time estimate so far."""
+        import time
+
+        self.done += 1
+        self._started = time.perf_counter()
+        text = f"run {self.done} of {self.total}"
+        if self.timed:
+            per_run = float(np.median(self.timed))
+            left = per_run * (self.total - self.done + 1)
+            text += f", about {_duration(left)} left at {_duration(per_run)} a run"
+        return text
+
+    def finish(self, trained: bool) -> None:
+        """Record how long the run took (runs that only reused results are not timed)."""
+        import time
+
+        if trained and self._started is not None:
+            self.timed.append(time.perf_counter() - self._started)
+        self._started = None
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+RESUME_HINT = "rerun the same maskstats table5 command (finished runs are kept)"
+"""What an interrupted table5 run should be continued with (not the row's --resume)."""
+
+
+def run_one(
+    s: Table5Settings,
+    row: Row,
+    seed: int,
+    echo: Callable[[str], None],
+    counter: RunCounter | None = None,
+) -> dict:
     """Train (or resume) and evaluate one (row, seed); reuse finished results.
 
     A row is finished only when its eval.json exists, written atomically after its evaluation.
@@ -132,8 +183,11 @@ def run_one(s: Table5Settings, row: Row, seed: int, echo: Callable[[str], None])
     """
     folder = Path(s.out) / row.slug / f"seed{seed}"
     result_path = folder / "eval.json"
+    where = f"[{counter.start()}] " if counter is not None else ""
     if result_path.exists():
-        echo(f"skip {row.name} seed {seed} (finished)")
+        echo(f"{where}skip {row.name} seed {seed} (finished)")
+        if counter is not None:
+            counter.finish(trained=False)
         return json.loads(result_path.read_text())
     config = row_config(s, row, seed, folder)
     has_checkpoint = (folder / "checkpoint.pt").exists()
@@ -141,8 +195,9 @@ def run_one(s: Table5Settings, row: Row, seed: int, echo: Callable[[str], None])
         config.resume = str(folder)
     else:
         config.overwrite = True  # a start killed before its first checkpoint starts over
-    echo(f"{'resume' if config.resume else 'run'} {row.name} seed {seed} -> {folder}")
+    echo(f"{where}{'resume' if config.resume else 'run'} {row.name} seed {seed} -> {folder}")
     trainer = Trainer(config)
+    trainer.resume_hint = RESUME_HINT
     if row.trained:
         summary = trainer.run()
     else:
@@ -160,6 +215,7 @@ def run_one(s: Table5Settings, row: Row, seed: int, echo: Callable[[str], None])
             overwrite=True,  # left by a run killed between its evaluation and eval.json
             max_images=s.eval_max_images,
             test_share=s.eval_test_share,
+            no_baseline=True,  # the table has an untrained-encoder row of its own
         )
     )
     result.pop("path", None)
@@ -167,12 +223,19 @@ def run_one(s: Table5Settings, row: Row, seed: int, echo: Callable[[str], None])
     with atomic_path(result_path) as tmp:
         tmp.write_text(json.dumps(result, indent=2))
     (folder / "eval.partial.json").unlink(missing_ok=True)
+    if counter is not None:
+        counter.finish(trained=True)
     return result
 
 
-def run_rows(s: Table5Settings, rows: Sequence[Row], echo: Callable[[str], None]) -> list[dict]:
+def run_rows(
+    s: Table5Settings,
+    rows: Sequence[Row],
+    echo: Callable[[str], None],
+    counter: RunCounter | None = None,
+) -> list[dict]:
     """Every row with every seed (finished ones reused)."""
-    return [run_one(s, row, seed, echo) for row in rows for seed in s.seeds]
+    return [run_one(s, row, seed, echo, counter) for row in rows for seed in s.seeds]
 
 
 def best_flatten_metric(results: list[dict], rows: Sequence[Row]) -> str:
@@ -275,11 +338,13 @@ def run_table5(s: Table5Settings, echo: Callable[[str], None] = print) -> dict[s
     with atomic_path(out / "settings.json") as tmp:
         tmp.write_text(json.dumps(asdict(s), indent=2))
     rows = base_rows(s)
-    results = run_rows(s, rows, echo)
+    # The decoder rows depend on the best metric, but not their number.
+    counter = RunCounter((len(rows) + len(decoder_rows(s, "p2dist"))) * len(s.seeds))
+    results = run_rows(s, rows, echo, counter)
     best = best_flatten_metric(results, rows)
     echo(f"best flatten metric by k-NN: {best}")
     extra_rows = decoder_rows(s, best)
-    results += run_rows(s, extra_rows, echo)
+    results += run_rows(s, extra_rows, echo, counter)
     rows += extra_rows
     tables = summarize(results, rows, s)
     write_tables(tables, out)
@@ -461,6 +526,16 @@ def display_separation(separation_table: pd.DataFrame) -> pd.DataFrame:
     return shown
 
 
+STEP_TIME_NOTE = (
+    "step-time ratio: each run's mean wall-clock step time over that of the same seed's "
+    "baseline row, from runs made one after another; on a shared machine other work in "
+    "between moves it (a few tenths here), so read it as a rough guide and measure speed "
+    "with `python analysis/step_time.py` (the settings' steps interleaved in one process, "
+    "medians)."
+)
+"""The caveat printed with every table5 table (its step-time ratio column)."""
+
+
 def write_tables(tables: dict[str, pd.DataFrame], out: Path) -> list[Path]:
     """table5.csv (numbers), table5.md and table5.tex (mean ± std; one seed: the mean; blanks
     for no value; the .tex compiles with plain pdflatex), spearman_by_metric.*,
@@ -474,7 +549,7 @@ def write_tables(tables: dict[str, pd.DataFrame], out: Path) -> list[Path]:
     table = tables["table"]
     table.to_csv(out / "table5.csv")
     shown = display_table(table)
-    (out / "table5.md").write_text(to_markdown(shown), encoding="utf-8")
+    (out / "table5.md").write_text(to_markdown(shown) + f"\n{STEP_TIME_NOTE}\n", encoding="utf-8")
     (out / "table5.tex").write_text(to_latex(shown), encoding="utf-8")
     tables["spearman"].to_csv(out / "spearman_by_metric.csv")
     (out / "spearman_by_metric.md").write_text(to_markdown(tables["spearman"]), encoding="utf-8")

@@ -310,6 +310,9 @@ class Trainer:
         self._wall_start = time.perf_counter()
         self._wall_before = 0.0
         self._signal: int | None = None
+        # How a run stopped by a signal is continued (table5 says: rerun table5).
+        self.resume_hint = f"--resume {self.out}"
+        self._warned_ess = False
         self.net = self.model
         if self.dist.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -461,7 +464,7 @@ class Trainer:
         if self.dist.is_main:
             print(
                 f"maskstats: {name} at step {self.step}: checkpoint saved; "
-                f"continue with --resume {self.out}",
+                f"continue with {self.resume_hint}",
                 file=sys.stderr,
             )
         if self._signal == signal.SIGINT:
@@ -504,6 +507,16 @@ class Trainer:
     def _loop(self) -> dict:
         c = self.cfg
         stop_at = min(self.total_steps, c.stop_after_steps or self.total_steps)
+        # Step k runs at lr_factor(k) = (k + 1) / warmup during the warmup: a run of fewer
+        # steps than the warmup never reaches the peak.
+        if self.dist.is_main and self.step == 0 and self.warmup_steps > self.total_steps:
+            print(
+                f"maskstats train: warning: the warmup ({self.warmup_steps} steps) is longer "
+                f"than the run ({self.total_steps} steps), so the learning rate never reaches "
+                f"its peak {self.base_lr:.3g}; pass --warmup-steps (e.g. "
+                f"{max(1, self.total_steps // 10)})",
+                file=sys.stderr,
+            )
         bar = tqdm(
             total=stop_at,
             initial=self.step,
@@ -637,6 +650,16 @@ class Trainer:
             "images_per_s": timing["images"] / max(timing["step_s"], 1e-9),
         }
         append_record(self.out, record)
+        ess = record.get("ess")
+        if ess is not None and ess < ESS_WARNING and not self._warned_ess:
+            self._warned_ess = True
+            tqdm.write(
+                f"maskstats train: warning: the loss rests on few patches: effective sample "
+                f"size {100 * ess:.0f}% of them, weights up to "
+                f"{_fmt(record.get('weight_max_over_mean'), 0)}x the mean (step {self.step}); "
+                "a lower --flatten-alpha or a higher --flatten-min-share spreads it",
+                file=sys.stderr,
+            )
         tqdm.write(
             f"[{kind} {epoch} step {self.step}] loss {_fmt(record['loss'], 4)} "
             f"{self.stats_metric} median {_fmt(record.get('difficulty_q50'), 3)} "
@@ -647,6 +670,8 @@ class Trainer:
         )
 
 
+ESS_WARNING = 0.1
+"""A logged effective sample size below this share of the patches is warned about (once)."""
 TIMING_FIELDS = ("step_ms", "difficulty_share", "images_per_s")
 """Fields of a metrics.jsonl record that measure time (they differ between equal runs)."""
 

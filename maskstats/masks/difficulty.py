@@ -200,6 +200,14 @@ class AchievableRange:
     def __iter__(self) -> Iterator[float]:
         return iter((self.low, self.high))
 
+    def __repr__(self) -> str:
+        # The masks are attributes to use, not to print: their shape only.
+        shape = "x".join(str(n) for n in np.shape(self.easiest))
+        return (
+            f"AchievableRange(low={self.low:.4g} px, high={self.high:.4g} px, "
+            f"exact={self.exact}, method={self.method!r}, easiest/hardest: {shape} masks)"
+        )
+
 
 def _binomials(size: int, k: int) -> np.ndarray:
     """(size + 1, k + 1) int64: C(n, j)."""

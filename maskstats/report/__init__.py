@@ -1,8 +1,11 @@
-"""``maskstats report``: settings (:mod:`.settings`), the build (:mod:`.build`: sweep, tables,
-figures), the page (:mod:`.page`: index.html) and the output folder (:mod:`.output`: built
-beside ``out``, swapped in when complete, a manifest; never replaces what is not a report)."""
+"""``maskstats report``: settings (:mod:`.settings`), the build (:mod:`.build`: the masks,
+made once per setting, the sweep, tables, figures), the page (:mod:`.page`: index.html, with
+its inline charts :mod:`.charts`, views :mod:`.views` and script ``explore.js``) and the
+output folder (:mod:`.output`: built beside ``out``, swapped in when complete, a manifest;
+never replaces what is not a report)."""
 
 from maskstats.report.build import (
+    report_masks,
     run_report,
     write_distribution_figures,
     write_loss_difficulty,
@@ -33,6 +36,7 @@ __all__ = [
     "loss_finding",
     "metric_finding",
     "read_manifest",
+    "report_masks",
     "run_report",
     "sweep_finding",
     "write_distribution_figures",

@@ -9,7 +9,7 @@ import shutil
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from maskstats._cleanup import terminate_on_signals
-from maskstats.masks import generate, grid_from_image
+from maskstats.masks import grid_from_image
 from maskstats.report.output import (
     MANIFEST,
     check_output,
@@ -74,101 +74,35 @@ def display_name(spec: str) -> str:
     return getattr(resolved, "name", spec)
 
 
-def _grid_nominal(ratio: float, grid: tuple[int, int]) -> float:
-    """Grid masks: the nominal 1 - 1/s**2 behind a recorded (achieved) share."""
-    from maskstats import masks as mask_lib
-
-    grid_ratios = getattr(mask_lib, "grid_ratios", None)
-    if grid_ratios is None:
-        return ratio
-    for side, nominal in grid_ratios(grid).items():
-        kept = -(-grid[0] // side) * -(-grid[1] // side)
-        if abs(1 - kept / (grid[0] * grid[1]) - ratio) < 5e-4 or abs(nominal - ratio) < 5e-4:
-            return nominal
-    return ratio
+ReportMasks = dict[tuple[str, float], np.ndarray]
+"""(strategy display name, mask ratio as the sweep records it) -> (N, H, W) bool masks."""
 
 
-def _masks(
-    s: ReportSettings, spec: str, ratio: float, n: int, seed: object, skipped: Skipped
-) -> np.ndarray | None:
-    """``n`` masks of a strategy spec at ``ratio``, or None (recorded in ``skipped``) where
-    they cannot be made (a difficulty target out of reach, a ratio the strategy does not
-    have). A mask file gives its first ``n`` masks; multiblock ignores the ratio."""
-    resolved = _spec(spec)
-    name = getattr(resolved, "name", spec)
-    grid = grid_from_image(s.img_size, s.patch_size)
-    try:
-        if getattr(resolved, "kind", None) == "file":
-            return resolved.load(grid)[:n]
-        if name == "grid":
-            ratio = _grid_nominal(ratio, grid)
-        return generate(
-            spec,
-            n,
-            s.img_size,
-            s.patch_size,
-            ratio,
-            seed=seed,
-            mask_patch_size=s.mask_patch_size,
-            target_avgdist=s.target_avgdist,
-        )
-    except ValueError as error:
-        skipped.add(name, ratio, str(error))
-        return None
-
-
-def _available(summary: pd.DataFrame) -> dict[str, list[float]]:
-    """Display name -> the mask ratios the sweep made for it."""
-    return {
-        name: sorted(rows["mask_ratio"].astype(float))
-        for name, rows in summary.groupby("strategy", sort=False)
-    }
-
-
-def _sweep_or_explain(sweeps, caught: list, *args, **kwargs) -> pd.DataFrame:
-    """``sweeps.sweep``; when every setting was out of reach, one line saying so."""
-    try:
-        return sweeps.sweep(*args, **kwargs)
-    except ValueError:
-        reasons = [str(w.message) for w in caught if str(w.message).startswith("skipping ")]
-        if not reasons:
-            raise
-        first = reasons[0].partition(": ")[2].splitlines()[0]
-        raise ValueError(
-            f"nothing to report: the difficulty target is out of reach at every mask ratio "
-            f"({first})"
-        ) from None
-
-
-def write_sweep(
-    out: Path,
-    s: ReportSettings,
-    progress: bool = True,
-    per_mask_rows: bool = True,
-    skipped: Skipped | None = None,
-) -> tuple[pd.DataFrame, dict[str, Path]]:
-    """Sweep strategies x ratios; write summary.csv (and sweep.csv, one row per mask) and the
-    difficulty-vs-ratio figure.
+def report_masks(
+    s: ReportSettings, progress: bool = False, skipped: Skipped | None = None
+) -> ReportMasks:
+    """Every setting's masks, made once (:func:`maskstats.sweeps.sweep_masks`): the one set
+    that the summary, the metric table, the agreement, the distributions, the gallery, the
+    loss section and the mask browser all measure. The same settings always give the same
+    masks, so a writer called without them (``masks=None``) makes these again.
 
     Args:
-        out: folder to write into.
         s: the report's settings.
         progress: show a progress bar.
-        per_mask_rows: also write sweep.csv.
-        skipped: collects settings out of reach (difficulty targets).
+        skipped: collects settings out of reach (difficulty targets, grid ratios).
 
     Returns:
-        The per-(strategy, ratio) summary (means over masks) and the files written.
+        (strategy, mask ratio) -> masks, in the sweep's order.
+
+    Raises:
+        ValueError: nothing could be made (one line saying why).
     """
-    from maskstats import plot, sweeps, tables
+    from maskstats import sweeps
 
     skipped = skipped if skipped is not None else Skipped()
-    files: dict[str, Path] = {}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        table = _sweep_or_explain(
-            sweeps,
-            caught,
+        made = sweeps.sweep_masks(
             s.strategies,
             s.mask_ratios,
             s.img_size,
@@ -179,6 +113,7 @@ def write_sweep(
             mask_patch_size=s.mask_patch_size,
             target_avgdist=s.target_avgdist,
         )
+    reasons = []
     for warning in caught:
         text = str(warning.message)
         if text.startswith("skipping ") and " at mask ratio " in text:
@@ -186,10 +121,56 @@ def write_sweep(
             strategy = head.split()[1]
             ratio = float(head.split(" at mask ratio ")[1])
             skipped.add(strategy, ratio, reason)
+            reasons.append(reason)
         else:
             warnings.warn_explicit(
                 warning.message, warning.category, warning.filename, warning.lineno
             )
+    if not made:
+        if reasons:
+            raise ValueError(
+                "nothing to report: the difficulty target is out of reach at every mask ratio "
+                f"({reasons[0].splitlines()[0]})"
+            )
+        raise ValueError("the sweep made no masks (no strategy could make any requested ratio)")
+    return made
+
+
+def _by_strategy(masks: ReportMasks) -> dict[str, dict[float, np.ndarray]]:
+    """Strategy -> {mask ratio -> masks}, in the sweep's order."""
+    grouped: dict[str, dict[float, np.ndarray]] = {}
+    for (name, ratio), made in masks.items():
+        grouped.setdefault(name, {})[ratio] = made
+    return grouped
+
+
+def write_sweep(
+    out: Path,
+    s: ReportSettings,
+    progress: bool = True,
+    per_mask_rows: bool = True,
+    skipped: Skipped | None = None,
+    masks: ReportMasks | None = None,
+) -> tuple[pd.DataFrame, dict[str, Path]]:
+    """Sweep strategies x ratios; write summary.csv (and sweep.csv, one row per mask) and the
+    difficulty-vs-ratio figure.
+
+    Args:
+        out: folder to write into.
+        s: the report's settings.
+        progress: show a progress bar.
+        per_mask_rows: also write sweep.csv.
+        skipped: collects settings out of reach (difficulty targets).
+        masks: :func:`report_masks` (made here when None).
+
+    Returns:
+        The per-(strategy, ratio) summary (means over masks, and the 10% and 90% quantiles
+        over masks of each metric) and the files written.
+    """
+    from maskstats import plot, sweeps, tables
+
+    masks = masks if masks is not None else report_masks(s, progress, skipped)
+    table = sweeps.sweep_table(masks, s.patch_size, progress=progress)
     # A mask that hides every patch has no distance (AvgDist NaN): its per-patch means and
     # shares are undefined too, not 0.
     undefined = ~np.isfinite(table["avgdist"].to_numpy(np.float64))
@@ -197,14 +178,104 @@ def write_sweep(
         columns = [c for c in table.columns if c not in ("strategy", "mask_ratio", "mask")]
         columns = [c for c in columns if c not in ("n_masked", "avgdist")]
         table.loc[undefined, columns] = np.nan
+    files: dict[str, Path] = {}
     if per_mask_rows:
         files["sweep.csv"] = out / "sweep.csv"
         table.to_csv(files["sweep.csv"], index=False)
-    summary = tables.sweep_summary(table)
+    summary = tables.sweep_summary(table, quantiles=BAND_QUANTILES)
     files["summary.csv"] = out / "summary.csv"
     summary.to_csv(files["summary.csv"], index=False)
     files.update(_save(plot.difficulty_vs_ratio(table), out / "difficulty_vs_ratio"))
     return summary, files
+
+
+BAND_QUANTILES = (0.1, 0.9)
+"""The band of the difficulty-vs-ratio figure: 10% to 90% of masks."""
+
+
+def _usable(masks: np.ndarray) -> np.ndarray:
+    """The masks with a masked and a visible patch (distances need both)."""
+    flat = masks.reshape(masks.shape[0], -1)
+    return masks[flat.any(axis=1) & ~flat.all(axis=1)]
+
+
+def distribution_ratios(masks: ReportMasks) -> dict[str, list[float]]:
+    """Strategy -> the mask ratios the P²Dist distributions show: those nearest the paper's
+    Fig. 2 (0.75, 0.85, 0.9, 0.95) where the strategy has them, else up to four of its own."""
+    return {name: ratios_for(FIG2_RATIOS, list(of)) for name, of in _by_strategy(masks).items()}
+
+
+CDF_POINTS = 81
+"""Thresholds at which p2dist_cdf.csv (and the page's chart) evaluates each distribution."""
+
+
+def p2dist_cdf(
+    values: Mapping[str, Mapping[float, np.ndarray]], points: int = CDF_POINTS
+) -> pd.DataFrame:
+    """The share of masked patches below each P²Dist, per strategy and ratio, on one shared
+    grid of log-spaced thresholds (:func:`maskstats.tables.cdf_thresholds`; the easy and
+    hard thresholds included, so the share at 0.5 is the easy share of the pooled patches).
+
+    Args:
+        values: strategy -> mask ratio -> the P²Dist of every masked patch (patch units).
+        points: log-spaced thresholds (the two thresholds come on top).
+
+    Returns:
+        Long DataFrame: strategy, mask_ratio, p2dist (threshold, patches), share (of masked
+        patches with a smaller P²Dist), patches (how many masked patches it is over).
+    """
+    import pandas as pd
+
+    from maskstats import tables
+    from maskstats.sweeps import EASY_P2DIST, HARD_P2DIST
+
+    samples = [v for of in values.values() for v in of.values()]
+    grid = tables.cdf_thresholds(samples, points, (EASY_P2DIST, HARD_P2DIST))
+    rows = []
+    for name, of in values.items():
+        for ratio, sample in of.items():
+            shares = tables.share_below(sample, grid)
+            rows += [
+                {
+                    "strategy": name,
+                    "mask_ratio": ratio,
+                    "p2dist": float(x),
+                    "share": float(y),
+                    "patches": len(sample),
+                }
+                for x, y in zip(grid, shares, strict=True)
+            ]
+    return pd.DataFrame(rows)
+
+
+def gallery_layout(
+    masks: ReportMasks, wanted: Sequence[float]
+) -> tuple[list[float], list[str], list[list[float | None]]]:
+    """Which mask each cell of the gallery shows: a row per strategy, a column per ratio of
+    ``wanted`` that some strategy has. A strategy with ratios of its own (grid, multi-block,
+    a mask file) shows each of its ratios in the nearest column (the nearest of its ratios
+    when two fall into one column); a cell it has nothing for stays empty.
+
+    Returns:
+        The column ratios, the row names and, per row, the ratio of the setting each cell
+        shows (None: empty).
+    """
+    grouped = _by_strategy(masks)
+    rows = list(grouped)
+    have = sorted({r for of in grouped.values() for r in of})
+    # The wanted ratios that were made; only when none was, a spread of what was made.
+    columns = [w for w in wanted if any(abs(w - r) < 1e-9 for r in have)]
+    columns = columns or ratios_for(wanted, have)
+    cells: list[list[float | None]] = []
+    for name in rows:
+        own = list(grouped[name])
+        row: list[float | None] = [None] * len(columns)
+        for r in own:
+            j = min(range(len(columns)), key=lambda k: (abs(columns[k] - r), k))
+            if row[j] is None or abs(columns[j] - r) < abs(columns[j] - row[j]):
+                row[j] = r
+        cells.append(row)
+    return columns, rows, cells
 
 
 def write_distribution_figures(
@@ -212,9 +283,17 @@ def write_distribution_figures(
     s: ReportSettings,
     skipped: Skipped | None = None,
     summary: pd.DataFrame | None = None,
+    masks: ReportMasks | None = None,
 ) -> dict[str, Path]:
-    """Fig.2-style p2dist distributions (a panel per strategy) and the mask gallery (a row per
-    strategy), at the asked ratios closest to the paper's.
+    """Fig.2-style P²Dist distributions (a panel per strategy, p2dist_cdf.csv) and the mask
+    gallery (a row per strategy, the first mask of each setting shown), from the sweep's masks.
+
+    Args:
+        out: folder to write into.
+        s: the report's settings.
+        skipped: collects settings left out.
+        summary: unused (kept for callers of earlier versions).
+        masks: :func:`report_masks` (made here when None).
 
     Returns:
         The files written.
@@ -222,23 +301,20 @@ def write_distribution_figures(
     from maskstats import plot, sweeps
     from maskstats.metrics import compute
 
-    skipped = skipped if skipped is not None else Skipped()
-    available = _available(summary) if summary is not None else {}
+    del summary
+    masks = masks if masks is not None else report_masks(s, False, skipped)
+    grouped = _by_strategy(masks)
     fig2_values: dict[str, dict[float, np.ndarray]] = {}
-    for strategy in s.strategies:
-        name = display_name(strategy)
-        ratios = ratios_for(FIG2_RATIOS, available.get(name, s.mask_ratios))
-        fig2_values[name] = {}
-        for k, ratio in enumerate(ratios):
-            rng = np.random.default_rng([s.seed, 2000 + k])
-            masks = _masks(s, strategy, ratio, s.n, rng, skipped)
-            if masks is not None:
-                p2 = compute(masks, "p2dist", s.patch_size, on_empty="nan")["p2dist"][masks]
-                if np.isfinite(p2).any():  # nothing masked, or every patch: no distribution
-                    fig2_values[name][ratio] = p2[np.isfinite(p2)]
-    fig2_values = {k: v for k, v in fig2_values.items() if v}
+    for name, ratios in distribution_ratios(masks).items():
+        for ratio in ratios:
+            made = _usable(grouped[name][ratio])
+            if made.any():
+                p2 = compute(made, "p2dist", s.patch_size)["p2dist"][made]
+                fig2_values.setdefault(name, {})[ratio] = p2.astype(np.float64)
     files: dict[str, Path] = {}
     if fig2_values:
+        files["p2dist_cdf.csv"] = out / "p2dist_cdf.csv"
+        p2dist_cdf(fig2_values).to_csv(files["p2dist_cdf.csv"], index=False)
         files.update(
             _save(
                 plot.p2dist_distributions(
@@ -246,28 +322,41 @@ def write_distribution_figures(
                     easy_threshold=sweeps.EASY_P2DIST,
                     img_size=s.img_size,
                     patch_size=s.patch_size,
+                    hard_threshold=sweeps.HARD_P2DIST,
                 ),
                 out / "p2dist_distributions",
             )
         )
-    # Strategies with ratios of their own (grid, multiblock, mask files) are left out of the
-    # gallery's ratio columns; the gallery shows the ratios every other strategy could make.
-    swept = [st for st in s.strategies if _follows_ratio(st)]
-    gallery_ratios = ratios_for(GALLERY_RATIOS, s.mask_ratios)
-    made = {(st, r): _masks(s, st, r, 1, s.seed, Skipped()) for st in swept for r in gallery_ratios}
-    columns = [r for r in gallery_ratios if all(made[(st, r)] is not None for st in swept)]
-    if swept and columns:
-        gallery_masks = np.concatenate([made[(st, r)] for st in swept for r in columns])
-        values = compute(gallery_masks, s.gallery_metric, s.patch_size, on_empty="nan")
+    columns, rows, cells = gallery_layout(masks, GALLERY_RATIOS)
+    chosen = [
+        (name, r) for name, row in zip(rows, cells, strict=True) for r in row if r is not None
+    ]
+    if chosen:
+        shown = np.stack([grouped[name][r][0] for name, r in chosen])
+        values = compute(shown, s.gallery_metric, s.patch_size, on_empty="nan")[s.gallery_metric]
+        panels: list[np.ndarray | None] = []
+        labels: list[str | None] = []
+        k = 0
+        for row in cells:
+            for j, r in enumerate(row):
+                if r is None:
+                    panels.append(None)
+                    labels.append(None)
+                    continue
+                panels.append(k)
+                labels.append(None if abs(r - columns[j]) < 1e-9 else f"ratio {r:g}")
+                k += 1
         gallery = plot.mask_gallery(
             default_image(s.img_size),
-            gallery_masks,
-            values[s.gallery_metric],
+            shown,
+            values,
             [f"mask ratio {r:g}" for r in columns],
             s.gallery_metric,
             s.patch_size,
-            rows=[display_name(st) for st in swept],
+            rows=rows,
             img_size=s.img_size,
+            cells=panels,
+            labels=labels,
         )
         files.update(_save(gallery, out / "mask_gallery"))
     return files
@@ -300,49 +389,72 @@ def _follows_ratio(spec: str) -> bool:
     return display_name(spec) != "grid" and not getattr(resolved, "own_ratio", False)
 
 
+def table_ratios(s: ReportSettings, masks: ReportMasks) -> dict[str, list[float]]:
+    """Strategy -> the (up to two) mask ratios of its metric table and agreement: those of
+    ``s.table_ratios`` it has, else two of its own spread apart."""
+    return {
+        name: ratios_for(s.table_ratios, list(of), count=2)
+        for name, of in _by_strategy(masks).items()
+    }
+
+
 def write_metric_table(
     out: Path,
     s: ReportSettings,
     skipped: Skipped | None = None,
     summary: pd.DataFrame | None = None,
+    masks: ReportMasks | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Path]]:
-    """The Tab.5-style table (CSV, Markdown, LaTeX) and metric agreement (CSV and heatmap),
-    per strategy, at ``s.table_ratios`` (those of the asked ratios when they include them).
+    """The Tab.5-style table and metric agreement (CSV and heatmap), per strategy at (up to
+    two of) its own ratios (:func:`table_ratios`), on the sweep's masks.
+
+    Files: metric_table.csv (long: one row per strategy, metric and ratio, numbers as they
+    are), metric_table.md and .tex (a Tab.5-style table per strategy, its ratios as columns),
+    agreement.csv and the metric_agreement figure.
+
+    Args:
+        out: folder to write into.
+        s: the report's settings.
+        skipped: collects settings left out (masks that hide every patch).
+        summary: unused (kept for callers of earlier versions).
+        masks: :func:`report_masks` (made here when None).
 
     Returns:
-        The table (one row per strategy and metric; the strategy is the first column when
-        there are several) and the files written.
+        The long table (:func:`maskstats.tables.metric_rows` with a ``strategy`` column
+        first) and the files written.
     """
     import pandas as pd
 
     from maskstats import plot, tables
-    from maskstats.io import export_table
+    from maskstats.io import atomic_path
 
+    del summary
     skipped = skipped if skipped is not None else Skipped()
-    available = _available(summary) if summary is not None else {}
+    masks = masks if masks is not None else report_masks(s, False, skipped)
+    grouped = _by_strategy(masks)
     parts, agreements = [], []
-    for spec in s.strategies:
-        strategy = display_name(spec)
-        ratios = ratios_for(s.table_ratios, available.get(strategy, s.mask_ratios), count=2)
-        rng = np.random.default_rng([s.seed, 999])
-        masks = {r: _masks(s, spec, r, s.n, rng, skipped) for r in ratios}
-        masks = {r: _measurable(m, strategy, r, skipped) for r, m in masks.items()}
-        masks = {r: m for r, m in masks.items() if m is not None}
-        if not masks:
+    for strategy, ratios in table_ratios(s, masks).items():
+        chosen = {r: _measurable(grouped[strategy][r], strategy, r, skipped) for r in ratios}
+        chosen = {r: m for r, m in chosen.items() if m is not None and m.any()}
+        if not chosen:
             continue
-        part = tables.compare_metrics(patch_size=s.patch_size, masks_by_ratio=masks)
+        part = tables.metric_rows(chosen, s.patch_size)
         part.insert(0, "strategy", strategy)
         parts.append(part)
-        agreement = tables.metric_agreement(masks, s.patch_size)
+        agreement = tables.metric_agreement(chosen, s.patch_size)
         agreement.insert(0, "strategy", strategy)
         agreements.append(agreement)
     files: dict[str, Path] = {}
     if not parts:
         return pd.DataFrame(), files
-    table = pd.concat(parts)
-    if len(parts) == 1:
-        table = table.drop(columns="strategy")
-    files.update({path.name: path for path in export_table(table, out / "metric_table")})
+    table = pd.concat(parts, ignore_index=True)
+    files["metric_table.csv"] = out / "metric_table.csv"
+    with atomic_path(files["metric_table.csv"]) as tmp:
+        table.to_csv(tmp, index=False)
+    for suffix, text in (("md", metric_table_markdown(table)), ("tex", metric_table_latex(table))):
+        files[f"metric_table.{suffix}"] = out / f"metric_table.{suffix}"
+        with atomic_path(files[f"metric_table.{suffix}"]) as tmp:
+            tmp.write_text(text, encoding="utf-8")
     agreement = pd.concat(agreements, ignore_index=True)
     files["agreement.csv"] = out / "agreement.csv"
     agreement.to_csv(files["agreement.csv"], index=False)
@@ -351,13 +463,73 @@ def write_metric_table(
     return table, files
 
 
+def _block_title(strategy: str, ratios: Sequence[float]) -> str:
+    shown = ", ".join(f"{r:g}" for r in ratios)
+    return f"{strategy + ' masks, ' if strategy else ''}mask ratio{'s' * (len(ratios) > 1)} {shown}"
+
+
+def metric_table_markdown(table: pd.DataFrame) -> str:
+    """metric_table.md: a heading and a Markdown table per strategy (blanks where undefined)."""
+    from maskstats import tables
+    from maskstats.io import to_markdown
+
+    blocks = tables.metric_table_blocks(table)
+    if len(blocks) == 1:
+        return to_markdown(blocks[0][2])
+    return "\n".join(
+        f"**{_block_title(name, ratios)}**\n\n{to_markdown(wide)}" for name, ratios, wide in blocks
+    )
+
+
+def metric_table_latex(table: pd.DataFrame) -> str:
+    """metric_table.tex: a tabular per strategy, each after a comment naming it."""
+    from maskstats import tables
+    from maskstats.io import to_latex
+
+    return "\n".join(
+        f"% {_block_title(name, ratios)}\n{to_latex(wide)}"
+        for name, ratios, wide in tables.metric_table_blocks(table)
+    )
+
+
+def metric_table_text(table: pd.DataFrame, width: int = 100) -> str:
+    """The metric table for a terminal: per strategy, each metric's mean ± std at its ratios
+    and its Spearman with P²Dist; blanks where undefined, at most about ``width`` characters a
+    line."""
+    from maskstats import tables
+
+    lines = []
+    for name, ratios, wide in tables.metric_table_blocks(table):
+        shown = wide[[c for c in wide.columns if c.startswith("mean ± std") or "spearman" in c]]
+        shown = shown.rename(
+            columns=lambda c: c.replace("mean ± std @", "ratio ").replace(
+                "spearman vs p2dist", "Spearman vs P²Dist"
+            )
+        )
+        text = shown.to_string(
+            float_format="{:.3f}".format, na_rep="", max_colwidth=width // 2, line_width=width
+        )
+        lines += [f"{_block_title(name, ratios)} (mean ± std over masked patches)", text, ""]
+    return "\n".join(lines).rstrip()
+
+
 def write_loss_difficulty(
-    out: Path, s: ReportSettings, skipped: Skipped | None = None
+    out: Path,
+    s: ReportSettings,
+    skipped: Skipped | None = None,
+    masks: ReportMasks | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Path]]:
     """The paper's section B, quantified: the effective AvgDist of each loss setting
     (:data:`maskstats.sweeps.LOSS_SETTINGS`) at every asked ratio, as loss_difficulty.csv
-    (with a ``strategy`` column) and the effective_difficulty figure, on random (MAE) masks
-    when they were asked for, else on the first asked strategy that takes any ratio.
+    (with a ``strategy`` column) and the effective_difficulty figure, on the sweep's random
+    (MAE) masks when they were asked for, else on the first asked strategy that takes any
+    ratio.
+
+    Args:
+        out: folder to write into.
+        s: the report's settings.
+        skipped: collects settings left out (masks that hide every patch).
+        masks: :func:`report_masks` (made here when None).
 
     Returns:
         The sweep's table (empty when no asked strategy takes the asked ratios) and the files
@@ -368,21 +540,20 @@ def write_loss_difficulty(
     from maskstats import plot, sweeps
 
     skipped = skipped if skipped is not None else Skipped()
-    candidates = [spec for spec in s.strategies if _follows_ratio(spec)]
+    candidates = [display_name(spec) for spec in s.strategies if _follows_ratio(spec)]
     files: dict[str, Path] = {}
     if not candidates:
         return pd.DataFrame(), files
-    spec = "random" if "random" in candidates else candidates[0]
-    name = display_name(spec)
-    masks = {}
-    for k, ratio in enumerate(s.mask_ratios):
-        made = _masks(s, spec, ratio, s.n, np.random.default_rng([s.seed, 3000 + k]), skipped)
+    masks = masks if masks is not None else report_masks(s, False, skipped)
+    name = "random" if "random" in candidates else candidates[0]
+    chosen = {}
+    for ratio, made in _by_strategy(masks).get(name, {}).items():
         made = _measurable(made, name, ratio, skipped)
         if made is not None and made.any():
-            masks[float(ratio)] = made
-    if not masks:
+            chosen[float(ratio)] = made
+    if not chosen:
         return pd.DataFrame(), files
-    table = sweeps.loss_difficulty_sweep(masks, s.patch_size, seed=s.seed)
+    table = sweeps.loss_difficulty_sweep(chosen, s.patch_size, seed=s.seed)
     table.insert(0, "strategy", name)
     files["loss_difficulty.csv"] = out / "loss_difficulty.csv"
     table.to_csv(files["loss_difficulty.csv"], index=False)
@@ -476,15 +647,16 @@ def run_report(
         try:
             if notice is not None:
                 notice()
-            summary, files = write_sweep(build, s, progress, skipped=skipped)
-            metric_table, table_files = write_metric_table(build, s, skipped, summary)
+            masks = report_masks(s, progress, skipped)
+            summary, files = write_sweep(build, s, progress, skipped=skipped, masks=masks)
+            metric_table, table_files = write_metric_table(build, s, skipped, masks=masks)
             files.update(table_files)
-            files.update(write_distribution_figures(build, s, skipped, summary))
-            loss_table, loss_files = write_loss_difficulty(build, s, skipped)
+            files.update(write_distribution_figures(build, s, skipped, masks=masks))
+            loss_table, loss_files = write_loss_difficulty(build, s, skipped, masks=masks)
             files.update(loss_files)
             elapsed = time.perf_counter() - started
             files["index.html"] = write_index(
-                build, s, summary, metric_table, files, skipped, elapsed, loss_table
+                build, s, summary, metric_table, files, skipped, elapsed, loss_table, masks=masks
             )
             names = sorted([*files, MANIFEST])
             manifest = {
@@ -507,11 +679,10 @@ def run_report(
         warn(f"maskstats report: left out {line}")
     for line in notes:
         warn(f"maskstats report: {line}")
-    echo(headline_table(summary).to_string(float_format="{:.3f}".format))
+    echo(headline_table(summary).to_string(float_format="{:.3f}".format, na_rep=""))
     if len(metric_table):
-        shown = [r for r in metric_table.columns if "decile" not in r]
-        echo(f"\nTab.5-style metric table ({', '.join(f'{r:g}' for r in s.table_ratios)}):")
-        echo(metric_table[shown].to_string(float_format="{:.3f}".format))
+        echo(f"\nTab.5-style metric table (full table: {files['metric_table.md']}):")
+        echo(metric_table_text(metric_table))
     echo(
         f"\nwrote {len(files)} files to {out}/ in {time.perf_counter() - started:.1f} s "
         f"(open {files['index.html']})"

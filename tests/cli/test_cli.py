@@ -362,3 +362,103 @@ def test_bench_estimate_covers_the_measured_growth_per_patch(tmp_path):
     per_patch = (grown[8192] - grown[2048]) / ((8192 - 2048) * 196)
     estimate = (peak_bytes((8192,), 2) - peak_bytes((2048,), 2)) / ((8192 - 2048) * 196)
     assert 0 < per_patch <= estimate, (per_patch, estimate)
+
+
+def _help(name: str, capsys) -> str:
+    with pytest.raises(SystemExit):
+        main([name, "--help"])
+    return capsys.readouterr().out
+
+
+def test_help_says_each_default_once_as_typed(capsys):
+    from maskstats.cli.argtypes import parse_ratios
+    from maskstats.cli.parser import build_parser
+    from maskstats.report import DEFAULT_RATIOS
+
+    commands = build_parser()._subparsers._group_actions[0].choices
+    for name in commands:
+        text = " ".join(_help(name, capsys).split())  # one line: wrapped help joined
+        for bad in ("(default: None)", "(default: False)", "(default: ('", "(default: (0"):
+            assert bad not in text, (name, bad)
+        # "(default: the checkpoint's) (default: None)" and the like: at most one per option.
+        assert not re.search(r"\(default:[^()]*\)\s*\(default:", text), name
+    report = " ".join(_help("report", capsys).split())
+    assert "(default: random,block,simmim,grid,multiblock)" in report
+    shown = re.search(r"--ratios MASK_RATIOS .*?\(default: ([^)]*)\)", report).group(1)
+    assert shown == "0.5:0.95:0.05" and parse_ratios(shown) == DEFAULT_RATIOS
+    evaluate = " ".join(_help("eval", capsys).split())
+    assert re.search(r"--ckpt CKPT checkpoint file or run folder --data", evaluate)  # required
+    assert "image side (default: the checkpoint's) --test-share" in evaluate
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (
+            ["report", "--ratio", "0.5"],
+            "unrecognized arguments: --ratio 0.5 (did you mean --ratios?)",
+        ),
+        (["report", "--strategy", "grid"], "(did you mean --strategies?)"),
+        (["stats", "--mask-ration", "0.5"], "(did you mean --mask-ratio?)"),
+        (["reprot"], "invalid choice: 'reprot'"),
+        (["reprot"], "(did you mean report?)"),
+        (["stats", "--zzz"], "unrecognized arguments: --zzz"),
+    ],
+)
+def test_unknown_options_suggest_and_prefixes_are_refused(args, words, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1
+
+
+def test_bare_command_prints_usage(capsys):
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: maskstats") and "report" in err and "table5" in err
+
+
+def test_masks_writes_npz_that_stats_reads(tmp_path, capsys):
+    out = tmp_path / "m.npz"
+    args = ["--img-size", "32", "--patch-size", "4", "-n", "6", "--mask-ratio", "0.5"]
+    assert main(["masks", *args, "--out", str(out)]) == 0
+    with np.load(out) as saved:
+        masks = saved["masks"]
+    assert masks.shape == (6, 8, 8) and masks.dtype == bool and (masks.sum(axis=(1, 2)) == 32).all()
+    capsys.readouterr()
+    assert main(["stats", "--masks", str(out), "--patch-size", "4"]) == 0
+    assert "6 masks on a 8x8 grid" in capsys.readouterr().out
+    assert main(["masks", *args, "--out", str(tmp_path / "m.txt")]) == 2
+    assert ".npy or .npz" in capsys.readouterr().err
+
+
+def test_stats_parquet_without_pyarrow_is_refused_before_the_work(monkeypatch, capsys, tmp_path):
+    import importlib.util
+
+    from maskstats.cli import commands
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name in ("pyarrow", "fastparquet") else real(name, *a),
+    )
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the masks were made before the output was checked")
+
+    monkeypatch.setattr(commands, "_generate", no_work)
+    assert main(["stats", *_small(), "--out", str(tmp_path / "x.parquet")]) == 2
+    err = capsys.readouterr().err
+    assert "needs pyarrow" in err and err.count("\n") == 1
+    assert not (tmp_path / "x.parquet").exists()
+
+
+def test_achievable_range_prints_short():
+    import maskstats as ms
+
+    found = ms.achievable_range(4, 0.5, 16)
+    text = repr(found)
+    assert len(text) < 200 and "[[" not in text and "array" not in text
+    assert f"low={found.low:.4g} px" in text and "exact=True" in text
+    low, high = found  # still unpacks
+    assert (low, high) == (found.low, found.high)

@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import pytest
@@ -79,10 +80,22 @@ def test_eval_end_to_end_on_a_briefly_pretrained_model(tmp_path, capsys):
     Trainer(config).run()
     flags = ["--probe-epochs", "50", "--max-images", "1000", "--test-share", "0.25"]
     assert main(["eval", "--ckpt", str(tmp_path), *flags, "--seed", "3"]) == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert "linear probe top-1" in printed
     assert "loss/var" in printed.splitlines()[-2]  # the last metric's line, before "wrote"
+    # Beside each accuracy, the untrained encoder's (the baseline a reader compares with).
+    assert re.search(r"linear probe top-1: .*\(untrained encoder: cls 0\.\d{4}", printed)
+    assert re.search(r"k-NN \(k=20\) top-1: .*\(untrained encoder: cls 0\.\d{4}", printed)
+    # Each part says when it is done and how long it took.
+    for part in ("features of 1000 images", "linear probe and k-NN", "untrained-encoder baseline"):
+        assert re.search(rf"{part}.*: \d+ s", captured.err), part
+    assert re.search(r"per-patch losses and Spearman on \d+ images: \d+ s", captured.err)
     result = json.loads((tmp_path / "eval.json").read_text())
+    baseline = result["untrained"]
+    assert set(baseline) == {"linear_probe_cls", "linear_probe_mean", "knn_cls", "knn_mean"}
+    assert all(0 <= v <= 1 for v in baseline.values())
+    assert baseline != {k: result[k] for k in baseline}  # another encoder, other features
     # What was evaluated is recorded: 1,000 of the 1,797 digits, a quarter of them to test.
     assert (result["seed"], result["test_share"], result["max_images"]) == (3, 0.25, 1000)
     assert result["n_train"] + result["n_test"] == 1000 and 240 <= result["n_test"] <= 260

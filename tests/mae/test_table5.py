@@ -54,11 +54,16 @@ def test_table5_micro_writes_every_row_and_skips_finished(tmp_path):
         "separation.md",
     ):
         assert (tmp_path / name).stat().st_size > 100
-    assert not any(line.startswith("skip") for line in lines)
+    assert not any("] skip " in line for line in lines)
+    # Each run says where the comparison is: "run i of n", and from the second on the time left.
+    started = [line for line in lines if "] run " in line]
+    assert started[0].startswith(f"[run 1 of {len(table)}] run untrained encoder")
+    assert started[-1].startswith(f"[run {len(table)} of {len(table)}, about ")
+    assert " left at " in started[-1]
     again = []
     run_table5(settings, echo=again.append)
-    assert sum(line.startswith("skip") for line in again) == len(table)
-    assert not any(line.startswith("run ") for line in again)
+    assert sum("] skip " in line for line in again) == len(table)
+    assert not any("] run " in line for line in again)
 
 
 def test_row_config_carries_every_row_setting(tmp_path):
@@ -317,3 +322,60 @@ def test_table5_cli_refuses_repeated_seeds(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "distinct seeds" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "t5").exists()
+
+
+def test_run_counter_says_where_the_comparison_is_and_how_long_is_left():
+    counter = table5.RunCounter(4)
+    assert counter.start() == "run 1 of 4"  # nothing timed yet: no estimate
+    counter.finish(trained=False)  # a finished run reused: not timed
+    assert counter.timed == []
+    assert counter.start() == "run 2 of 4"
+    counter.finish(trained=True)
+    counter.timed = [50.0]  # the run took 50 s
+    assert counter.start() == "run 3 of 4, about 2 min left at 50 s a run"  # this and one more
+    counter.timed = [50.0, 3600.0, 70.0]  # the median, not a slow outlier
+    assert counter.start() == "run 4 of 4, about 70 s left at 70 s a run"
+
+
+def test_a_table5_run_stopped_by_a_signal_says_to_rerun_table5(tmp_path, monkeypatch, capsys):
+    import signal as signals
+
+    class Stopped(table5.Trainer):
+        def __init__(self, config):
+            super().__init__(config)
+            self._signal = signals.SIGTERM  # as if SIGTERM came during the first step
+
+    monkeypatch.setattr(table5, "Trainer", Stopped)
+    with pytest.raises(SystemExit) as stopped:
+        run_one(_micro_settings(tmp_path), Row("MAE r=0.75", 0.75), 0, echo=lambda line: None)
+    assert stopped.value.code == 143
+    err = capsys.readouterr().err
+    assert "checkpoint saved; continue with rerun the same maskstats table5 command" in err
+    assert "--resume" not in err
+
+
+def test_table5_markdown_says_what_the_step_time_ratio_is(tmp_path):
+    settings = Table5Settings()
+    rows = [Row("MAE r=0.75", 0.75), Row("MAE r=0.9", 0.9)]
+    results = [
+        {
+            "row": row.name,
+            "seed": 0,
+            "linear_probe_mean": 0.9,
+            "linear_probe_cls": 0.9,
+            "knn_mean": 0.8,
+            "real_difficulty": {
+                "mean_patch_loss": 1.0,
+                **{
+                    m: {"spearman_pooled": 0.1}
+                    for m in ("density3", "invdist5", "nearest", "p2dist")
+                },
+            },
+            "train": {"wall_s": 10.0, "step_ms": step_ms},
+        }
+        for row, step_ms in zip(rows, (100.0, 70.0), strict=True)
+    ]
+    table5.write_tables(summarize(results, rows, settings), tmp_path)
+    text = (tmp_path / "table5.md").read_text()
+    assert "step-time ratio" in text.splitlines()[0]
+    assert "analysis/step_time.py" in text and "one after another" in text

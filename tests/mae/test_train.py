@@ -149,3 +149,66 @@ def test_trainer_runs_grid_masks(tmp_path, small_config):
     assert summary["step"] == 2 and math.isfinite(summary["loss"])
     masks = trainer.make_masks(0, 4).reshape(4, -1)
     assert (masks.sum(axis=1) == 48).all()  # 8x8 patches, one visible per 2x2 cell
+
+
+def test_short_runs_say_what_they_miss_and_still_draw_loss_per_bin(
+    tmp_path, small_config, capsys, monkeypatch
+):
+    from maskstats.mae import train as train_module
+
+    # 3 steps with a one-epoch warmup (4 steps): the peak learning rate is never reached.
+    monkeypatch.setattr(train_module, "ESS_WARNING", 1.01)  # any weighting below 1 warns
+    trainer = Trainer(small_config(tmp_path, max_steps=3, warmup_epochs=1.0, log_every=1))
+    assert trainer.warmup_steps == 4 and trainer.total_steps == 3
+    trainer.run()
+    err = capsys.readouterr().err
+    assert "the warmup (4 steps) is longer than the run (3 steps)" in err
+    assert "--warmup-steps" in err
+    # Flatten's weights are uneven (ESS < 1): said once, not at every log line.
+    assert err.count("the loss rests on few patches") == 1
+    # No epoch ended, yet the loss-per-bin figure is drawn from the interval records.
+    assert not [r for r in read_metrics(tmp_path) if r["kind"] == "epoch"]
+    assert (tmp_path / "loss_per_bin.png").stat().st_size > 1000
+
+
+def test_runs_that_reach_their_peak_and_spread_their_weights_say_nothing(
+    tmp_path, small_config, capsys
+):
+    # 8 steps, a 2-step warmup; and a run exactly as long as its warmup reaches the peak at
+    # its last step: no warning either.
+    Trainer(small_config(tmp_path / "a", weighting="none", decoder_mask_ratio=0.0)).run()
+    trainer = Trainer(small_config(tmp_path / "b", max_steps=2, weighting="none"))
+    assert trainer.warmup_steps == trainer.total_steps == 2
+    trainer.run()
+    from maskstats.mae.train import lr_factor
+
+    assert lr_factor(1, 2, 2, 0.0) == 1.0  # its second (last) step runs at the peak
+    err = capsys.readouterr().err
+    assert "warning" not in err
+
+
+def test_loss_per_bin_of_a_short_run_labels_lines_by_steps(tmp_path):
+    from maskstats.mae.runlog import append_record, write_loss_per_bin
+
+    for step in range(1, 10):
+        append_record(
+            tmp_path,
+            {
+                "kind": "interval",
+                "step": step,
+                "epoch": 0,
+                "metric": "p2dist",
+                "bin_centre": [0.25, 0.75],
+                "bin_loss": [1.0, 2.0],
+                "bin_share": [0.5, 0.5],
+            },
+        )
+    drawn = []
+    from maskstats import plot
+
+    real = plot.loss_per_bin
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(plot, "loss_per_bin", lambda records: drawn.extend(records) or real(records))
+        assert write_loss_per_bin(tmp_path) == tmp_path / "loss_per_bin.png"
+    # At most five of the nine intervals, spread out, the last one included.
+    assert [r["label"] for r in drawn] == [f"steps {k}-{k}" for k in (1, 3, 5, 7, 9)]
