@@ -129,6 +129,8 @@ def _generate(args: argparse.Namespace, progress: bool = True) -> np.ndarray:
         target_p2dist=args.target_p2dist,
         tol=args.tol,
     )
+    if getattr(args, "num_masked", None) is not None:
+        kwargs["num_masked"] = args.num_masked
     make = mask_lib.generate
     if args.strategy != "difficulty" or args.n <= 256:
         return make(
@@ -158,6 +160,18 @@ def _check_mask_options(args: argparse.Namespace, bytes_per_cell: int) -> tuple[
     grid = mask_lib.grid_from_image(args.img_size, args.patch_size)
     if args.strategy == "difficulty" and args.target_avgdist is None and args.target_p2dist is None:
         raise UsageError("maskstats: strategy difficulty needs --target-avgdist or --target-p2dist")
+    num_masked = getattr(args, "num_masked", None)
+    if num_masked is not None:
+        if args.strategy != "block":
+            raise UsageError(
+                f"maskstats: --num-masked is BEiT's count for --strategy block; strategy "
+                f"{args.strategy} takes --mask-ratio"
+            )
+        if num_masked > grid[0] * grid[1]:
+            raise UsageError(
+                f"maskstats: --num-masked {num_masked} is more than the {grid[0]}x{grid[1]} "
+                f"grid's {grid[0] * grid[1]} patches"
+            )
     check_memory(args.n, grid, bytes_per_cell)
     return grid
 
@@ -319,6 +333,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
             bar.update(len(chunk))
     summary = summary_of_counts(tallies)
     source = args.masks or f"{args.strategy} masks, mask_ratio={args.mask_ratio}"
+    if not args.masks and getattr(args, "num_masked", None) is not None:
+        source = f"{args.strategy} masks, {args.num_masked} masked"
     grid = f"{shape[0]}x{shape[1]}"
     print(f"{total} masks on a {grid} grid ({source}), patch_size={args.patch_size}")
     with pd.option_context("display.width", 120, "display.float_format", "{:.3f}".format):

@@ -381,3 +381,97 @@ def test_multiblock_refuses_bad_parameters(kwargs, words):
     kwargs = {"grid": 14, **kwargs}
     with pytest.raises(ValueError, match=words):
         multiblock_masks(4, seed=0, **kwargs)
+
+
+# --------------------------------------------------------------------------- BEiT's count
+
+
+def beit_masking_generator(rng, height, width, count, min_num_patches, max_num_patches=None):
+    """BEiT's MaskingGenerator.__call__ (microsoft/unilm beit/masking_generator.py) as an
+    independent reference, drawing from ``rng`` (a random.Random) as BEiT draws from
+    Python's ``random``: its loop as it is, with no fill."""
+    max_num_patches = count if max_num_patches is None else max_num_patches
+    log_lo, log_hi = math.log(0.3), math.log(1 / 0.3)
+    mask = np.zeros((height, width), dtype=int)
+    mask_count = 0
+    while mask_count < count:
+        max_mask = min(count - mask_count, max_num_patches)
+        delta = 0
+        for _attempt in range(10):
+            target_area = rng.uniform(min_num_patches, max_mask)
+            aspect = math.exp(rng.uniform(log_lo, log_hi))
+            h = int(round(math.sqrt(target_area * aspect)))
+            w = int(round(math.sqrt(target_area / aspect)))
+            if w < width and h < height:
+                top = rng.randint(0, height - h)
+                left = rng.randint(0, width - w)
+                num_masked = mask[top : top + h, left : left + w].sum()
+                if 0 < h * w - num_masked <= max_mask:
+                    for i in range(top, top + h):
+                        for j in range(left, left + w):
+                            if mask[i, j] == 0:
+                                mask[i, j] = 1
+                                delta += 1
+                if delta > 0:
+                    break
+        if delta == 0:
+            break
+        mask_count += delta
+    return mask.astype(bool)
+
+
+def test_block_masks_take_beits_count():
+    # 75 of 196 is MAE's count at any ratio in (0.3776, 0.3827]: the same masks either way.
+    by_count = block_masks(300, 14, num_masking_patches=75, min_num_patches=16, seed=4)
+    by_ratio = block_masks(300, 14, 0.38, min_num_patches=16, seed=4)
+    np.testing.assert_array_equal(by_count, by_ratio)
+    assert (by_count.sum(axis=(1, 2)) == 75).all()
+    np.testing.assert_array_equal(
+        mask_lib.generate("block", 50, 224, 16, 0.9, seed=2, num_masked=75, min_num_patches=16),
+        block_masks(50, 14, num_masking_patches=75, min_num_patches=16, seed=2),
+    )
+    assert (block_masks(5, (3, 4), num_masking_patches=12, seed=0)).all()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({}, "exactly one of mask_ratio and num_masking_patches"),
+        ({"mask_ratio": 0.5, "num_masking_patches": 75}, "exactly one"),
+        ({"num_masking_patches": 197}, "at most the grid's 196 patches"),
+        ({"num_masking_patches": -1}, ">= 0"),
+    ],
+)
+def test_block_masks_refuse_a_bad_count(kwargs, words):
+    with pytest.raises(ValueError, match=words):
+        block_masks(4, 14, seed=0, **kwargs)
+
+
+def test_a_count_is_refused_for_strategies_that_take_a_ratio():
+    with pytest.raises(ValueError, match="strategy 'random' takes mask_ratio"):
+        mask_lib.generate("random", 4, 224, 16, 0.75, num_masked=75)
+
+
+def test_beits_own_loop_stops_short_where_beits_code_does():
+    """exact_count=False is BEiT's loop as it is: with the same seed the exact masks are its
+    masks plus the fill; at BEiT's preset (75 patches, min 16 per block) the share of masks it
+    leaves short and their mean count agree with an independent port of BEiT's code (different
+    random streams: within 5 binomial standard errors)."""
+    import random
+
+    n = 2000
+    own = block_masks(n, 14, num_masking_patches=75, min_num_patches=16, seed=7, exact_count=False)
+    exact = block_masks(n, 14, num_masking_patches=75, min_num_patches=16, seed=7)
+    assert not (own & ~exact).any()  # the fill only adds
+    counts = own.sum(axis=(1, 2))
+    assert (counts <= 75).all()
+    full = counts == 75
+    np.testing.assert_array_equal(own[full], exact[full])
+    rng = random.Random(0)
+    port = np.array([beit_masking_generator(rng, 14, 14, 75, 16).sum() for _ in range(n)])
+    short, port_short = np.mean(~full), np.mean(port < 75)
+    error = math.sqrt(2 * port_short * (1 - port_short) / n)
+    assert 0.05 < port_short < 0.95  # the preset does stop short often
+    assert abs(short - port_short) < 5 * error
+    assert abs(counts.mean() - port.mean()) < 5 * port.std() / math.sqrt(n / 2)
+
