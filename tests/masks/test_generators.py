@@ -475,3 +475,71 @@ def test_beits_own_loop_stops_short_where_beits_code_does():
     assert abs(short - port_short) < 5 * error
     assert abs(counts.mean() - port.mean()) < 5 * port.std() / math.sqrt(n / 2)
 
+
+# --------------------------------------------------------------------------- I-JEPA's collator
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    grid=st.sampled_from([(14, 14), (16, 16), (9, 7)]),
+    batch=st.integers(1, 9),
+    n=st.integers(1, 30),
+    nenc=st.integers(1, 2),
+    allow_overlap=st.booleans(),
+    seed=st.integers(0, 2**31),
+)
+def test_collator_batch_cuts_every_context_to_its_batchs_smallest(
+    grid, batch, n, nenc, allow_overlap, seed
+):
+    """I-JEPA's MaskCollator, recomputed from the blocks: within each batch of ``batch``
+    consecutive masks one block size, and each context keeps its first k patches in raster
+    order (``cm[:min_keep_enc]``), k the fewest any context of the batch keeps."""
+    height, width = grid
+    got = multiblock_blocks(
+        n, grid, nenc=nenc, allow_overlap=allow_overlap, seed=seed, collator_batch=batch
+    )
+    targets = paint(got.targets, height, width)
+    expected = np.ones((n, height, width), bool)
+    for start in range(0, n, batch):
+        rows = range(start, min(n, start + batch))
+        for blocks in (got.context, got.targets):  # one size per batch
+            sizes = blocks[start : start + batch, :, 2:]
+            assert (sizes == sizes[:1, :1]).all()
+        kept = {
+            (i, k): np.flatnonzero(
+                paint(got.context[i : i + 1, k : k + 1], height, width)[0]
+                & (True if allow_overlap else ~targets[i])
+            )
+            for i in rows
+            for k in range(nenc)
+        }
+        fewest = min(len(v) for v in kept.values())
+        for (i, _k), indices in kept.items():
+            expected[i].reshape(-1)[indices[:fewest]] = False
+    np.testing.assert_array_equal(got.masks, expected)
+    visible = (~got.masks).sum(axis=(1, 2))
+    if nenc == 1:  # one context: the same count in a batch, as the collator stacks them
+        for start in range(0, n, batch):
+            assert (visible[start : start + batch] == visible[start]).all()
+
+
+def test_collator_batch_of_one_cuts_nothing():
+    got = multiblock_blocks(200, 14, seed=3, collator_batch=1)
+    whole = paint(got.context, 14, 14) & ~paint(got.targets, 14, 14)
+    np.testing.assert_array_equal(got.masks, ~whole)
+
+
+def test_ijepa_encoder_view_at_its_imagenet_batch_hides_more():
+    """At I-JEPA's ImageNet batch of 128 (min_keep 10) the cut contexts keep fewer patches
+    than the whole ones, so more is hidden and farther from what is seen."""
+    from maskstats.metrics import avgdist
+
+    whole = multiblock_masks(512, 14, min_keep=10, seed=0)
+    cut = multiblock_masks(512, 14, min_keep=10, seed=0, collator_batch=128)
+    assert masked_share(cut).mean() > masked_share(whole).mean() + 0.1
+    assert avgdist(cut, 16).mean() > 1.5 * avgdist(whole, 16).mean()
+    assert multiblock_masks(10, 14, seed=0, collator_batch=None).shape == (10, 14, 14)
+    with pytest.raises(ValueError, match="collator_batch must be >= 1"):
+        multiblock_masks(4, 14, collator_batch=0)
+    with pytest.raises(TypeError, match="collator_batch must be an int"):
+        multiblock_masks(4, 14, collator_batch=2.0)
