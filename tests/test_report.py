@@ -27,6 +27,9 @@ EXPECTED = [
     "metric_table.tex",
     "agreement.csv",
     "loss_difficulty.csv",
+    "literature_mae_table1f.csv",
+    "literature_rank_correlations.csv",
+    "literature_ijepa_views.csv",
     "index.html",
     MANIFEST,
 ] + [
@@ -37,6 +40,7 @@ EXPECTED = [
         "mask_gallery",
         "metric_agreement",
         "effective_difficulty",
+        "literature_mae_table1f",
     )
     for ext in ("png", "pdf")
 ]
@@ -90,7 +94,7 @@ def test_index_reads_like_an_appendix(report):
     assert "maskstats report --out" in page and "machine" in page and "0.1.0" in page
     # Each figure has a caption that is not its file name.
     captions = re.findall(r"<figcaption>(.*?)</figcaption>", page, re.S)
-    assert len(captions) == 5 and all(len(c) > 80 for c in captions)
+    assert len(captions) == 6 and all(len(c) > 80 for c in captions)
     # SimMIM's 32-px cells hide every patch of a 64-px image at 0.9: undefined, not 0.
     sweep = pd.read_csv(report / "sweep.csv")
     hidden = sweep[(sweep.strategy == "simmim") & (sweep.mask_ratio == 0.9)]
@@ -450,3 +454,31 @@ def test_report_page_in_a_real_browser(report, tmp_path, width):
         # One scale for every figure: the shown width follows the figure's width in inches.
         ratios = [i["shown"] / i["natural"] for i in found["images"]]
         assert max(ratios) - min(ratios) < 0.01
+
+
+def test_literature_section_shows_mae_and_ijepa_at_224_16(report):
+    """Whatever the report's own sizes (here 64/8), the section against the literature
+    measures MAE's samplings and I-JEPA's masks at 224/16 with the report's n and seed."""
+    import html as html_lib
+
+    from maskstats import literature
+
+    page = (report / "index.html").read_text()
+    assert "<h2>Against the literature: MAE's mask-sampling ablation</h2>" in page
+    assert "<h2>Against the literature: I-JEPA's masks as its encoder sees them</h2>" in page
+    mae = pd.read_csv(report / "literature_mae_table1f.csv", index_col="sampling")
+    assert list(mae.index) == [r.name for r in literature.MAE_SAMPLING_ABLATION]
+    assert list(mae["linear"]) == [r.linear for r in literature.MAE_SAMPLING_ABLATION]
+    assert mae.loc["grid 0.75", "AvgDist [px]"] == pytest.approx(5.953, abs=1e-3)  # 224/16
+    expected = literature.mae_sampling_statistics(n=64, seed=0)
+    pd.testing.assert_series_equal(
+        mae["AvgDist [px]"], expected["AvgDist [px]"], check_names=False
+    )
+    rho = pd.read_csv(report / "literature_rank_correlations.csv", index_col="statistic")
+    finding = literature.mae_sampling_finding(expected, rho)
+    assert html_lib.escape(finding.split(". ")[0]) in page  # its first sentence
+    views = pd.read_csv(report / "literature_ijepa_views.csv", index_col="view")
+    assert (views["masks"] == 2048).all()  # at least 16 batches of 128
+    cut = views.loc["truncated, batch 128"]
+    assert f"the encoder sees {cut['visible q10']:.0f}–{cut['visible q90']:.0f} patches" in page
+    assert "84.9" in page and "84.900" not in page  # MAE's numbers as published

@@ -376,6 +376,53 @@ def write_loss_difficulty(
     return table, files
 
 
+IJEPA_BATCHES = 16
+"""The literature section measures I-JEPA's two views on at least this many batches of 128
+(its ranges are over batches: each batch has one cut)."""
+
+
+def write_literature(out: Path, s: ReportSettings) -> tuple[dict[str, object], dict[str, Path]]:
+    """The section against the literature, at 224/16 whatever the report's sizes: MAE's
+    Table 1(f) beside maskstats' statistics of ``s.n`` masks per row (with the finding and a
+    figure) and I-JEPA's masks untruncated and as its encoder sees them (``s.n`` rounded up
+    to whole batches of 128, at least ``IJEPA_BATCHES`` of them).
+
+    Returns:
+        The tables and finding for :func:`maskstats.report.page.literature_section`, and the
+        files written (literature_*.csv, literature_mae_table1f.png/.pdf).
+    """
+    from maskstats import literature, plot
+
+    mae = literature.mae_sampling_statistics(n=s.n, seed=s.seed)
+    correlations = literature.rank_correlations(mae)
+    mae16 = literature.mae_sampling_statistics(n=s.n, seed=s.seed, block_min_num_patches=16)
+    finding = literature.mae_sampling_finding(
+        mae,
+        correlations,
+        ("BEiT's pretraining blocks (min 16 patches)", mae16, literature.rank_correlations(mae16)),
+    )
+    batches = max(IJEPA_BATCHES, -(-s.n // literature.IJEPA_IN1K["batch_size"]))
+    ijepa = literature.ijepa_views(batches=batches, seed=s.seed)
+    files = {}
+    for name, table in (
+        ("literature_mae_table1f.csv", mae),
+        ("literature_rank_correlations.csv", correlations),
+        ("literature_ijepa_views.csv", ijepa),
+    ):
+        files[name] = out / name
+        table.to_csv(files[name])
+    files.update(_save(plot.literature_scatter(mae, correlations), out / "literature_mae_table1f"))
+    tables = {
+        "mae": mae,
+        "correlations": correlations,
+        "finding": finding,
+        "ijepa": ijepa,
+        "n": s.n,
+        "seed": s.seed,
+    }
+    return tables, files
+
+
 def _save(fig, stem: Path) -> dict[str, Path]:
     from maskstats import plot
 
@@ -388,6 +435,7 @@ FIGURES = (
     "mask_gallery",
     "metric_agreement",
     "effective_difficulty",
+    "literature_mae_table1f",
 )
 
 
@@ -434,9 +482,11 @@ def run_report(
         files.update(write_distribution_figures(build, s, skipped, summary))
         loss_table, loss_files = write_loss_difficulty(build, s, skipped)
         files.update(loss_files)
+        literature, literature_files = write_literature(build, s)
+        files.update(literature_files)
         elapsed = time.perf_counter() - started
         files["index.html"] = write_index(
-            build, s, summary, metric_table, files, skipped, elapsed, loss_table
+            build, s, summary, metric_table, files, skipped, elapsed, loss_table, literature
         )
         names = sorted([*files, MANIFEST])
         manifest = {
