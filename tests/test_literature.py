@@ -108,7 +108,9 @@ def test_ijepa_views_cut_contexts_to_their_batch():
 def test_beit_count_fill_compares_the_same_rectangles():
     table = literature.beit_count_fill(n=400, seed=2, cases=(("preset", 75, 16),))
     row = table.loc["preset"]
-    own = block_masks(400, 14, num_masking_patches=75, min_num_patches=16, seed=2, exact_count=False)
+    own = block_masks(
+        400, 14, num_masking_patches=75, min_num_patches=16, seed=2, exact_count=False
+    )
     counts = own.sum(axis=(1, 2))
     assert row["short share"] == pytest.approx(np.mean(counts < 75))
     assert row["mean shortfall"] == pytest.approx(np.mean(75 - counts[counts < 75]))

@@ -131,6 +131,8 @@ def _generate(args: argparse.Namespace, progress: bool = True) -> np.ndarray:
     )
     if getattr(args, "num_masked", None) is not None:
         kwargs["num_masked"] = args.num_masked
+    if getattr(args, "min_num_patches", None) is not None:
+        kwargs["min_num_patches"] = args.min_num_patches
     make = mask_lib.generate
     if args.strategy != "difficulty" or args.n <= 256:
         return make(
@@ -160,6 +162,10 @@ def _check_mask_options(args: argparse.Namespace, bytes_per_cell: int) -> tuple[
     grid = mask_lib.grid_from_image(args.img_size, args.patch_size)
     if args.strategy == "difficulty" and args.target_avgdist is None and args.target_p2dist is None:
         raise UsageError("maskstats: strategy difficulty needs --target-avgdist or --target-p2dist")
+    if getattr(args, "min_num_patches", None) is not None and args.strategy != "block":
+        raise UsageError(
+            f"maskstats: --min-num-patches is for --strategy block, not {args.strategy}"
+        )
     num_masked = getattr(args, "num_masked", None)
     if num_masked is not None:
         if args.strategy != "block":
