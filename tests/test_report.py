@@ -471,9 +471,7 @@ def test_literature_section_shows_mae_and_ijepa_at_224_16(report):
     assert list(mae["linear"]) == [r.linear for r in literature.MAE_SAMPLING_ABLATION]
     assert mae.loc["grid 0.75", "AvgDist [px]"] == pytest.approx(5.953, abs=1e-3)  # 224/16
     expected = literature.mae_sampling_statistics(n=64, seed=0)
-    pd.testing.assert_series_equal(
-        mae["AvgDist [px]"], expected["AvgDist [px]"], check_names=False
-    )
+    pd.testing.assert_series_equal(mae["AvgDist [px]"], expected["AvgDist [px]"], check_names=False)
     rho = pd.read_csv(report / "literature_rank_correlations.csv", index_col="statistic")
     finding = literature.mae_sampling_finding(expected, rho)
     assert html_lib.escape(finding.split(". ")[0]) in page  # its first sentence
