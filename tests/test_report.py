@@ -335,6 +335,7 @@ def test_difficulty_report_shows_only_difficulty_and_reports_unreachable(tmp_pat
     assert "Settings left out" in page and "mask ratio 0.9" in page
     assert "random" not in page.split("<h2>Files")[0].split("</header>")[1]
     assert "NaN" not in page and ">nan<" not in page
+    assert "Against the literature" not in page  # it would show strategies not asked for
 
 
 def test_report_bad_ratio_ranges(tmp_path, capsys):
@@ -480,3 +481,19 @@ def test_literature_section_shows_mae_and_ijepa_at_224_16(report):
     cut = views.loc["truncated, batch 128"]
     assert f"the encoder sees {cut['visible q10']:.0f}–{cut['visible q90']:.0f} patches" in page
     assert "84.9" in page and "84.900" not in page  # MAE's numbers as published
+
+
+def test_literature_parts_follow_the_asked_strategies(tmp_path):
+    """MAE's part needs random, block and grid among the report's strategies, I-JEPA's part
+    multiblock (every table shows only the strategies asked for)."""
+    from maskstats.report import ReportSettings
+    from maskstats.report.build import write_literature
+
+    def parts(*strategies):
+        tables, files = write_literature(tmp_path, ReportSettings(strategies=strategies, n=16))
+        return (set(tables) - {"n", "seed"} if tables else set()), set(files)
+
+    assert parts("random", "grid") == (set(), set())
+    assert parts("multiblock") == ({"ijepa"}, {"literature_ijepa_views.csv"})
+    got, files = parts("random", "block", "grid")
+    assert got == {"mae", "correlations", "finding"} and "literature_mae_table1f.png" in files

@@ -536,16 +536,29 @@ def literature_section(
     out: Path, literature: Mapping[str, object], files: Mapping[str, Path]
 ) -> str:
     """The section against the literature: MAE's Table 1(f) beside maskstats' statistics of
-    the same masks (table, finding, figure) and I-JEPA's masks in both views.
+    the same masks (table, finding, figure) and I-JEPA's masks in both views, each where
+    ``literature`` has it.
 
     Args:
         out: the report folder (for the figure's size).
-        literature: "mae" (:func:`maskstats.literature.mae_sampling_statistics`),
-            "correlations" (:func:`maskstats.literature.rank_correlations`), "finding" (str),
-            "ijepa" (:func:`maskstats.literature.ijepa_views`), "n", "seed".
+        literature: "n", "seed"; with "mae" (:func:`maskstats.literature.
+            mae_sampling_statistics`), "correlations" (:func:`maskstats.literature.
+            rank_correlations`) and "finding" (str): MAE's part; with "ijepa"
+            (:func:`maskstats.literature.ijepa_views`): I-JEPA's part.
         files: the files written (the figure is shown when it is among them).
     """
-    from maskstats.literature import IJEPA_CITATION, IJEPA_IN1K, MAE_CITATION
+    parts = []
+    if "mae" in literature:
+        parts += _mae_section(out, literature, files)
+    if "ijepa" in literature:
+        parts += _ijepa_section(literature)
+    return "".join(parts)
+
+
+def _mae_section(
+    out: Path, literature: Mapping[str, object], files: Mapping[str, Path]
+) -> list[str]:
+    from maskstats.literature import MAE_CITATION
 
     mae = literature["mae"]
     shown = mae.rename(columns={"fine-tune": "MAE fine-tune [%]", "linear": "MAE linear [%]"})
@@ -572,6 +585,12 @@ def literature_section(
     ]
     if "literature_mae_table1f.png" in files:
         parts.append(_figure_html(out, "literature_mae_table1f", ""))
+    return parts
+
+
+def _ijepa_section(literature: Mapping[str, object]) -> list[str]:
+    from maskstats.literature import IJEPA_CITATION, IJEPA_IN1K
+
     ijepa = literature["ijepa"]
     batch = IJEPA_IN1K["batch_size"]
     cut, whole = ijepa.iloc[-1], ijepa.iloc[0]
@@ -592,7 +611,7 @@ def literature_section(
         "AvgDist [px] q90": "AvgDist 90% [px]",
     }
     table = ijepa[list(columns)].rename(columns=columns)
-    parts += [
+    return [
         "<section><h2>Against the literature: I-JEPA's masks as its encoder sees them</h2>",
         f"<p class=finding>{html.escape(finding)}</p>",
         html_table(
@@ -606,4 +625,3 @@ def literature_section(
         ),
         "</section>",
     ]
-    return "".join(parts)
