@@ -445,7 +445,7 @@ def test_report_page_in_a_real_browser(report, tmp_path, width):
             browser.close()
     assert errors == []
     assert found["scrollWidth"] <= found["innerWidth"], found["scrollWidth"]
-    assert len(found["images"]) == 5
+    assert len(found["images"]) == 6  # five report figures and the literature figure
     for image in found["images"]:
         assert image["natural"] > 0, image["src"]
         assert 0 < image["shown"] <= width, image
