@@ -13,11 +13,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from maskstats.literature import SIMMIM_MODERATE_BAND as SIMMIM_MODERATE_PX  # noqa: E402
 from maskstats.metrics import REGISTRY  # noqa: E402
 
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000"]
-SIMMIM_MODERATE_PX = (10.0, 20.0)
-"""SimMIM's "moderate" AvgDist band in pixels (its Fig. 3)."""
+
 COLUMN_WIDTH = 3.4  # inches, one column of a two-column paper
 FULL_WIDTH = 7.0
 
@@ -666,4 +666,82 @@ def table5_bars(table: pd.DataFrame) -> plt.Figure:
     ax.set_ylabel("top-1 accuracy")
     ax.set_title(what + start, loc="left", fontsize=7, color="0.3")
     fig.legend(loc="outside upper center", ncol=2, frameon=False)
+    return fig
+
+
+def literature_scatter(
+    table: pd.DataFrame,
+    correlations: pd.DataFrame,
+    statistics: Sequence[str] = ("AvgDist [px]", "easy share", "distance to SimMIM band [px]"),
+    simmim_band: tuple[float, float] = SIMMIM_MODERATE_PX,
+) -> plt.Figure:
+    """Published accuracies against maskstats' statistics of the same masks: a column per
+    statistic, a row per accuracy (linear probe, fine-tune), a labelled point per published
+    row, Spearman's rho and its exact p in each title; the AvgDist panels shade SimMIM's band.
+
+    Args:
+        table: :func:`maskstats.literature.mae_sampling_statistics`.
+        correlations: :func:`maskstats.literature.rank_correlations` of that table.
+        statistics: the columns to plot.
+        simmim_band: SimMIM's moderate AvgDist band (px).
+    """
+    accuracies = (("linear", "linear probe top-1 [%]"), ("fine-tune", "fine-tune top-1 [%]"))
+    fig, axes = plt.subplots(
+        len(accuracies),
+        len(statistics),
+        figsize=(FULL_WIDTH, 4.2),
+        layout="constrained",
+        squeeze=False,
+    )
+    colours = {name: OKABE_ITO[k % len(OKABE_ITO)] for k, name in enumerate(table.index)}
+    for i, (column, label) in enumerate(accuracies):
+        for j, statistic in enumerate(statistics):
+            ax = axes[i, j]
+            if statistic == "AvgDist [px]":
+                ax.axvspan(*simmim_band, color="0.9", zorder=0)
+                ax.text(
+                    sum(simmim_band) / 2,
+                    0.03,
+                    f"SimMIM\n{simmim_band[0]:g}–{simmim_band[1]:g} px",
+                    transform=ax.get_xaxis_transform(),
+                    ha="center",
+                    va="bottom",
+                    fontsize=6,
+                    color="0.35",
+                )
+            x = table[statistic].to_numpy(np.float64)
+            y = table[column].to_numpy(np.float64)
+            span_x = max(float(np.ptp(x)), 1e-9)
+            span_y = max(float(np.ptp(y)), 1e-9)
+            placed: list[tuple[float, float]] = []
+            for name, xi, yi in zip(table.index, x, y, strict=True):
+                ax.scatter(xi, yi, color=colours[name], s=22, zorder=3)
+                near = any(
+                    abs(xi - a) / span_x < 0.25 and abs(yi - b) / span_y < 0.12 for a, b in placed
+                )
+                placed.append((xi, yi))
+                ax.annotate(
+                    name,
+                    (xi, yi),
+                    textcoords="offset points",
+                    xytext=(4, -9) if near else (4, 3),
+                    fontsize=6,
+                    color=colours[name],
+                )
+            rho = correlations.loc[statistic, f"spearman vs {column}"]
+            p = correlations.loc[statistic, f"p vs {column}"]
+            ax.set_title(f"Spearman {rho:+.2f} (exact p {p:.2f})", loc="left", fontsize=7)
+            lo, hi = ax.get_xlim()
+            ax.set_xlim(lo, hi + 0.25 * (hi - lo))  # room for the labels
+            ax.margins(y=0.12)
+            if i == len(accuracies) - 1:
+                ax.set_xlabel(statistic)
+            if j == 0:
+                ax.set_ylabel(label)
+    fig.suptitle(
+        "Published accuracy (one run per row) against maskstats' statistics of the same masks",
+        fontsize=8,
+        x=0.01,
+        ha="left",
+    )
     return fig

@@ -113,11 +113,14 @@ def noise_for_mask(
     mask: Any, mask_ratio: float | None = None, *, check: bool | None = None
 ) -> torch.Tensor:
     """Noise that makes MAE's / Hugging Face's ``random_masking(x, noise=...)`` reproduce
-    ``mask`` exactly (they keep the ``len_keep`` patches of smallest noise).
+    ``mask`` exactly (they keep the ``len_keep`` patches of smallest noise): the recommended
+    way to hand any maskstats mask (random, block, SimMIM, grid, difficulty) to MAE.
 
     Visible patches get distinct values in [0, 0.5) and masked ones distinct values in
     [0.5, 1), increasing with the patch index, so the result does not depend on whether the
-    model's argsort is stable. Each row must have exactly the model's
+    model's argsort is stable. (Passing the noise ``random_masks`` drew, or any noise of your
+    own, to MAE gives the same mask only where no two values tie at the keep boundary:
+    ``torch.argsort`` orders equal values as it likes.) Each row must have exactly the model's
     ``len_keep = int(L * (1 - mask_ratio))`` visible patches.
 
     Args:

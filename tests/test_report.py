@@ -36,6 +36,9 @@ EXPECTED = [
     "metric_table.tex",
     "agreement.csv",
     "loss_difficulty.csv",
+    "literature_mae_table1f.csv",
+    "literature_rank_correlations.csv",
+    "literature_ijepa_views.csv",
     "index.html",
     MANIFEST,
 ] + [
@@ -46,6 +49,7 @@ EXPECTED = [
         "mask_gallery",
         "metric_agreement",
         "effective_difficulty",
+        "literature_mae_table1f",
     )
     for ext in ("png", "pdf")
 ]
@@ -104,7 +108,7 @@ def test_index_reads_like_an_appendix(report):
     assert "maskstats report --out" in page and "machine" in page and "0.1.0" in page
     # Each figure has a caption that is not its file name, and links to its PNG and PDF.
     captions = re.findall(r"<figcaption>(.*?)</figcaption>", page, re.S)
-    assert len(captions) == 5 and all(len(c) > 80 for c in captions)
+    assert len(captions) == 6 and all(len(c) > 80 for c in captions)
     assert all(">PNG</a>" in c and ">PDF</a>" in c for c in captions)
     # Offline: no network address anywhere, the script inlined.
     full = (report / "index.html").read_text()
@@ -352,6 +356,7 @@ def test_difficulty_report_shows_only_difficulty_and_reports_unreachable(tmp_pat
     assert "Settings left out" in page and "mask ratio 0.9" in page
     assert "random" not in page.split("<h2>Files")[0].split("</header>")[1]
     assert "NaN" not in page and ">nan<" not in page
+    assert "Against the literature" not in page  # it would show strategies not asked for
 
 
 def test_report_bad_ratio_ranges(tmp_path, capsys):
@@ -673,7 +678,7 @@ def test_report_page_in_a_real_browser(report, tmp_path, width):
     assert errors == []
     assert all(url.startswith("file:") for url in requests), requests  # nothing from a network
     assert found["scrollWidth"] <= found["innerWidth"], found["scrollWidth"]
-    assert len(found["images"]) == 1  # the gallery; the other figures are inline charts
+    assert len(found["images"]) == 2  # the gallery and the literature figure; the rest are charts
     for image in found["images"]:
         assert image["natural"] > 0, image["src"]
         assert 0 < image["shown"], image
@@ -960,3 +965,45 @@ def test_removing_an_old_report_deletes_only_plain_names_it_lists(tmp_path):
         f"kept {old}: it holds files the report did not write (notes.txt)"
     ]
     assert sorted(p.name for p in old.iterdir()) == ["notes.txt"]
+
+
+def test_literature_section_shows_mae_and_ijepa_at_224_16(report):
+    """Whatever the report's own sizes (here 64/8), the section against the literature
+    measures MAE's samplings and I-JEPA's masks at 224/16 with the report's n and seed."""
+    import html as html_lib
+
+    from maskstats import literature
+
+    page = (report / "index.html").read_text()
+    assert "<h2>Against the literature: MAE's mask-sampling ablation</h2>" in page
+    assert "<h2>Against the literature: I-JEPA's masks as its encoder sees them</h2>" in page
+    mae = pd.read_csv(report / "literature_mae_table1f.csv", index_col="sampling")
+    assert list(mae.index) == [r.name for r in literature.MAE_SAMPLING_ABLATION]
+    assert list(mae["linear"]) == [r.linear for r in literature.MAE_SAMPLING_ABLATION]
+    assert mae.loc["grid 0.75", "AvgDist [px]"] == pytest.approx(5.953, abs=1e-3)  # 224/16
+    expected = literature.mae_sampling_statistics(n=64, seed=0)
+    pd.testing.assert_series_equal(mae["AvgDist [px]"], expected["AvgDist [px]"], check_names=False)
+    rho = pd.read_csv(report / "literature_rank_correlations.csv", index_col="statistic")
+    finding = literature.mae_sampling_finding(expected, rho)
+    assert html_lib.escape(finding.split(". ")[0]) in page  # its first sentence
+    views = pd.read_csv(report / "literature_ijepa_views.csv", index_col="view")
+    assert (views["masks"] == 2048).all()  # at least 16 batches of 128
+    cut = views.loc["truncated, batch 128"]
+    assert f"the encoder sees {cut['visible q10']:.0f}–{cut['visible q90']:.0f} patches" in page
+    assert "84.9" in page and "84.900" not in page  # MAE's numbers as published
+
+
+def test_literature_parts_follow_the_asked_strategies(tmp_path):
+    """MAE's part needs random, block and grid among the report's strategies, I-JEPA's part
+    multiblock (every table shows only the strategies asked for)."""
+    from maskstats.report import ReportSettings
+    from maskstats.report.build import write_literature
+
+    def parts(*strategies):
+        tables, files = write_literature(tmp_path, ReportSettings(strategies=strategies, n=16))
+        return (set(tables) - {"n", "seed"} if tables else set()), set(files)
+
+    assert parts("random", "grid") == (set(), set())
+    assert parts("multiblock") == ({"ijepa"}, {"literature_ijepa_views.csv"})
+    got, files = parts("random", "block", "grid")
+    assert got == {"mae", "correlations", "finding"} and "literature_mae_table1f.png" in files

@@ -172,6 +172,34 @@ def test_noise_reproduces_the_mask_in_the_model(kind, strategy, device):
     np.testing.assert_array_equal(mask.bool().cpu().numpy(), masks.reshape(6, -1))
 
 
+def mae_random_masking(noise: torch.Tensor, mask_ratio: float) -> np.ndarray:
+    """The mask of MAE's random_masking (models_mae.py; Hugging Face's is the same): argsort
+    the noise, keep the first len_keep; (N, L) bool, True = masked."""
+    n, length = noise.shape
+    len_keep = int(length * (1 - mask_ratio))
+    ids_restore = torch.argsort(torch.argsort(noise, dim=1), dim=1)
+    mask = torch.ones([n, length])
+    mask[:, :len_keep] = 0
+    return torch.gather(mask, dim=1, index=ids_restore).bool().numpy()
+
+
+def test_tied_noise_is_not_portable_but_noise_for_mask_is():
+    """random_masks(noise=...) breaks ties by patch index; torch.argsort does not keep the
+    order of equal values, so constant noise at L = 196 gives MAE another mask. (Should a
+    future torch sort stably, the first assertion fails and the README's caveat can go.)
+    noise_for_mask's noise has no tie: MAE's code gets back exactly the mask."""
+    noise = np.full((4, 196), 0.5, np.float32)
+    ours = random_masks(4, 14, 0.75, noise=noise).reshape(4, -1)
+    assert not ours[:, :49].any() and ours[:, 49:].all()  # the first 49 patches visible
+    theirs = mae_random_masking(torch.from_numpy(noise), 0.75)
+    assert (theirs.sum(1) == 147).all()
+    assert not np.array_equal(theirs, ours)
+    np.testing.assert_array_equal(mae_random_masking(noise_for_mask(ours), 0.75), ours)
+    for strategy in ("random", "block", "grid"):
+        masks = generate(strategy, 8, 224, 16, 0.75, seed=5).reshape(8, -1)
+        np.testing.assert_array_equal(mae_random_masking(noise_for_mask(masks), 0.75), masks)
+
+
 # --- loss --------------------------------------------------------------------------------
 
 

@@ -177,6 +177,10 @@ def _generate(args: argparse.Namespace, progress: bool = True) -> np.ndarray:
         target_p2dist=args.target_p2dist,
         tol=args.tol,
     )
+    if getattr(args, "num_masked", None) is not None:
+        kwargs["num_masked"] = args.num_masked
+    if getattr(args, "min_num_patches", None) is not None:
+        kwargs["min_num_patches"] = args.min_num_patches
     make = mask_lib.generate
     if args.strategy != "difficulty" or args.n <= DIFFICULTY_PIECE:
         return make(
@@ -210,6 +214,22 @@ def _check_mask_options(
     grid = mask_lib.grid_from_image(args.img_size, args.patch_size)
     if args.strategy == "difficulty" and args.target_avgdist is None and args.target_p2dist is None:
         raise UsageError("maskstats: strategy difficulty needs --target-avgdist or --target-p2dist")
+    if getattr(args, "min_num_patches", None) is not None and args.strategy != "block":
+        raise UsageError(
+            f"maskstats: --min-num-patches is for --strategy block, not {args.strategy}"
+        )
+    num_masked = getattr(args, "num_masked", None)
+    if num_masked is not None:
+        if args.strategy != "block":
+            raise UsageError(
+                f"maskstats: --num-masked is BEiT's count for --strategy block; strategy "
+                f"{args.strategy} takes --mask-ratio"
+            )
+        if num_masked > grid[0] * grid[1]:
+            raise UsageError(
+                f"maskstats: --num-masked {num_masked} is more than the {grid[0]}x{grid[1]} "
+                f"grid's {grid[0] * grid[1]} patches"
+            )
     if args.strategy == "simmim":
         from maskstats.masks.generators import check_simmim_cell
 
@@ -385,6 +405,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
             bar.update(len(chunk))
     summary = summary_of_counts(tallies)
     source = args.masks or f"{args.strategy} masks, mask_ratio={args.mask_ratio}"
+    if not args.masks and getattr(args, "num_masked", None) is not None:
+        source = f"{args.strategy} masks, {args.num_masked} masked"
     grid = f"{shape[0]}x{shape[1]}"
     print(f"{total} masks on a {grid} grid ({source}), patch_size={args.patch_size}")
     with pd.option_context("display.width", 120, "display.float_format", "{:.3f}".format):

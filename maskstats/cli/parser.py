@@ -160,6 +160,20 @@ def add_mask_options(parser: argparse.ArgumentParser) -> None:
         "--tol", type=KINDS["float"], default=0.02, help="difficulty strategy: relative tolerance"
     )
     parser.add_argument("--mask-ratio", type=parse_ratio, default=0.75, help="share masked")
+    parser.add_argument(
+        "--num-masked",
+        type=positive_int,
+        default=None,
+        help="block strategy: masked patches per mask, as BEiT counts them (BEiT pretrains "
+        "with 75 at 224/16); overrides --mask-ratio",
+    )
+    parser.add_argument(
+        "--min-num-patches",
+        type=positive_int,
+        default=None,
+        help="block strategy: smallest block in patches (default 4, BEiT's class default; "
+        "BEiT pretrains with 16)",
+    )
     parser.add_argument("--img-size", type=positive_int, default=224, help="image side (px)")
     parser.add_argument("--patch-size", type=positive_int, default=16, help="patch side (px)")
     parser.add_argument(

@@ -388,6 +388,12 @@ class EvalSettings:
     )
 
 
+TABLE5_ROWS = ("tab5", "mae-sampling")
+"""The comparisons ``table5`` runs: ``tab5``, Efficient MAE's Tab.5 (plain MAE, flatten per
+metric, decoder masking); ``mae-sampling``, MAE's mask-sampling ablation (its Table 1(f):
+random 0.75, block 0.5, block 0.75, grid 0.75, each plain MAE; ``mask_ratio`` and
+``baseline_ratio`` do not apply)."""
+
 QUICK_EVAL_IMAGES = 2000
 """``table5 --quick`` evaluates each row on at most this many images."""
 
@@ -442,6 +448,12 @@ class Table5Settings:
         0,
         "seed of the evaluation subset, split, probe and masks: one for every row and seed, so "
         "all rows are measured on the same images",
+    )
+    rows: str = option(
+        "tab5",
+        "which comparison: tab5 (Efficient MAE's Tab.5 rows) or mae-sampling (MAE's Table 1(f): "
+        "random 0.75, block 0.5, block 0.75 and grid 0.75 masks)",
+        choices=TABLE5_ROWS,
     )
     extra: dict = option(cli=False, default_factory=dict)
 

@@ -5,7 +5,11 @@ ratio, Difficulty-Flatten with each metric at the high ratio, the histogram equa
 library's flatten before 0.2.0) as a comparison row, and on the best flatten metric (by mean
 k-NN accuracy) an exponent sweep and decoder masking; evaluates each; writes one table with the
 effective AvgDist and ESS of each row's loss. Finished runs (those with an eval.json) are
-skipped, so an interrupted comparison resumes where it stopped."""
+skipped, so an interrupted comparison resumes where it stopped.
+
+``rows="mae-sampling"`` runs MAE's mask-sampling ablation instead (its Table 1(f): random 0.75,
+block 0.5, block 0.75 and grid 0.75, plain MAE loss) with the same machinery, budget,
+evaluation and tables."""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ import pandas as pd
 from scipy import stats
 
 from maskstats.io import atomic_path
+from maskstats.literature import MAE_SAMPLING_ABLATION
 from maskstats.mae.checkpoint import save_checkpoint
 from maskstats.mae.config import CONFIGS, EvalSettings, MAEConfig, Table5Settings, TrainConfig
 from maskstats.mae.data import load_dataset
@@ -77,6 +82,27 @@ def base_rows(s: Table5Settings) -> list[Row]:
             )
         )
     return rows
+
+
+def mae_sampling_rows(s: Table5Settings) -> list[Row]:
+    """MAE's mask-sampling ablation (:data:`maskstats.literature.MAE_SAMPLING_ABLATION`:
+    random 0.75, block 0.5, block 0.75, grid 0.75), plain MAE loss, after the untrained
+    encoder (evaluated at ratio 0.75)."""
+    rows = [Row("untrained encoder", 0.75, trained=False)]
+    rows += [
+        Row(f"{r.strategy} r={r.mask_ratio:g}", r.mask_ratio, strategy=r.strategy)
+        for r in MAE_SAMPLING_ABLATION
+    ]
+    return rows
+
+
+def baseline_row(s: Table5Settings) -> str:
+    """The row whose step time the step-time ratios divide by: plain MAE at the baseline
+    ratio (``tab5``), random 0.75 (``mae-sampling``)."""
+    if s.rows == "mae-sampling":
+        first = MAE_SAMPLING_ABLATION[0]
+        return f"{first.strategy} r={first.mask_ratio:g}"
+    return f"MAE r={s.baseline_ratio:g}"
 
 
 def decoder_rows(s: Table5Settings, best_metric: str) -> list[Row]:
@@ -219,6 +245,8 @@ def run_one(
         )
     )
     result.pop("path", None)
+    if row.trained:
+        summary = {**summary, "last_interval_loss": _last_interval_loss(folder)}
     result.update({"row": row.name, "seed": seed, "train": summary, "config": asdict(row)})
     with atomic_path(result_path) as tmp:
         tmp.write_text(json.dumps(result, indent=2))
@@ -226,6 +254,17 @@ def run_one(
     if counter is not None:
         counter.finish(trained=True)
     return result
+
+
+def _last_interval_loss(folder: Path) -> float | None:
+    """The mean training loss of a run's last logged interval (the last 10% of its steps in
+    table5's runs: ``log_every`` is a tenth of ``max_steps``), on its own masks; None
+    without one."""
+    from maskstats.mae.runlog import read_metrics
+
+    records = [r for r in read_metrics(folder) if r.get("kind") == "interval"]
+    value = records[-1].get("loss") if records else None
+    return None if value is None else float(value)
 
 
 def run_rows(
@@ -337,6 +376,11 @@ def run_table5(s: Table5Settings, echo: Callable[[str], None] = print) -> dict[s
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "settings.json") as tmp:
         tmp.write_text(json.dumps(asdict(s), indent=2))
+    if s.rows == "mae-sampling":
+        rows = mae_sampling_rows(s)
+        tables = summarize(run_rows(s, rows, echo), rows, s)
+        write_tables(tables, out)
+        return tables
     rows = base_rows(s)
     # The decoder rows depend on the best metric, but not their number.
     counter = RunCounter((len(rows) + len(decoder_rows(s, "p2dist"))) * len(s.seeds))
@@ -376,7 +420,7 @@ def _train_value(result: dict, key: str) -> float:
 def summarize(results: list[dict], rows: list[Row], s: Table5Settings) -> dict[str, pd.DataFrame]:
     """Mean ± std over seeds per configuration, the Spearman table and the rows' separation
     (the same dict as :func:`run_table5`)."""
-    baseline = f"MAE r={s.baseline_ratio:g}"
+    baseline = baseline_row(s)
     base_step = {r["seed"]: r["train"]["step_ms"] for r in results if r["row"] == baseline}
     records, spearman_records = [], []
     for row in rows:
@@ -390,6 +434,7 @@ def summarize(results: list[dict], rows: list[Row], s: Table5Settings) -> dict[s
             "spearman(metric, loss)": [
                 r["real_difficulty"][metric]["spearman_pooled"] for r in runs
             ],
+            "train loss": [_train_value(r, "last_interval_loss") for r in runs],
             "pretrain wall s": [r["train"]["wall_s"] for r in runs],
             "step-time ratio": [
                 _ratio(r["train"]["step_ms"], base_step.get(r["seed"], np.nan)) for r in runs
@@ -488,6 +533,7 @@ SHOWN_COLUMNS = (
     "k-NN",
     "recon loss",
     "spearman(metric, loss)",
+    "train loss",
     "effective AvgDist px",
     "target AvgDist px",
     "ESS share",
@@ -503,6 +549,8 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
     untrained row's timings)."""
     shown = pd.DataFrame(index=table.index)
     for key in SHOWN_COLUMNS:
+        if key not in table:  # a table5.csv written before the column existed
+            continue
         digits = 1 if key in ("pretrain wall s", "effective AvgDist px", "target AvgDist px") else 3
         cells = []
         for mean, sd, seeds in zip(table[key], table[f"{key} std"], table["seeds"], strict=True):

@@ -69,10 +69,20 @@ def _fill_adjacent(mask, missing):
 
 @njit(cache=True, nogil=True)
 def block_masks_range(
-    seeds, first, last, num_masking_patches, min_num_patches, max_num_patches, log_lo, log_hi, out
+    seeds,
+    first,
+    last,
+    num_masking_patches,
+    min_num_patches,
+    max_num_patches,
+    log_lo,
+    log_hi,
+    out,
+    fill=True,
 ):
     """BEiT block-wise masks into out[first:last] ((N, H, W) bool, all False on entry), one
-    reseeded numba RNG per mask (deterministic per seed, whatever the thread split)."""
+    reseeded numba RNG per mask (deterministic per seed, whatever the thread split); with
+    ``fill``, a mask BEiT's loop leaves short of the count is filled up to it."""
     for k in range(first, last):
         np.random.seed(seeds[k])
         mask = out[k]
@@ -83,5 +93,5 @@ def block_masks_range(
             if delta == 0:
                 break
             mask_count += delta
-        if mask_count < num_masking_patches:
+        if fill and mask_count < num_masking_patches:
             _fill_adjacent(mask, num_masking_patches - mask_count)

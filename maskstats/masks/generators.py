@@ -55,7 +55,12 @@ def random_masks(
         mask_ratio: share of patches to mask, in [0, 1).
         seed: int, numpy Generator, or None.
         noise: optional (N, L) noise, as torch.rand(N, L) in MAE; the same noise gives the same
-            mask as MAE's and Hugging Face's code.
+            mask as MAE's and Hugging Face's code as long as no two values tie at the keep
+            boundary. Ties are broken here by patch index (a stable sort); ``torch.argsort``
+            promises no order among equal values (constant noise at L = 196 keeps other
+            patches there), and float32 ``torch.rand`` ties at the boundary in a few rows per
+            million. To hand masks to MAE, pass ``maskstats.torch.noise_for_mask(masks)``,
+            whose values never tie.
 
     Returns:
         (N, H, W) bool, True = masked; exactly L - int(L * (1 - mask_ratio)) masked per row.
@@ -84,41 +89,61 @@ def random_masks(
 def block_masks(
     n: int,
     grid: GridLike,
-    mask_ratio: float,
+    mask_ratio: float | None = None,
     min_num_patches: int = 4,
     max_num_patches: int | None = None,
     min_aspect: float = 0.3,
     max_aspect: float | None = None,
     seed: SeedLike = None,
+    *,
+    num_masking_patches: int | None = None,
+    exact_count: bool = True,
 ) -> np.ndarray:
     """BEiT block-wise masking (BEiT's MaskingGenerator), made exact in count.
 
     Rectangles of area uniform in [min_num_patches, remaining] and log-uniform aspect ratio in
     [min_aspect, max_aspect (default 1/min_aspect)] are added until the target count; where
-    BEiT's loop would stop short, the remainder is filled with random visible patches next to
-    the masked region.
+    BEiT's loop would stop short (no rectangle in 10 tries adds a patch without overshooting),
+    the remainder is filled with random visible patches next to the masked region.
+
+    The count is a ratio (``mask_ratio``, as MAE and SimMIM take it) or, as BEiT takes it, a
+    number of patches (``num_masking_patches``). BEiT's own pretraining preset at 224/16 is
+    ``block_masks(n, 14, num_masking_patches=75, min_num_patches=16)`` (its
+    run_beit_pretraining.py; 4 is only the class default); see
+    :data:`maskstats.literature.BEIT_PRETRAINING`.
 
     Args:
         n: number of masks N (a whole number).
         grid: patch grid (H, W), or an int.
         mask_ratio: in [0, 1); the masked count is MAE's, L - int(L * (1 - mask_ratio)).
-        min_num_patches: smallest rectangle area in patches, finite and >= 1 (BEiT: 4).
+            Give this or ``num_masking_patches``.
+        min_num_patches: smallest rectangle area in patches, finite and >= 1 (BEiT's class
+            default 4; its pretraining uses 16).
         max_num_patches: largest rectangle area, finite and >= min_num_patches; None: the
             masked count.
         min_aspect: smallest aspect ratio (height / width), in [1e-6, 1e6] (BEiT: 0.3).
         max_aspect: largest aspect ratio, in [min_aspect, 1e6]; None: 1 / min_aspect.
         seed: int, numpy Generator, or None.
+        num_masking_patches: the masked count in patches, 0 <= count <= L, as BEiT's
+            ``num_masking_patches`` (instead of ``mask_ratio``).
+        exact_count: True (default): fill what BEiT's loop leaves short, so every mask has
+            the count. False: BEiT's loop as it is; a mask it stops short of the count keeps
+            fewer masked patches (the count then varies per mask: ``masked_share``). With the
+            same seed both draw the same rectangles, so the exact masks are the others plus
+            their fill.
 
     Returns:
         (N, H, W) bool, True = masked.
 
     Raises:
-        ValueError: a parameter outside the ranges above (NaN included), one line naming it.
+        ValueError: a parameter outside the ranges above (NaN included), or both or neither
+            of ``mask_ratio`` and ``num_masking_patches``; one line naming it.
     """
     n = check_count(n)
     height, width = as_grid(grid)
-    ratio = check_mask_ratio(mask_ratio)
-    target = mae_num_masked(height * width, ratio)
+    target = _block_count(height * width, mask_ratio, num_masking_patches)
+    if not isinstance(exact_count, (bool, np.bool_)):
+        raise TypeError(f"exact_count must be True or False, got {exact_count!r}")
     min_num_patches = _check_real(min_num_patches, "min_num_patches", 1.0, math.inf)
     if max_num_patches is None:
         max_num_patches = target
@@ -139,15 +164,34 @@ def block_masks(
     seeds = as_rng(seed).integers(0, 2**31 - 1, size=n, dtype=np.int64)
     out = np.zeros((n, height, width), dtype=bool)
     log_lo, log_hi = math.log(min_aspect), math.log(max_aspect)
+    fill = bool(exact_count)
 
     def kernel(first: int, last: int) -> None:
         block_masks_range(
             seeds, first, last, target, float(min_num_patches), max(1, max_num_patches),
-            log_lo, log_hi, out,
+            log_lo, log_hi, out, fill,
         )  # fmt: skip
 
     run_rows(kernel, n, 64, 64)
     return out
+
+
+def _block_count(num_patches: int, mask_ratio: Any, num_masking_patches: Any) -> int:
+    """The masked count of block masks: MAE's count at ``mask_ratio`` or BEiT's
+    ``num_masking_patches`` (exactly one of them)."""
+    if (mask_ratio is None) == (num_masking_patches is None):
+        raise ValueError(
+            "block masks need exactly one of mask_ratio and num_masking_patches (BEiT's count), "
+            f"got mask_ratio={mask_ratio!r}, num_masking_patches={num_masking_patches!r}"
+        )
+    if mask_ratio is not None:
+        return mae_num_masked(num_patches, check_mask_ratio(mask_ratio))
+    count = check_count(num_masking_patches, "num_masking_patches")
+    if count > num_patches:
+        raise ValueError(
+            f"num_masking_patches must be at most the grid's {num_patches} patches, got {count}"
+        )
+    return count
 
 
 def simmim_num_masked(cells: int, mask_ratio: float) -> int:

@@ -11,7 +11,9 @@ The masked count is not fixed by construction (block sizes are drawn, targets ov
 other and may stick out of the context block): :func:`maskstats.masks.masked_share` gives each
 mask's achieved ratio. There is no ``mask_ratio`` parameter (``generate`` ignores it for
 "multiblock"): the defaults give 0.586 on average at 224/16, 0.50 to 0.67 for 80% of the masks
-(2048 masks, seed 0; the README has the command).
+(2048 masks, seed 0; the README has the command). That is the *untruncated* view; with
+``collator_batch`` the masks are those I-JEPA's encoder sees after its collator cuts every
+context of a batch to the batch's smallest (see :func:`multiblock_blocks`).
 """
 
 from __future__ import annotations
@@ -54,10 +56,14 @@ def multiblock_masks(
     min_keep: int = 4,
     allow_overlap: bool = False,
     seed: SeedLike = None,
+    collator_batch: int | None = None,
 ) -> np.ndarray:
     """I-JEPA multi-block masks: (N, H, W) bool, True = masked (= not in the context).
 
-    See :func:`multiblock_blocks` for the arguments; this returns its ``masks``.
+    See :func:`multiblock_blocks` for the arguments; this returns its ``masks``. By default
+    each context is whole (the untruncated view); ``collator_batch=128`` gives the masks as
+    I-JEPA's encoder sees them at its ImageNet batch, every context cut to its batch's
+    smallest.
     """
     return multiblock_blocks(
         n,
@@ -70,6 +76,7 @@ def multiblock_masks(
         min_keep,
         allow_overlap,
         seed,
+        collator_batch,
     ).masks
 
 
@@ -84,6 +91,7 @@ def multiblock_blocks(
     min_keep: int = 4,
     allow_overlap: bool = False,
     seed: SeedLike = None,
+    collator_batch: int | None = None,
 ) -> MultiBlockMasks:
     """I-JEPA's MaskCollator, one mask per sample: ``npred`` target blocks, then ``nenc``
     context blocks placed until the context keeps more than ``min_keep`` patches.
@@ -97,9 +105,23 @@ def multiblock_blocks(
     224/16 the context is always the 13 x 13 block at (0, 0)); a context is accepted when it
     keeps more than ``min_keep`` patches (I-JEPA's ``len(mask) > min_keep``).
 
-    Where we differ, and why: sizes are drawn per mask (I-JEPA draws them once per batch,
-    which gives each mask the same distribution); contexts are not truncated to the batch's
-    smallest (a batching artefact); ``min_keep`` applies to the context only (I-JEPA also
+    Two views of the context. By default (``collator_batch=None``, the *untruncated* view)
+    every mask keeps its whole context: the context block minus the targets, the patches the
+    context block offers the encoder. I-JEPA's encoder sees less: its MaskCollator cuts every
+    context of a batch to the smallest context of that batch, keeping the first patches in
+    raster order (``collated_masks_enc = [cm[:min_keep_enc] ...]``), so that the batch stacks
+    into one tensor. ``collator_batch=B`` reproduces that *truncated* view: masks come in
+    consecutive batches of B (the last one may be shorter), each batch shares one draw of the
+    block sizes (I-JEPA draws them once per batch), and every context (each of the ``nenc``)
+    keeps only its first k patches in raster order, k the fewest any context of the batch
+    kept; the cut patches count as masked. At I-JEPA's ImageNet batch of 128 the encoder
+    sees far fewer patches than the untruncated view suggests (the README has the numbers).
+    The targets' own truncation (``min_keep_pred``) changes what the predictor is asked for,
+    not what the encoder sees, so it does not change these masks.
+
+    Where we differ otherwise, and why: without ``collator_batch`` sizes are drawn per mask
+    (I-JEPA draws them once per batch, which gives each mask the same distribution);
+    ``min_keep`` applies to the context only (I-JEPA also
     requires it of each target block and loops forever when a target is smaller); and after
     ``CONTEXT_TRIES`` failed context placements we redraw the targets (I-JEPA instead drops
     targets from the constraint, letting the context overlap them), so targets and context
@@ -117,11 +139,17 @@ def multiblock_blocks(
         min_keep: the context keeps more than this many patches (>= 0). I-JEPA's class
             default is 4; its ImageNet configs use 10.
         allow_overlap: True: the context is the whole context block, targets may be visible.
-        seed: int, numpy Generator, or None. Deterministic per seed (and n).
+        seed: int, numpy Generator, or None. Deterministic per seed (and n, and
+            ``collator_batch``).
+        collator_batch: None (default): every context whole (untruncated). An int B >= 1:
+            I-JEPA's MaskCollator view for batches of B consecutive masks (I-JEPA's ImageNet
+            configs: 128 per GPU), as described above.
 
     Returns:
         MultiBlockMasks(masks (N, H, W) bool True = masked, context (N, nenc, 4),
-        targets (N, npred, 4)); blocks as (top, left, height, width) in patches.
+        targets (N, npred, 4)); blocks as (top, left, height, width) in patches. With
+        ``collator_batch`` the masks are the truncated view; the context blocks are those
+        placed (before the cut).
 
     Raises:
         ValueError: bad parameters, or no context keeping more than ``min_keep`` patches
@@ -140,12 +168,15 @@ def multiblock_blocks(
     min_keep = _check_int(min_keep, "min_keep", 0)
     if not isinstance(allow_overlap, (bool, np.bool_)):
         raise TypeError(f"allow_overlap must be True or False, got {allow_overlap!r}")
+    if collator_batch is not None:
+        collator_batch = _check_int(collator_batch, "collator_batch", 1)
     rng = as_rng(seed)
     masks = np.empty((n, height, width), dtype=bool)
     context = np.empty((n, nenc, 4), dtype=np.int64)
     targets = np.empty((n, npred, 4), dtype=np.int64)
-    for start in range(0, n, _CHUNK):
-        part = slice(start, min(n, start + _CHUNK))
+    step = _CHUNK if collator_batch is None else collator_batch * max(1, _CHUNK // collator_batch)
+    for start in range(0, n, step):
+        part = slice(start, min(n, start + step))
         masks[part], context[part], targets[part] = _chunk(
             part.stop - part.start,
             height,
@@ -158,14 +189,18 @@ def multiblock_blocks(
             min_keep,
             bool(allow_overlap),
             rng,
+            collator_batch,
         )
     return MultiBlockMasks(masks, context, targets)
 
 
-def _chunk(n, height, width, enc_scale, pred_scale, aspect, nenc, npred, min_keep, overlap, rng):
-    # The same order of draws as I-JEPA: target size, then context size (square).
-    pred_h, pred_w = _block_size(rng.random(n), pred_scale, aspect, height, width)
-    enc_h, enc_w = _block_size(rng.random(n), enc_scale, (1.0, 1.0), height, width)
+def _chunk(
+    n, height, width, enc_scale, pred_scale, aspect, nenc, npred, min_keep, overlap, rng, batch
+):
+    # The same order of draws as I-JEPA: target size, then context size (square); with a
+    # collator batch, one draw of each per batch (the chunk starts on a batch boundary).
+    pred_h, pred_w = _block_size(_draws(rng, n, batch), pred_scale, aspect, height, width)
+    enc_h, enc_w = _block_size(_draws(rng, n, batch), enc_scale, (1.0, 1.0), height, width)
     targets = np.zeros((n, npred, 4), dtype=np.int64)
     targets[:, :, 2] = pred_h[:, None]
     targets[:, :, 3] = pred_w[:, None]
@@ -192,11 +227,36 @@ def _chunk(n, height, width, enc_scale, pred_scale, aspect, nenc, npred, min_kee
             f"{height}x{width} grid after {TARGET_DRAWS * CONTEXT_TRIES} tries; lower min_keep "
             "or pred_mask_scale"
         )
+    kept = [_paint(context[:, k], height, width) & ~forbidden for k in range(nenc)]
+    if batch is not None:
+        kept = _truncate_to_batch(kept, batch)
     visible = np.zeros((n, height, width), dtype=bool)
-    for k in range(nenc):
-        visible |= _paint(context[:, k], height, width)
-    visible &= ~forbidden
+    for part in kept:
+        visible |= part
     return ~visible, context, targets
+
+
+def _draws(rng, n, batch):
+    """(n,) uniform draws: one per mask, or one per batch of ``batch`` masks, repeated."""
+    if batch is None:
+        return rng.random(n)
+    return np.repeat(rng.random(-(-n // batch)), batch)[:n]
+
+
+def _truncate_to_batch(kept, batch):
+    """I-JEPA's collator cut: each context (a list over nenc of (n, H, W) bool) keeps its
+    first k patches in raster order, k the fewest patches any context of its batch (of
+    ``batch`` consecutive masks) keeps."""
+    n, height, width = kept[0].shape
+    counts = np.stack([part.sum(axis=(1, 2)) for part in kept], axis=1)  # (n, nenc)
+    starts = np.arange(0, n, batch)
+    fewest = np.repeat(np.minimum.reduceat(counts.min(axis=1), starts), batch)[:n]
+    cut = []
+    for part in kept:
+        flat = part.reshape(n, -1)
+        rank = np.cumsum(flat, axis=1)  # 1-based raster rank of each kept patch
+        cut.append((flat & (rank <= fewest[:, None])).reshape(n, height, width))
+    return cut
 
 
 def _block_size(u, scale, aspect, height, width):

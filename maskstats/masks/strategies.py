@@ -92,6 +92,7 @@ def generate(
     target_avgdist: float | None = None,
     target_p2dist: float | None = None,
     tol: float = 0.02,
+    num_masked: int | None = None,
     **kwargs: Any,
 ) -> np.ndarray:
     """Make N masks of one strategy for an image and patch size.
@@ -111,6 +112,9 @@ def generate(
         target_avgdist: "difficulty" only: target AvgDist in pixels (ignored by the others).
         target_p2dist: "difficulty" only: target mean P²Dist in patches (or target_avgdist).
         tol: "difficulty" only: relative tolerance of the target.
+        num_masked: "block" only: the masked count in patches, as BEiT takes it
+            (``num_masking_patches``; BEiT pretrains with 75 of 196); ``mask_ratio`` is then
+            ignored. None: the count follows from ``mask_ratio``.
         **kwargs: passed to the generator (e.g. block_masks' ``min_num_patches``).
 
     Returns:
@@ -118,6 +122,13 @@ def generate(
     """
     n = check_count(n)
     grid = grid_from_image(img_size, patch_size)
+    if num_masked is not None:
+        if strategy != "block":
+            raise ValueError(
+                f"a masked count (num_masked) is BEiT's way to set block masks; strategy "
+                f"{strategy!r} takes mask_ratio"
+            )
+        return block_masks(n, grid, seed=seed, num_masking_patches=num_masked, **kwargs)
     if strategy == "random":
         return random_masks(n, grid, mask_ratio, seed=seed, **kwargs)
     if strategy == "block":

@@ -561,6 +561,69 @@ def write_loss_difficulty(
     return table, files
 
 
+IJEPA_BATCHES = 16
+"""The literature section measures I-JEPA's two views on at least this many batches of 128
+(its ranges are over batches: each batch has one cut)."""
+
+
+MAE_SAMPLINGS = frozenset({"random", "block", "grid"})
+"""The strategies a report must show for its MAE Table 1(f) part (every table and figure
+shows only the strategies asked for)."""
+
+
+def write_literature(
+    out: Path, s: ReportSettings
+) -> tuple[dict[str, object] | None, dict[str, Path]]:
+    """The section against the literature, at 224/16 whatever the report's sizes: MAE's
+    Table 1(f) beside maskstats' statistics of ``s.n`` masks per row (with the finding and a
+    figure), when the report shows random, block and grid masks; I-JEPA's masks untruncated
+    and as its encoder sees them (``s.n`` rounded up to whole batches of 128, at least
+    ``IJEPA_BATCHES`` of them), when it shows multiblock masks.
+
+    Returns:
+        The tables and finding for :func:`maskstats.report.page.literature_section` (None
+        when the report shows neither), and the files written (literature_*.csv,
+        literature_mae_table1f.png/.pdf).
+    """
+    from maskstats import literature
+
+    names = {display_name(spec) for spec in s.strategies}
+    tables: dict[str, object] = {"n": s.n, "seed": s.seed}
+    files: dict[str, Path] = {}
+    if MAE_SAMPLINGS <= names:
+        tables.update(_mae_part(out, s, files))
+    if "multiblock" in names:
+        batches = max(IJEPA_BATCHES, -(-s.n // literature.IJEPA_IN1K["batch_size"]))
+        tables["ijepa"] = literature.ijepa_views(batches=batches, seed=s.seed)
+        files["literature_ijepa_views.csv"] = out / "literature_ijepa_views.csv"
+        tables["ijepa"].to_csv(files["literature_ijepa_views.csv"])
+    if len(tables) == 2:
+        return None, files
+    return tables, files
+
+
+def _mae_part(out: Path, s: ReportSettings, files: dict[str, Path]) -> dict[str, object]:
+    """MAE's Table 1(f) part of :func:`write_literature` (its files go into ``files``)."""
+    from maskstats import literature, plot
+
+    mae = literature.mae_sampling_statistics(n=s.n, seed=s.seed)
+    correlations = literature.rank_correlations(mae)
+    mae16 = literature.mae_sampling_statistics(n=s.n, seed=s.seed, block_min_num_patches=16)
+    finding = literature.mae_sampling_finding(
+        mae,
+        correlations,
+        ("BEiT's pretraining blocks (min 16 patches)", mae16, literature.rank_correlations(mae16)),
+    )
+    for name, table in (
+        ("literature_mae_table1f.csv", mae),
+        ("literature_rank_correlations.csv", correlations),
+    ):
+        files[name] = out / name
+        table.to_csv(files[name])
+    files.update(_save(plot.literature_scatter(mae, correlations), out / "literature_mae_table1f"))
+    return {"mae": mae, "correlations": correlations, "finding": finding}
+
+
 def _save(fig, stem: Path) -> dict[str, Path]:
     from maskstats import plot
 
@@ -573,6 +636,7 @@ FIGURES = (
     "mask_gallery",
     "metric_agreement",
     "effective_difficulty",
+    "literature_mae_table1f",
 )
 
 
@@ -654,9 +718,20 @@ def run_report(
             files.update(write_distribution_figures(build, s, skipped, masks=masks))
             loss_table, loss_files = write_loss_difficulty(build, s, skipped, masks=masks)
             files.update(loss_files)
+            literature, literature_files = write_literature(build, s)
+            files.update(literature_files)
             elapsed = time.perf_counter() - started
             files["index.html"] = write_index(
-                build, s, summary, metric_table, files, skipped, elapsed, loss_table, masks=masks
+                build,
+                s,
+                summary,
+                metric_table,
+                files,
+                skipped,
+                elapsed,
+                loss_table,
+                masks=masks,
+                literature=literature,
             )
             names = sorted([*files, MANIFEST])
             manifest = {

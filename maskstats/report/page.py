@@ -371,6 +371,13 @@ FIGURE_TEXT = {
         "targets dropped) alone (dashed) and with Difficulty-Flatten on P²Dist (solid). Grey: "
         "SimMIM's moderate 10–20 px.",
     ),
+    "literature_mae_table1f": (
+        "MAE's mask-sampling ablation against difficulty",
+        "MAE's published top-1 (ViT-L/16, ImageNet-1k, one run per row; top: linear probe, "
+        "bottom: fine-tune) against maskstats' statistics of the same samplings at 224/16, a "
+        "point per row; each title gives Spearman's rho over the four rows and its exact "
+        "permutation p. Grey: SimMIM's moderate 10–20 px.",
+    ),
     "metric_agreement": (
         "Do the metrics agree?",
         "Spearman rank correlation between two metrics over the same masked patches (at most "
@@ -435,6 +442,9 @@ FILE_TEXT = {
     "agreement.csv": "Spearman and Kendall correlations between metrics",
     "p2dist_cdf.csv": "the P²Dist distributions: share of masked patches below each P²Dist",
     "loss_difficulty.csv": "effective AvgDist, ESS and largest weight of each loss setting",
+    "literature_mae_table1f.csv": "MAE's Table 1(f) beside maskstats' statistics (224/16)",
+    "literature_rank_correlations.csv": "Spearman of each statistic with MAE's accuracies",
+    "literature_ijepa_views.csv": "I-JEPA's masks untruncated and as its encoder sees them",
     MANIFEST: "settings, version and file list of this report",
 }
 
@@ -510,6 +520,7 @@ def write_index(
     elapsed: float | None = None,
     loss_table: pd.DataFrame | None = None,
     masks: Mapping[tuple[str, float], np.ndarray] | None = None,
+    literature: Mapping[str, object] | None = None,
 ) -> Path:
     """index.html: a header (command, version, date, machine), each table and figure with a
     caption and its headline finding, the settings left out, a mask browser and links to every
@@ -530,6 +541,8 @@ def write_index(
             difficulty section; None or empty: no such section).
         masks: the report's masks (:func:`maskstats.report.build.report_masks`) for the mask
             browser (None: no browser).
+        literature: :func:`maskstats.report.build.write_literature`'s tables (the section
+            against the literature; None: no such section).
 
     Returns:
         The path of index.html.
@@ -648,6 +661,8 @@ nearest visible pixel, in patches; AvgDist (SimMIM) the same over a whole mask, 
         parts.append(_section("mask_gallery", "", _image_html(out, "mask_gallery"), files))
     if masks:
         parts.append(views.browser_html(masks, summary, s))
+    if literature:
+        parts.append(literature_section(out, literature, files))
     links = []
     for name in sorted({*files, "index.html", MANIFEST}):
         if name == "index.html":
@@ -682,3 +697,102 @@ def _equivalent_command(s: ReportSettings) -> str:
     if s.target_avgdist is not None:
         text += f" --target-avgdist {s.target_avgdist:g}"
     return text
+
+
+def literature_section(
+    out: Path, literature: Mapping[str, object], files: Mapping[str, Path]
+) -> str:
+    """The section against the literature: MAE's Table 1(f) beside maskstats' statistics of
+    the same masks (table, finding, figure) and I-JEPA's masks in both views, each where
+    ``literature`` has it.
+
+    Args:
+        out: the report folder (for the figure's size).
+        literature: "n", "seed"; with "mae" (:func:`maskstats.literature.
+            mae_sampling_statistics`), "correlations" (:func:`maskstats.literature.
+            rank_correlations`) and "finding" (str): MAE's part; with "ijepa"
+            (:func:`maskstats.literature.ijepa_views`): I-JEPA's part.
+        files: the files written (the figure is shown when it is among them).
+    """
+    parts = []
+    if "mae" in literature:
+        parts += _mae_section(out, literature, files)
+    if "ijepa" in literature:
+        parts += _ijepa_section(literature)
+    return "".join(parts)
+
+
+def _mae_section(
+    out: Path, literature: Mapping[str, object], files: Mapping[str, Path]
+) -> list[str]:
+    from maskstats.literature import MAE_CITATION
+
+    mae = literature["mae"]
+    shown = mae.rename(columns={"fine-tune": "MAE fine-tune [%]", "linear": "MAE linear [%]"})
+    for column in ("MAE fine-tune [%]", "MAE linear [%]"):  # as published: one decimal
+        shown[column] = [f"{value:.1f}" for value in shown[column]]
+    parts = [
+        "<section><h2>Against the literature: MAE's mask-sampling ablation</h2>",
+        f"<p class=finding>{html.escape(str(literature['finding']))}</p>",
+        html_table(
+            shown,
+            f"MAE's numbers: {MAE_CITATION}. Beside them maskstats' statistics of "
+            f"{literature['n']} masks per row at 224/16 (seed {literature['seed']}; block: "
+            "the exact-count BEiT generator, min 4 patches per block; grid 0.75: 2×2 cells, "
+            "which tile 14×14); whatever this report's own settings. Distance to SimMIM's "
+            "band: how far the mean AvgDist lies outside 10–20 px (0 inside).",
+        ),
+        html_table(
+            literature["correlations"],
+            "Spearman's rho of each statistic with MAE's accuracies over the four rows, and "
+            "its exact two-sided permutation p (the share of the 24 orderings of four rows "
+            "correlating at least as strongly; 0.083 is the smallest possible).",
+        ),
+        "</section>",
+    ]
+    if "literature_mae_table1f.png" in files:
+        parts.append(
+            _section(
+                "literature_mae_table1f", "", _image_html(out, "literature_mae_table1f"), files
+            )
+        )
+    return parts
+
+
+def _ijepa_section(literature: Mapping[str, object]) -> list[str]:
+    from maskstats.literature import IJEPA_CITATION, IJEPA_IN1K
+
+    ijepa = literature["ijepa"]
+    batch = IJEPA_IN1K["batch_size"]
+    cut, whole = ijepa.iloc[-1], ijepa.iloc[0]
+    finding = (
+        f"At its ImageNet batch of {batch}, I-JEPA's collator cuts every context to its "
+        f"batch's smallest: the encoder sees {cut['visible q10']:.0f}–{cut['visible q90']:.0f} "
+        f"patches (10–90% of masks; {whole['visible q10']:.0f}–{whole['visible q90']:.0f} "
+        f"untruncated), a masked share of {cut['masked share mean']:.3f} on average instead of "
+        f"{whole['masked share mean']:.3f}, and an AvgDist of {cut['AvgDist [px] mean']:.1f} px "
+        f"instead of {whole['AvgDist [px] mean']:.1f} px."
+    )
+    columns = {
+        "visible q10": "visible, 10%",
+        "visible q90": "visible, 90%",
+        "masked share mean": "masked share",
+        "AvgDist [px] mean": "AvgDist [px]",
+        "AvgDist [px] q10": "AvgDist 10% [px]",
+        "AvgDist [px] q90": "AvgDist 90% [px]",
+    }
+    table = ijepa[list(columns)].rename(columns=columns)
+    return [
+        "<section><h2>Against the literature: I-JEPA's masks as its encoder sees them</h2>",
+        f"<p class=finding>{html.escape(finding)}</p>",
+        html_table(
+            table,
+            f"I-JEPA's ImageNet mask settings ({IJEPA_CITATION}) at 224/16, "
+            f"{int(whole['masks'])} masks per view. Untruncated: multiblock_masks' default, each "
+            "context whole (the context block minus the targets). Truncated: "
+            f"multiblock_masks(collator_batch={batch}), every context cut to the smallest "
+            "context of its batch, keeping its first patches in raster order, as I-JEPA's "
+            "MaskCollator does. Visible: patches the encoder sees, per mask.",
+        ),
+        "</section>",
+    ]

@@ -462,3 +462,23 @@ def test_achievable_range_prints_short():
     assert f"low={found.low:.4g} px" in text and "exact=True" in text
     low, high = found  # still unpacks
     assert (low, high) == (found.low, found.high)
+
+
+def test_masks_reach_beits_pretraining_preset_by_count(tmp_path, capsys):
+    """--num-masked 75 --min-num-patches 16 are BEiT's own pretraining masks at 224/16."""
+    from maskstats.masks import block_masks
+
+    out = tmp_path / "beit.npy"
+    args = ["masks", "--strategy", "block", "--num-masked", "75", "--min-num-patches", "16"]
+    assert main([*args, "-n", "40", "--seed", "3", "--out", str(out)]) == 0
+    assert "75 masked each" in capsys.readouterr().out
+    expected = block_masks(40, 14, num_masking_patches=75, min_num_patches=16, seed=3)
+    np.testing.assert_array_equal(np.load(out), expected)
+    for bad, words in (
+        (["--strategy", "random", "--num-masked", "75"], "--num-masked is BEiT's count"),
+        (["--strategy", "block", "--num-masked", "197"], "more than the 14x14 grid's 196"),
+        (["--strategy", "grid", "--min-num-patches", "16"], "--min-num-patches is for"),
+    ):
+        assert main(["stats", *bad, "-n", "4"]) == 2
+        err = capsys.readouterr().err
+        assert words in err and err.count("\n") == 1

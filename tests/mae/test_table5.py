@@ -379,3 +379,53 @@ def test_table5_markdown_says_what_the_step_time_ratio_is(tmp_path):
     text = (tmp_path / "table5.md").read_text()
     assert "step-time ratio" in text.splitlines()[0]
     assert "analysis/step_time.py" in text and "one after another" in text
+
+
+@pytest.mark.slow
+def test_mae_sampling_preset_runs_maes_four_samplings_and_resumes(tmp_path):
+    """``rows="mae-sampling"``: the untrained encoder and MAE's Table 1(f) rows, each trained
+    with its own strategy and ratio, the step-time ratio against random 0.75, the training
+    loss of the last interval; a rerun skips every finished row."""
+    from maskstats.literature import MAE_SAMPLING_ABLATION
+    from maskstats.mae.runlog import read_metrics
+
+    settings = _micro_settings(tmp_path, rows="mae-sampling", seeds=(0, 1))
+    tables = run_table5(settings, echo=lambda line: None)
+    table = tables["table"]
+    expected = ["untrained encoder"] + [
+        f"{r.strategy} r={r.mask_ratio:g}" for r in MAE_SAMPLING_ABLATION
+    ]
+    assert list(table.index) == expected
+    assert table.loc["random r=0.75", "step-time ratio"] == pytest.approx(1.0)
+    assert np.isnan(table.loc["untrained encoder", "train loss"])
+    for name, row in zip(expected[1:], MAE_SAMPLING_ABLATION, strict=True):
+        folder = tmp_path / name.replace(" ", "_").replace("=", "") / "seed1"
+        saved = json.loads((folder / "eval.json").read_text())
+        assert saved["config"]["strategy"] == row.strategy
+        assert saved["config"]["mask_ratio"] == row.mask_ratio
+        intervals = [r for r in read_metrics(folder) if r["kind"] == "interval"]
+        assert saved["train"]["last_interval_loss"] == pytest.approx(intervals[-1]["loss"])
+        assert table.loc[name, "seeds"] == 2
+    # What each row trained on: its own masks. Grid 0.75 is the easiest mask of its ratio and
+    # block 0.75 the blockiest, so their targets' AvgDist brackets random 0.75's.
+    target = table["target AvgDist px"]
+    assert target["grid r=0.75"] < target["random r=0.75"] < target["block r=0.75"]
+    assert set(tables["separation"]["rows"]) == {5, 4}
+    lines = []
+    run_table5(settings, echo=lines.append)
+    assert sum(line.startswith("skip") for line in lines) == 2 * len(expected)
+
+
+def test_mae_sampling_rows_follow_the_published_table():
+    from maskstats.literature import MAE_SAMPLING_ABLATION
+    from maskstats.mae.table5 import baseline_row, mae_sampling_rows
+
+    settings = Table5Settings(rows="mae-sampling")
+    rows = mae_sampling_rows(settings)
+    assert not rows[0].trained
+    assert [(r.strategy, r.mask_ratio) for r in rows[1:]] == [
+        (r.strategy, r.mask_ratio) for r in MAE_SAMPLING_ABLATION
+    ]
+    assert all(r.weighting == "none" and r.metric == "none" for r in rows)
+    assert baseline_row(settings) == "random r=0.75"
+    assert baseline_row(Table5Settings()) == "MAE r=0.75"

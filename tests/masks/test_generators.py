@@ -381,3 +381,165 @@ def test_multiblock_refuses_bad_parameters(kwargs, words):
     kwargs = {"grid": 14, **kwargs}
     with pytest.raises(ValueError, match=words):
         multiblock_masks(4, seed=0, **kwargs)
+
+
+# --------------------------------------------------------------------------- BEiT's count
+
+
+def beit_masking_generator(rng, height, width, count, min_num_patches, max_num_patches=None):
+    """BEiT's MaskingGenerator.__call__ (microsoft/unilm beit/masking_generator.py) as an
+    independent reference, drawing from ``rng`` (a random.Random) as BEiT draws from
+    Python's ``random``: its loop as it is, with no fill."""
+    max_num_patches = count if max_num_patches is None else max_num_patches
+    log_lo, log_hi = math.log(0.3), math.log(1 / 0.3)
+    mask = np.zeros((height, width), dtype=int)
+    mask_count = 0
+    while mask_count < count:
+        max_mask = min(count - mask_count, max_num_patches)
+        delta = 0
+        for _attempt in range(10):
+            target_area = rng.uniform(min_num_patches, max_mask)
+            aspect = math.exp(rng.uniform(log_lo, log_hi))
+            h = int(round(math.sqrt(target_area * aspect)))
+            w = int(round(math.sqrt(target_area / aspect)))
+            if w < width and h < height:
+                top = rng.randint(0, height - h)
+                left = rng.randint(0, width - w)
+                num_masked = mask[top : top + h, left : left + w].sum()
+                if 0 < h * w - num_masked <= max_mask:
+                    for i in range(top, top + h):
+                        for j in range(left, left + w):
+                            if mask[i, j] == 0:
+                                mask[i, j] = 1
+                                delta += 1
+                if delta > 0:
+                    break
+        if delta == 0:
+            break
+        mask_count += delta
+    return mask.astype(bool)
+
+
+def test_block_masks_take_beits_count():
+    # 75 of 196 is MAE's count at any ratio in (0.3776, 0.3827]: the same masks either way.
+    by_count = block_masks(300, 14, num_masking_patches=75, min_num_patches=16, seed=4)
+    by_ratio = block_masks(300, 14, 0.38, min_num_patches=16, seed=4)
+    np.testing.assert_array_equal(by_count, by_ratio)
+    assert (by_count.sum(axis=(1, 2)) == 75).all()
+    np.testing.assert_array_equal(
+        mask_lib.generate("block", 50, 224, 16, 0.9, seed=2, num_masked=75, min_num_patches=16),
+        block_masks(50, 14, num_masking_patches=75, min_num_patches=16, seed=2),
+    )
+    assert (block_masks(5, (3, 4), num_masking_patches=12, seed=0)).all()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({}, "exactly one of mask_ratio and num_masking_patches"),
+        ({"mask_ratio": 0.5, "num_masking_patches": 75}, "exactly one"),
+        ({"num_masking_patches": 197}, "at most the grid's 196 patches"),
+        ({"num_masking_patches": -1}, ">= 0"),
+    ],
+)
+def test_block_masks_refuse_a_bad_count(kwargs, words):
+    with pytest.raises(ValueError, match=words):
+        block_masks(4, 14, seed=0, **kwargs)
+
+
+def test_a_count_is_refused_for_strategies_that_take_a_ratio():
+    with pytest.raises(ValueError, match="strategy 'random' takes mask_ratio"):
+        mask_lib.generate("random", 4, 224, 16, 0.75, num_masked=75)
+
+
+def test_beits_own_loop_stops_short_where_beits_code_does():
+    """exact_count=False is BEiT's loop as it is: with the same seed the exact masks are its
+    masks plus the fill; at BEiT's preset (75 patches, min 16 per block) the share of masks it
+    leaves short and their mean count agree with an independent port of BEiT's code (different
+    random streams: within 5 binomial standard errors)."""
+    import random
+
+    n = 2000
+    own = block_masks(n, 14, num_masking_patches=75, min_num_patches=16, seed=7, exact_count=False)
+    exact = block_masks(n, 14, num_masking_patches=75, min_num_patches=16, seed=7)
+    assert not (own & ~exact).any()  # the fill only adds
+    counts = own.sum(axis=(1, 2))
+    assert (counts <= 75).all()
+    full = counts == 75
+    np.testing.assert_array_equal(own[full], exact[full])
+    rng = random.Random(0)
+    port = np.array([beit_masking_generator(rng, 14, 14, 75, 16).sum() for _ in range(n)])
+    short, port_short = np.mean(~full), np.mean(port < 75)
+    error = math.sqrt(2 * port_short * (1 - port_short) / n)
+    assert 0.05 < port_short < 0.95  # the preset does stop short often
+    assert abs(short - port_short) < 5 * error
+    assert abs(counts.mean() - port.mean()) < 5 * port.std() / math.sqrt(n / 2)
+
+
+# --------------------------------------------------------------------------- I-JEPA's collator
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    grid=st.sampled_from([(14, 14), (16, 16), (9, 7)]),
+    batch=st.integers(1, 9),
+    n=st.integers(1, 30),
+    nenc=st.integers(1, 2),
+    allow_overlap=st.booleans(),
+    seed=st.integers(0, 2**31),
+)
+def test_collator_batch_cuts_every_context_to_its_batchs_smallest(
+    grid, batch, n, nenc, allow_overlap, seed
+):
+    """I-JEPA's MaskCollator, recomputed from the blocks: within each batch of ``batch``
+    consecutive masks one block size, and each context keeps its first k patches in raster
+    order (``cm[:min_keep_enc]``), k the fewest any context of the batch keeps."""
+    height, width = grid
+    got = multiblock_blocks(
+        n, grid, nenc=nenc, allow_overlap=allow_overlap, seed=seed, collator_batch=batch
+    )
+    targets = paint(got.targets, height, width)
+    expected = np.ones((n, height, width), bool)
+    for start in range(0, n, batch):
+        rows = range(start, min(n, start + batch))
+        for blocks in (got.context, got.targets):  # one size per batch
+            sizes = blocks[start : start + batch, :, 2:]
+            assert (sizes == sizes[:1, :1]).all()
+        kept = {
+            (i, k): np.flatnonzero(
+                paint(got.context[i : i + 1, k : k + 1], height, width)[0]
+                & (True if allow_overlap else ~targets[i])
+            )
+            for i in rows
+            for k in range(nenc)
+        }
+        fewest = min(len(v) for v in kept.values())
+        for (i, _k), indices in kept.items():
+            expected[i].reshape(-1)[indices[:fewest]] = False
+    np.testing.assert_array_equal(got.masks, expected)
+    visible = (~got.masks).sum(axis=(1, 2))
+    if nenc == 1:  # one context: the same count in a batch, as the collator stacks them
+        for start in range(0, n, batch):
+            assert (visible[start : start + batch] == visible[start]).all()
+
+
+def test_collator_batch_of_one_cuts_nothing():
+    got = multiblock_blocks(200, 14, seed=3, collator_batch=1)
+    whole = paint(got.context, 14, 14) & ~paint(got.targets, 14, 14)
+    np.testing.assert_array_equal(got.masks, ~whole)
+
+
+def test_ijepa_encoder_view_at_its_imagenet_batch_hides_more():
+    """At I-JEPA's ImageNet batch of 128 (min_keep 10) the cut contexts keep fewer patches
+    than the whole ones, so more is hidden and farther from what is seen."""
+    from maskstats.metrics import avgdist
+
+    whole = multiblock_masks(512, 14, min_keep=10, seed=0)
+    cut = multiblock_masks(512, 14, min_keep=10, seed=0, collator_batch=128)
+    assert masked_share(cut).mean() > masked_share(whole).mean() + 0.1
+    assert avgdist(cut, 16).mean() > 1.5 * avgdist(whole, 16).mean()
+    assert multiblock_masks(10, 14, seed=0, collator_batch=None).shape == (10, 14, 14)
+    with pytest.raises(ValueError, match="collator_batch must be >= 1"):
+        multiblock_masks(4, 14, collator_batch=0)
+    with pytest.raises(TypeError, match="collator_batch must be an int"):
+        multiblock_masks(4, 14, collator_batch=2.0)
