@@ -231,7 +231,7 @@ def _draw(ax: Any, rec: Reconstructions, row: int, column: str, scales: dict) ->
     else:
         values = {"loss": rec.loss, "difficulty": rec.difficulty, "weights": rec.weights}[column]
         _map(ax, values[row], scales[column], p, rec.original[row])
-        _hatch(ax, rec.dropped[row], p, fill=column == "loss")
+        _hatch(ax, rec.dropped[row], p, fill=column != "difficulty")  # no loss, weight 0
     ax.set_xticks([])
     ax.set_yticks([])
     for spine in ax.spines.values():
