@@ -15,6 +15,11 @@ import pandas as pd  # noqa: E402
 
 from maskstats.literature import SIMMIM_MODERATE_BAND as SIMMIM_MODERATE_PX  # noqa: E402
 from maskstats.metrics import REGISTRY  # noqa: E402
+from maskstats.plot_recon import (  # noqa: E402, F401 (the reconstruction figures, re-exported)
+    reconstruction_figure,
+    reconstruction_gallery,
+    reconstruction_panel,
+)
 
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000"]
 

@@ -545,6 +545,24 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_visualize(args: argparse.Namespace) -> int:
+    """Write a reconstruction gallery of a checkpoint and print one line per image."""
+    require_torch("visualize")
+    import shlex
+
+    from maskstats.mae.config import VisualizeSettings
+    from maskstats.mae.visualize import visualize
+
+    settings = settings_from_args(VisualizeSettings, args)
+    settings.command = shlex.join(["maskstats", *getattr(args, "argv", ["visualize"])])
+    result = visualize(settings)
+    for title, rho, count in result["rows"]:
+        shown = f"{rho:+.3f}" if rho == rho else "n/a"
+        print(f"{title}: Spearman(difficulty, loss) {shown} over {count} masked patches")
+    print(f"wrote {result['index']} ({result['kind']} checkpoint)")
+    return 0
+
+
 def cmd_table5(args: argparse.Namespace) -> int:
     """Run (or resume) the Tab.5 comparison and print the table."""
     require_torch("table5")
@@ -569,5 +587,9 @@ def cmd_table5(args: argparse.Namespace) -> int:
         print(to_markdown(display_separation(separation)), end="")
     else:
         print("\nWhether the rows differ beyond seed noise needs at least 2 seeds per row.")
-    print(f"wrote {settings.out}/table5.csv, .md, .tex, .png, spearman_by_metric.md, separation.md")
+    galleries = ", gallery.md" if settings.gallery_images > 0 else ""
+    print(
+        f"wrote {settings.out}/table5.csv, .md, .tex, .png, spearman_by_metric.md, "
+        f"separation.md{galleries}"
+    )
     return 0

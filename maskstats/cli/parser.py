@@ -18,7 +18,7 @@ from maskstats.cli.argtypes import (
     path_text,
     positive_int,
 )
-from maskstats.mae.config import EvalSettings, Table5Settings, TrainConfig
+from maskstats.mae.config import EvalSettings, Table5Settings, TrainConfig, VisualizeSettings
 from maskstats.masks import STRATEGIES
 from maskstats.report import ReportSettings
 
@@ -226,6 +226,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = command("eval", "linear probe, k-NN and real difficulty of a checkpoint")
     add_settings(evaluate, EvalSettings)
     evaluate.set_defaults(func=commands.cmd_eval)
+
+    visualize = command(
+        "visualize",
+        "reconstructions of an MAE checkpoint next to each patch's loss, difficulty and weight",
+    )
+    add_settings(visualize, VisualizeSettings)
+    visualize.set_defaults(func=commands.cmd_visualize)
 
     table5 = command("table5", "the Tab.5 comparison: train, evaluate, one table")
     add_settings(table5, Table5Settings)

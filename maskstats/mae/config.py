@@ -148,6 +148,14 @@ class TrainConfig:
     overwrite: bool = option(False, "replace the run already in --out")
     save_every: int = option(200, "checkpoint every N steps", kind="positive_int")
     log_every: int = option(10, "log a record every N steps", kind="positive_int")
+    gallery_images: int = option(
+        4,
+        "images in the reconstruction gallery written at the end of the run (RUN/gallery; 0: none)",
+        kind="int",
+    )
+    gallery_every: int | None = option(
+        None, "also write a gallery every N steps (RUN/gallery-steps/step_N)", kind="positive_int"
+    )
     resume: str | None = option(
         None, "checkpoint file or run folder to resume, with its saved settings"
     )
@@ -179,6 +187,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "accum_iter", "save_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        if self.gallery_images < 0:
+            raise ValueError(f"gallery_images must be 0 or more, got {self.gallery_images}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {self.strategy!r}")
         if self.strategy in VARIABLE_COUNT:
@@ -306,7 +316,7 @@ RUN_SETTINGS = (
     "dataset_length",
 )
 """Fields that define a run: a resume takes them from the run's saved settings."""
-LOG_SETTINGS = ("log_every", "save_every")
+LOG_SETTINGS = ("log_every", "save_every", "gallery_images", "gallery_every")
 """Fields a resume takes from the saved settings when left at their default, and lets change
 without a conflict."""
 
@@ -394,6 +404,94 @@ metric, decoder masking); ``mae-sampling``, MAE's mask-sampling ablation (its Ta
 random 0.75, block 0.5, block 0.75, grid 0.75, each plain MAE; ``mask_ratio`` and
 ``baseline_ratio`` do not apply)."""
 
+
+GALLERY_FOLDER = "gallery"
+"""Where a run (and a table5 row) keeps its reconstruction gallery; ``--gallery-every``
+galleries go to ``GALLERY_STEPS_FOLDER``/step_NNNNNN."""
+GALLERY_STEPS_FOLDER = "gallery-steps"
+
+
+@dataclass
+class VisualizeSettings:
+    """What ``maskstats visualize`` shows: reconstructions of a checkpoint next to the loss,
+    the difficulty and the loss weight of every patch. Given the same seed, data, image size,
+    strategy and mask ratio, every checkpoint is shown the same images and masks."""
+
+    ckpt: str = option(
+        help="a maskstats run folder or checkpoint, a Hugging Face ViTMAE folder "
+        "(save_pretrained), or a facebook-MAE-style state dict (.pth, with --arch)"
+    )
+    arch: str | None = option(
+        None,
+        "facebook-MAE-style state dicts: FILE.py:FACTORY or module:FACTORY building the model "
+        "(e.g. examples/tiny_models_mae.py:MaskedAutoencoderViT, models_mae:mae_vit_base_patch16)",
+    )
+    norm_pix_loss: bool = option(
+        False,
+        "facebook-MAE-style state dicts: the model predicts per-patch normalised pixels "
+        "(maskstats and Hugging Face checkpoints say so themselves)",
+    )
+    data: str | None = option(
+        None, "images to show (default: the run's pretraining data, else builtin:natural)"
+    )
+    n: int = option(8, "images, one row each", kind="positive_int")
+    seed: int = option(0, "seed of the images, the masks and the decoder-masking tie-breaks")
+    strategy: str = option("random", "mask strategy", choices=STRATEGIES)
+    mask_ratio: float | None = option(
+        None, "share of patches masked (default: the model's own)", kind="ratio"
+    )
+    mask_patch_size: int = option(
+        32, "SimMIM masking cell in pixels (simmim only)", kind="positive_int"
+    )
+    target_avgdist: float | None = option(
+        None, "AvgDist target in pixels (strategy difficulty)", kind="float"
+    )
+    metric: str | None = option(
+        None,
+        "difficulty metric of the difficulty and weight maps (default: the run's, else p2dist)",
+        choices=PATCH_METRICS,
+    )
+    weighting: str | None = option(
+        None, "loss weighting shown (default: the run's, else flatten)", choices=WEIGHTINGS
+    )
+    flatten_alpha: float | None = option(
+        None,
+        "flatten / histogram exponent (default: the run's, else the weighting's)",
+        kind="float",
+    )
+    decoder_mask_ratio: float | None = option(
+        None,
+        "share of the hardest masked patches dropped from the decoder (default: the run's, else 0)",
+        kind="ratio",
+    )
+    img_size: int | None = option(
+        None,
+        "image side in pixels (default: the model's; it must fit the model)",
+        kind="positive_int",
+    )
+    out: str | None = option(
+        None, "gallery folder (default: RUN/visualize for a run, else maskstats-gallery)"
+    )
+    overwrite: bool = option(False, "replace the gallery already in --out")
+    device: str = option("auto", "auto (CUDA when present), cpu, cuda or cuda:N")
+    title: str | None = option(None, cli=False)
+    """The gallery's name on its page (default: the checkpoint's path)."""
+    command: str | None = option(None, cli=False)
+    """The command line shown on the page."""
+
+    def validate(self) -> None:
+        """Raise ValueError with one line for settings that cannot work."""
+        if self.strategy in VARIABLE_COUNT:
+            raise ValueError(
+                f"strategy {self.strategy} masks a different number of patches in each image; "
+                "an MAE encoder needs one count per batch"
+            )
+        if self.strategy == "difficulty" and self.target_avgdist is None:
+            raise ValueError("strategy difficulty needs --target-avgdist")
+        if self.mask_ratio is not None and self.mask_ratio <= 0:
+            raise ValueError("--mask-ratio must be above 0: at 0 nothing is reconstructed")
+
+
 QUICK_EVAL_IMAGES = 2000
 """``table5 --quick`` evaluates each row on at most this many images."""
 
@@ -443,6 +541,11 @@ class Table5Settings:
     )
     eval_test_share: float = option(
         0.2, "share of the evaluation images the probe and k-NN are tested on", kind="share"
+    )
+    gallery_images: int = option(
+        4,
+        "images in each row's reconstruction gallery, the same for every row (0: none)",
+        kind="int",
     )
     eval_seed: int = option(
         0,

@@ -35,6 +35,7 @@ from maskstats.mae.evaluate import (
     split_indices,
 )
 from maskstats.mae.train import Trainer
+from maskstats.mae.visualize import table5_galleries
 from maskstats.metrics import PATCH_METRICS
 
 
@@ -145,7 +146,7 @@ def row_config(s: Table5Settings, row: Row, seed: int, folder: Path) -> TrainCon
         progress=s.progress,
         log_every=max(1, (s.max_steps or 100) // 10),
         save_every=100,
-        **s.extra,
+        **{"gallery_images": 0, **s.extra},  # table5 draws its rows' galleries on eval images
     )
 
 
@@ -288,13 +289,14 @@ def best_flatten_metric(results: list[dict], rows: Sequence[Row]) -> str:
     return max(flatten, key=lambda r: knn[r.name]).metric
 
 
-FREE_SETTINGS = ("out", "progress", "seeds")
+FREE_SETTINGS = ("out", "progress", "seeds", "gallery_images")
+"""Settings a rerun into the same folder may change: where the folder is, the progress bar,
+which seeds run (finished (row, seed) pairs are reused, new seeds added) and how many images the
+row galleries show. Any other change would mix rows made under different settings in one
+table."""
 BEFORE_SETTING = {"flatten_definition": "histogram"}
 """What a settings.json written before a setting existed meant by it: folders from before 0.2.0
 hold flatten rows made with the histogram equaliser."""
-"""Settings a rerun into the same folder may change: where the folder is, the progress bar and
-which seeds run (finished (row, seed) pairs are reused, new seeds added). Any other change would
-mix rows made under different settings in one table."""
 
 
 def check_same_settings(s: Table5Settings, out: Path) -> None:
@@ -392,6 +394,13 @@ def run_table5(s: Table5Settings, echo: Callable[[str], None] = print) -> dict[s
     rows += extra_rows
     tables = summarize(results, rows, s)
     write_tables(tables, out)
+    if s.gallery_images > 0:
+        gallery = table5_galleries(s, rows, echo)
+        with open(out / "table5.md", "a", encoding="utf-8") as handle:
+            handle.write(
+                f"\nReconstructions of every row on the same images: [{gallery.name}]"
+                f"({gallery.name})\n"
+            )
     return tables
 
 

@@ -34,7 +34,12 @@ from maskstats.mae.checkpoint import (
     save_checkpoint,
     to_numpy,
 )
-from maskstats.mae.config import TrainConfig, resume_config
+from maskstats.mae.config import (
+    GALLERY_FOLDER,
+    GALLERY_STEPS_FOLDER,
+    TrainConfig,
+    resume_config,
+)
 from maskstats.mae.data import load_dataset
 from maskstats.mae.model import MaskedAutoencoderViT, create_model
 from maskstats.mae.runlog import (
@@ -143,6 +148,9 @@ def claim_run_folder(out: Path, overwrite: bool) -> None:
     for name in existing:
         (out / name).unlink()
     remove_stale_temporaries(out)
+    from maskstats.report.gallery import remove_galleries
+
+    remove_galleries(out, (GALLERY_FOLDER, GALLERY_STEPS_FOLDER))
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
@@ -568,6 +576,8 @@ class Trainer:
                     self.epoch_stats = self._new_stats()
                 if self.step % c.save_every == 0:
                     self.save()
+                if c.gallery_every and self.step % c.gallery_every == 0 and self.step < stop_at:
+                    self.write_gallery(final=False)
                 if self._signal is not None:
                     self._stop_on_signal(bar)
                 if end_of_epoch or self.step >= stop_at:
@@ -587,7 +597,22 @@ class Trainer:
             write_csv(self.out)
             write_loss_per_bin(self.out)
             (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
+            self.write_gallery(final=True)
         return summary
+
+    def write_gallery(self, final: bool) -> None:
+        """The reconstruction gallery of the model as it is now (main process, when
+        ``gallery_images`` > 0): RUN/gallery at the end, RUN/gallery-steps/step_N during the
+        run (:func:`maskstats.mae.gallery.training_gallery`). A gallery folder that is not
+        one (a user's folder in its place) is left alone, with a warning."""
+        if not (self.dist.is_main and self.cfg.gallery_images > 0):
+            return
+        from maskstats.mae.gallery import training_gallery
+
+        try:
+            training_gallery(self.model, self.cfg, self.out, self.step, final)
+        except (FileExistsError, ValueError) as error:
+            tqdm.write(f"maskstats: no gallery at step {self.step}: {error}", file=sys.stderr)
 
     def _micro_step(self, imgs, micro_index, micro_in_step, interval, epoch_stats, timing) -> float:
         c = self.cfg

@@ -299,17 +299,8 @@ def resolve_strategy(spec: str) -> Strategy:
             f"unknown strategy {spec!r}; expected one of {', '.join(STRATEGIES)}, "
             "module:function, or a .npy/.npz mask file"
         )
-    module_name, _, attr = spec.rpartition(":")
-    if not module_name or not attr:
-        raise ValueError(f"strategy {spec!r}: expected module:function")
-    module = _import(spec, module_name)
-    func: Any = module
-    for part in attr.split("."):
-        if not hasattr(func, part):
-            raise ValueError(f"strategy {spec!r}: module {module_name!r} has no {attr!r}")
-        func = getattr(func, part)
-    if not callable(func):
-        raise ValueError(f"strategy {spec!r}: {attr!r} in {module_name!r} is not callable")
+    func = import_callable(spec)
+    attr = spec.rpartition(":")[2]
     try:
         inspect.signature(func).bind(1, (1, 1), 0.5, 0)
     except TypeError:
@@ -337,17 +328,43 @@ def resolve_strategies(specs: Sequence[str]) -> list[Strategy]:
     return resolved
 
 
+def import_callable(spec: str, what: str = "strategy") -> Any:
+    """The callable that ``module:function`` (or ``path/to/file.py:function``, or
+    ``module:Class.method``) names.
+
+    Args:
+        spec: the text.
+        what: what the callable is for, named in errors (e.g. "strategy", "--arch").
+
+    Raises:
+        ValueError: no ``:``, an unimportable module, a missing attribute or one that is not
+            callable (one line).
+    """
+    module_name, _, attr = spec.strip().rpartition(":")
+    if not module_name or not attr:
+        raise ValueError(f"{what} {spec!r}: expected module:function")
+    module = _import(spec, module_name, what)
+    func: Any = module
+    for part in attr.split("."):
+        if not hasattr(func, part):
+            raise ValueError(f"{what} {spec!r}: module {module_name!r} has no {attr!r}")
+        func = getattr(func, part)
+    if not callable(func):
+        raise ValueError(f"{what} {spec!r}: {attr!r} in {module_name!r} is not callable")
+    return func
+
+
 def _is_mask_file(spec: str) -> bool:
     return Path(spec).suffix.lower() in MASK_FILE_SUFFIXES
 
 
-def _import(spec: str, module_name: str) -> Any:
+def _import(spec: str, module_name: str, what: str = "strategy") -> Any:
     """Import ``module_name`` (a dotted name, or a path to a .py file)."""
     try:
         if module_name.endswith(".py"):
             path = Path(module_name).expanduser()
             if not path.is_file():
-                raise ValueError(f"strategy {spec!r}: {path} does not exist")
+                raise ValueError(f"{what} {spec!r}: {path} does not exist")
             name = f"_maskstats_strategy_{abs(hash(str(path.resolve())))}"
             if name in sys.modules:
                 return sys.modules[name]
@@ -372,7 +389,7 @@ def _import(spec: str, module_name: str) -> Any:
         raise
     except Exception as error:  # the user's module failed to import: one line, named
         raise ValueError(
-            f"strategy {spec!r}: cannot import {module_name!r} ({type(error).__name__}: {error})"
+            f"{what} {spec!r}: cannot import {module_name!r} ({type(error).__name__}: {error})"
         ) from None
 
 

@@ -44,23 +44,30 @@ def _protected(path: Path) -> str | None:
     return None
 
 
-def read_manifest(folder: Path) -> dict | None:
-    """The manifest of a report folder, or None when ``folder`` is not a maskstats report."""
+TOOL = "maskstats report"
+KINDS = {TOOL: "a maskstats report"}
+"""How an error names a folder of each tool (a tool not listed is named as it is)."""
+
+
+def read_manifest(folder: Path, manifest: str = MANIFEST, tool: str = TOOL) -> dict | None:
+    """The manifest of a report folder (or of another ``tool``'s folder, in its ``manifest``
+    file), or None when ``folder`` is not one."""
     try:
-        manifest = json.loads((folder / MANIFEST).read_text())
+        found = json.loads((folder / manifest).read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(manifest, dict) or manifest.get("tool") != "maskstats report":
+    if not isinstance(found, dict) or found.get("tool") != tool:
         return None
-    return manifest
+    return found
 
 
-def check_output(out: Path, overwrite: bool) -> None:
+def check_output(out: Path, overwrite: bool, manifest: str = MANIFEST, tool: str = TOOL) -> None:
     """Refuse, before any work, an output the report may not write or replace.
 
     A new or empty folder is fine. An existing one needs ``overwrite`` and must be a
     maskstats report (its manifest lists every file in it) that is not ``/``, the home folder
-    or the current folder (or above them).
+    or the current folder (or above them). ``manifest`` and ``tool`` name another kind of
+    folder (e.g. a reconstruction gallery).
 
     Raises:
         FileExistsError, ValueError: one line saying why.
@@ -74,24 +81,23 @@ def check_output(out: Path, overwrite: bool) -> None:
     why = _protected(out)
     if why:
         raise ValueError(f"refusing to replace {out}: {why}; pass a new --out folder")
-    if read_manifest(out) is None:
+    if read_manifest(out, manifest, tool) is None:
         raise ValueError(
-            f"refusing to replace {out}: it is not a maskstats report (no {MANIFEST}); "
+            f"refusing to replace {out}: it is not {KINDS.get(tool, tool)} (no {manifest}); "
             "pass a new --out folder"
         )
-    foreign = foreign_files(out)
+    foreign = foreign_files(out, manifest, tool)
     if foreign:
         raise ValueError(
-            f"refusing to replace {out}: it holds files the report did not write "
-            f"({_shown(foreign)})"
+            f"refusing to replace {out}: it holds files {tool} did not write ({_shown(foreign)})"
         )
 
 
-def foreign_files(folder: Path) -> list[str]:
+def foreign_files(folder: Path, manifest: str = MANIFEST, tool: str = TOOL) -> list[str]:
     """Names in ``folder`` that its manifest does not list: every name when it is not a
-    maskstats report."""
-    manifest = read_manifest(folder)
-    listed = set(manifest.get("files", [])) | {MANIFEST} if manifest else set()
+    maskstats report (or ``tool``'s folder, with its ``manifest`` file)."""
+    found = read_manifest(folder, manifest, tool)
+    listed = set(found.get("files", [])) | {manifest} if found else set()
     return sorted(p.name for p in folder.iterdir() if p.name not in listed)
 
 

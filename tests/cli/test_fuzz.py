@@ -1,6 +1,7 @@
 """A table of bad arguments for every subcommand: each must exit 2 with exactly one line on
 stderr, no traceback, and leave the output folder (and its sentinel file) as it was."""
 
+import importlib.util
 import io
 import os
 import pickle
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny_checkpoints import EXAMPLE_ARCH
 
 from maskstats.cli import commands, main
 
@@ -202,15 +204,77 @@ def _cases():
     ]
 
 
-@pytest.mark.parametrize(("command", "args", "words"), _cases())
-def test_bad_arguments(place, capsys, monkeypatch, command, args, words):
+def _visualize_cases():
+    """Bad checkpoints, options and outputs of ``maskstats visualize`` ({models}: the tiny
+    checkpoints of the ``models`` fixture); an --out that the command must never create."""
+    i, o, m, hf = "{in}", "{out}", "{models}", "{models}/hf"
+    arch = f"{EXAMPLE_ARCH}:MaskedAutoencoderViT"
+    ckpts = [
+        ("visualize", ["--ckpt", f"{i}/missing.pt"], "does not exist"),
+        ("visualize", ["--ckpt", i], "neither a maskstats run"),
+        ("visualize", ["--ckpt", f"{i}/ckpt.txt"], "cannot read checkpoint"),
+        ("visualize", ["--ckpt", f"{m}/bert"], "wrong architecture"),
+        ("visualize", ["--ckpt", f"{m}/fb.pth"], "--arch"),
+        ("visualize", ["--ckpt", f"{m}/fb_broken.pth", "--arch", arch], "wrong architecture"),
+        ("visualize", ["--ckpt", f"{m}/fb.pth", "--arch", "no_such_module:f"], "cannot import"),
+        ("visualize", ["--ckpt", f"{m}/fb.pth", "--arch", f"{EXAMPLE_ARCH}:nope"], "has no"),
+        ("visualize", ["--ckpt", f"{m}/tensor.pt"], "not a dict"),
+        ("visualize", ["--ckpt", hf, "--img-size", "48"], "does not fit"),
+        ("visualize", ["--ckpt", hf, "--strategy", "multiblock"], "different number"),
+        ("visualize", ["--ckpt", hf, "--strategy", "difficulty"], "--target-avgdist"),
+        ("visualize", ["--ckpt", hf, "--mask-ratio", "1.5"], "[0, 1)"),
+        ("visualize", ["--ckpt", hf, "--mask-ratio", "0"], "above 0"),
+        ("visualize", ["--ckpt", hf, "-n", "0"], "positive"),
+        ("visualize", ["--ckpt", hf, "--data", f"{i}/no_images"], "does not exist"),
+        ("visualize", ["--ckpt", hf, "--device", "cuda:7"], "CUDA"),
+        ("visualize", ["--ckpt", hf, "--metric", "avgdist"], "invalid choice"),
+        ("visualize", [], "--ckpt"),
+    ]
+    return [(command, [*args, "--out", f"{o}/g"], words) for command, args, words in ckpts] + [
+        ("visualize", ["--ckpt", hf, "--out", o], "--overwrite"),
+        ("visualize", ["--ckpt", hf, "--out", o, "--overwrite"], "not a maskstats gallery"),
+        ("visualize", ["--ckpt", hf, "--out", f"{o}/sentinel.txt"], "not a folder"),
+    ]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> Path | None:
+    """Tiny checkpoints for the visualize cases (None without torch and transformers)."""
+    if (
+        importlib.util.find_spec("torch") is None
+        or importlib.util.find_spec("transformers") is None
+    ):
+        return None
+    import torch
+    from tiny_checkpoints import save_tiny_fb, save_tiny_vitmae
+
+    folder = tmp_path_factory.mktemp("models")
+    save_tiny_vitmae(folder / "hf")
+    (folder / "bert").mkdir()
+    (folder / "bert" / "config.json").write_text('{"model_type": "bert"}')
+    state = torch.load(save_tiny_fb(folder / "fb.pth"))
+    del state["model"]["decoder_pred.bias"]
+    torch.save(state, folder / "fb_broken.pth")
+    torch.save(torch.zeros(3), folder / "tensor.pt")
+    return folder
+
+
+@pytest.mark.parametrize(("command", "args", "words"), _cases() + _visualize_cases())
+def test_bad_arguments(place, models, capsys, monkeypatch, command, args, words):
     # The memory checks as on a 16 GB machine, whatever this one has.
     monkeypatch.setattr(commands, "physical_memory", lambda: 16 * 2**30)
     out = place / "out"
+    if any("{models}" in a for a in args) and models is None:
+        pytest.skip("needs torch and transformers for its checkpoints")
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     argv = [
         command,
-        *(a.replace("{in}", str(place / "in")).replace("{out}", str(out)) for a in args),
+        *(
+            a.replace("{in}", str(place / "in"))
+            .replace("{out}", str(out))
+            .replace("{models}", str(models))
+            for a in args
+        ),
     ]
     assert main(argv) == 2
     captured = capsys.readouterr()

@@ -6,7 +6,8 @@ from maskstats.mae.config import TrainConfig
 
 
 def small_config(out, **overrides):
-    """A few-step micro run on built-in data: p2dist flatten, decoder masking 0.2."""
+    """A few-step micro run on built-in data: p2dist flatten, decoder masking 0.2, no
+    gallery."""
     base = dict(
         model="mae_vit_micro",
         data="builtin:natural",
@@ -22,6 +23,7 @@ def small_config(out, **overrides):
         log_every=2,
         save_every=3,
         warmup_epochs=0.5,
+        gallery_images=0,  # tests/mae/test_visualize.py draws the galleries
     )
     base.update(overrides)
     return TrainConfig(**base)

@@ -28,7 +28,7 @@ from maskstats.mae.table5 import (
 
 @pytest.mark.slow
 def test_table5_micro_writes_every_row_and_skips_finished(tmp_path):
-    settings = _micro_settings(tmp_path, eval_max_images=200)
+    settings = _micro_settings(tmp_path, eval_max_images=200, gallery_images=2)
     lines = []
     tables = run_table5(settings, echo=lines.append)
     table = tables["table"]
@@ -60,10 +60,32 @@ def test_table5_micro_writes_every_row_and_skips_finished(tmp_path):
     assert started[0].startswith(f"[run 1 of {len(table)}] run untrained encoder")
     assert started[-1].startswith(f"[run {len(table)} of {len(table)}, about ")
     assert " left at " in started[-1]
+    # One gallery per row, on the same evaluation images; masks shared by rows of one ratio.
+    _check_row_galleries(tmp_path, table.index, settings)
     again = []
     run_table5(settings, echo=again.append)
     assert sum("] skip " in line for line in again) == len(table)
-    assert not any("] run " in line for line in again)
+    assert not any("] run " in line or line.startswith("gallery ") for line in again)  # kept
+
+
+def _check_row_galleries(out, names, settings):
+    from maskstats.report.gallery import load_arrays
+
+    galleries = {name: out / Row(name, 0).slug / "gallery" for name in names}
+    loaded = {name: load_arrays(g / "reconstructions.npz")[0] for name, g in galleries.items()}
+    first = loaded["MAE r=0.9"]
+    for name, rec in loaded.items():
+        assert len(rec) == 2
+        np.testing.assert_array_equal(rec.original, first.original)
+        if f"r={settings.mask_ratio:g}" in name or name == "untrained encoder":
+            np.testing.assert_array_equal(rec.mask, first.mask)
+    assert loaded["MAE r=0.75"].mask.sum() < first.mask.sum()
+    dec = next(name for name in names if "dec=0.2" in name)
+    assert loaded[dec].dropped.any() and not first.dropped.any()
+    md = (out / "gallery.md").read_text()
+    assert all(f"{Row(name, 0).slug}/gallery/index.html" in md for name in names)
+    assert "gallery.md" in (out / "table5.md").read_text()
+    assert (out / "gallery" / "compare_001.png").is_file()
 
 
 def test_row_config_carries_every_row_setting(tmp_path):
@@ -95,6 +117,7 @@ def _micro_settings(tmp_path, **overrides):
         eval_max_images=120,
         decoder_ratios=(0.2,),
         alphas=(1.0,),
+        gallery_images=0,
     )
     base.update(overrides)
     return Table5Settings(**base)
