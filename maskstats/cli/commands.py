@@ -71,6 +71,7 @@ KERNEL_MODULES = (
     "maskstats.metrics.distance_kernels",
     "maskstats.masks._block_kernels",
     "maskstats.masks._search_kernels",
+    "maskstats.metrics._video_kernels",
 )
 """Modules whose cached numba kernels a first run compiles."""
 
@@ -97,10 +98,12 @@ def kernels_compiled(modules: tuple[str, ...] = KERNEL_MODULES) -> bool:
     return True
 
 
-def kernel_modules(strategies: tuple[str, ...] = ()) -> tuple[str, ...]:
+def kernel_modules(strategies: tuple[str, ...] = (), clips: bool = False) -> tuple[str, ...]:
     """The kernel modules a run with these mask strategies uses: the metrics always, the block
-    generator for "block", the search for "difficulty"."""
+    generator for "block", the search for "difficulty", the clip metrics for clips."""
     modules = list(KERNEL_MODULES[:2])
+    if clips:
+        modules.append("maskstats.metrics._video_kernels")
     if "block" in strategies:
         modules.append("maskstats.masks._block_kernels")
     if "difficulty" in strategies:
@@ -108,10 +111,10 @@ def kernel_modules(strategies: tuple[str, ...] = ()) -> tuple[str, ...]:
     return tuple(modules)
 
 
-def compile_notice(strategies: tuple[str, ...] = ()) -> None:
+def compile_notice(strategies: tuple[str, ...] = (), clips: bool = False) -> None:
     """Print "compiling kernels (first run only)" on stderr when numba's cache lacks a kernel
     this run will use (see :func:`kernel_modules`)."""
-    if not kernels_compiled(kernel_modules(tuple(strategies))):
+    if not kernels_compiled(kernel_modules(tuple(strategies), clips)):
         print(
             "maskstats: compiling kernels (first run only, about 10-30 s; later runs load them)",
             file=sys.stderr,
@@ -128,6 +131,7 @@ def _generate(args: argparse.Namespace, progress: bool = True) -> np.ndarray:
         target_avgdist=args.target_avgdist,
         target_p2dist=args.target_p2dist,
         tol=args.tol,
+        **clip_kwargs(args),
     )
     make = mask_lib.generate
     if args.strategy != "difficulty" or args.n <= 256:
@@ -153,11 +157,34 @@ def _generate(args: argparse.Namespace, progress: bool = True) -> np.ndarray:
     return np.concatenate(pieces)
 
 
+def clip_kwargs(args: argparse.Namespace) -> dict:
+    """``frames`` and ``tubelet_size`` for ``generate`` when ``--frames`` is given, else {}."""
+    frames = getattr(args, "frames", None)
+    return {} if frames is None else {"frames": frames, "tubelet_size": args.tubelet_size}
+
+
+def metric_kwargs(args: argparse.Namespace) -> dict:
+    """``tubelet_size`` and ``temporal_step`` for the clip metrics."""
+    step = getattr(args, "temporal_step", None)
+    if step is not None and not step > 0:
+        raise UsageError(f"maskstats: --temporal-step must be > 0 pixels, got {step:g}")
+    return {"tubelet_size": getattr(args, "tubelet_size", 2), "temporal_step": step}
+
+
 def _check_mask_options(args: argparse.Namespace, bytes_per_cell: int) -> tuple[int, int]:
     """Validate the mask options before any work; returns the patch grid."""
     grid = mask_lib.grid_from_image(args.img_size, args.patch_size)
     if args.strategy == "difficulty" and args.target_avgdist is None and args.target_p2dist is None:
         raise UsageError("maskstats: strategy difficulty needs --target-avgdist or --target-p2dist")
+    if getattr(args, "frames", None) is not None:
+        clip = mask_lib.video_grid(args.frames, args.tubelet_size, args.img_size, args.patch_size)
+        metric_kwargs(args)
+        check_memory(args.n, (clip[0] * clip[1], clip[2]), bytes_per_cell)
+        return grid
+    if args.strategy in mask_lib.VIDEO_STRATEGIES:
+        raise UsageError(
+            f"maskstats: strategy {args.strategy} makes clips: pass --frames (and --tubelet-size)"
+        )
     check_memory(args.n, grid, bytes_per_cell)
     return grid
 
@@ -181,12 +208,14 @@ def cmd_masks(args: argparse.Namespace) -> int:
         raise UsageError(f"maskstats masks: --out must end in .npy, got {args.out}")
     check_output_file(args.out, args.overwrite)
     _check_mask_options(args, 1)
-    compile_notice((args.strategy,))
+    compile_notice((args.strategy,), clips=args.frames is not None)
     masks = _generate(args)
-    values = avgdist(masks, args.patch_size, on_empty="nan")
+    values = avgdist(masks, args.patch_size, on_empty="nan", **metric_kwargs(args))
     path = save_masks(args.out, masks, overwrite=args.overwrite)
+    what = "clips" if masks.ndim == 4 else "masks"
+    grid = "x".join(str(side) for side in masks.shape[1:])
     print(
-        f"{masks.shape[0]} {args.strategy} masks, grid {masks.shape[1]}x{masks.shape[2]}, "
+        f"{masks.shape[0]} {args.strategy} {what}, grid {grid}, "
         f"{int(masks[0].sum())} masked each; AvgDist mean {np.nanmean(values):.3f} px "
         f"[{np.nanmin(values):.3f}, {np.nanmax(values):.3f}]; wrote {path}"
     )
@@ -285,50 +314,85 @@ def cmd_stats(args: argparse.Namespace) -> int:
     import pandas as pd
     from tqdm.auto import tqdm
 
-    from maskstats.metrics import METRIC_NAMES, REGISTRY, compute
+    from maskstats.metrics import METRIC_NAMES, REGISTRY, VIDEO_METRIC_NAMES, compute
     from maskstats.tables import mask_table
 
     if args.out:
         from maskstats.io import check_output_file
 
         check_output_file(args.out, args.overwrite)
+    clip_options = metric_kwargs(args)
     chunks, total = _stats_chunks(args)
-    tallies = {name: ValueCounts() for name in METRIC_NAMES}
+    tallies: dict[str, ValueCounts] = {}
     rows = []
     shape = None
+    names = METRIC_NAMES
+    endless = 0  # clips: masked tokens whose position is masked in every token-frame
     strategies = () if args.masks else (args.strategy,)
-    compiled = kernels_compiled(kernel_modules(strategies))
+    clips = getattr(args, "frames", None) is not None or _is_clip_file(args)
+    compiled = kernels_compiled(kernel_modules(strategies, clips))
     with tqdm(total=total, desc="metrics", unit="mask", delay=1.0) as bar:
         for start_chunk in _offsets(chunks):
             start, chunk = start_chunk
             if shape is None:
-                compute(chunk[:0], METRIC_NAMES, args.patch_size, on_empty=args.on_empty)
+                names = VIDEO_METRIC_NAMES if chunk.ndim == 4 else METRIC_NAMES
+                tallies = {name: ValueCounts() for name in names}
+                compute(chunk[:0], names, args.patch_size, on_empty=args.on_empty, **clip_options)
                 shape = chunk.shape[1:]
                 if not compiled:
                     bar.clear()
-                    compile_notice(strategies)
-            values = compute(chunk, METRIC_NAMES, args.patch_size, on_empty=args.on_empty)
-            for name in METRIC_NAMES:
+                    compile_notice(strategies, clips)
+            values = compute(chunk, names, args.patch_size, on_empty=args.on_empty, **clip_options)
+            for name in names:
                 value = values[name]
                 picked = value[chunk] if REGISTRY[name].per_patch else value
                 tallies[name].add(picked)
+            if "temporal" in values:
+                endless += int(np.isinf(values["temporal"][chunk]).sum())
             if args.out:
-                table = mask_table(chunk, args.patch_size, values=values)
+                table = mask_table(chunk, args.patch_size, names=names, values=values)
                 table["mask"] += start
                 rows.append(table)
             bar.update(len(chunk))
     summary = summary_of_counts(tallies)
-    source = args.masks or f"{args.strategy} masks, mask_ratio={args.mask_ratio}"
-    grid = f"{shape[0]}x{shape[1]}"
-    print(f"{total} masks on a {grid} grid ({source}), patch_size={args.patch_size}")
+    what = "clips" if len(shape) == 3 else "masks"
+    source = args.masks or f"{args.strategy} {what}, mask_ratio={args.mask_ratio}"
+    grid = "x".join(str(side) for side in shape)
+    sizes = f"patch_size={args.patch_size}"
+    if len(shape) == 3:
+        step = clip_options["temporal_step"] or args.patch_size
+        sizes += f", tubelet_size={args.tubelet_size}, temporal_step={step:g} px"
+    print(f"{total} {what} on a {grid} grid ({source}), {sizes}")
     with pd.option_context("display.width", 120, "display.float_format", "{:.3f}".format):
         print(summary.to_string())
+    if len(shape) == 3:
+        masked = tallies["temporal"].count + endless
+        share = endless / masked if masked else float("nan")
+        print(
+            f"temporal: over the masked tokens with their position visible in another "
+            f"token-frame; {share:.1%} of masked tokens have it masked in every token-frame "
+            "(gap infinite, as in tube masks)"
+        )
     if args.out:
         from maskstats.io import write_table
 
         path = write_table(pd.concat(rows, ignore_index=True), args.out, overwrite=args.overwrite)
         print(f"wrote {path}")
     return 0
+
+
+def _is_clip_file(args: argparse.Namespace) -> bool:
+    """Whether ``--masks`` names clips: a 4-D array, or (N, L) with a TxHxW ``--grid``."""
+    if not getattr(args, "masks", None):
+        return False
+    if args.grid is not None and len(args.grid) == 3:
+        return True
+    from maskstats.io import open_mask_array
+
+    try:
+        return open_mask_array(args.masks).ndim == 4
+    except (OSError, ValueError):
+        return False  # reported when the file is read
 
 
 def _offsets(chunks: Iterator[np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:

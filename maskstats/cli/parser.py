@@ -99,6 +99,27 @@ def add_mask_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("-n", type=positive_int, default=4096, help="number of masks")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the masks")
+    add_clip_options(parser)
+
+
+def add_clip_options(parser: argparse.ArgumentParser) -> None:
+    """Options for clips (VideoMAE): frames, tubelet size and the temporal step."""
+    parser.add_argument(
+        "--frames",
+        type=positive_int,
+        default=None,
+        help="clip length in frames: masks on the token grid (frames/tubelet, H, W); "
+        "strategies tube, running_cell, random (whole clip) and image strategies as tubes",
+    )
+    parser.add_argument(
+        "--tubelet-size", type=positive_int, default=2, help="frames per token (VideoMAE: 2)"
+    )
+    parser.add_argument(
+        "--temporal-step",
+        type=KINDS["float"],
+        default=None,
+        help="px between consecutive token-frames (default: the patch size, a token is a cube)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
