@@ -20,12 +20,14 @@ from maskstats.report.page import (
     sweep_finding,
 )
 from maskstats.report.settings import DEFAULT_RATIOS, ReportSettings
+from maskstats.report.video import clip_finding, run_clip_report
 
 __all__ = [
     "DEFAULT_RATIOS",
     "MANIFEST",
     "ReportSettings",
     "agreement_finding",
+    "clip_finding",
     "check_output",
     "distribution_finding",
     "headline_table",
@@ -33,6 +35,7 @@ __all__ = [
     "loss_finding",
     "metric_finding",
     "read_manifest",
+    "run_clip_report",
     "run_report",
     "sweep_finding",
     "write_distribution_figures",

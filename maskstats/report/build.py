@@ -33,6 +33,7 @@ from maskstats.report.settings import (
     Skipped,
     ratios_for,
 )
+from maskstats.report.video import run_clip_report
 
 if TYPE_CHECKING:  # pandas and matplotlib load only when a report runs
     import pandas as pd
@@ -400,7 +401,8 @@ def run_report(
 ) -> dict[str, Path]:
     """Run the sweep and write every table and figure into ``settings.out``, atomically:
     built beside it, moved into place when complete (a failure leaves any old report as it
-    was).
+    was). With ``settings.frames`` it is the video report
+    (:func:`maskstats.report.video.run_clip_report`).
 
     Args:
         settings: what to run.
@@ -414,6 +416,8 @@ def run_report(
         Name -> path of each file written (CSV, Markdown, LaTeX, PNG, PDF, index.html,
         the manifest), inside ``settings.out``.
     """
+    if settings.frames is not None:  # clips: the video report
+        return run_clip_report(settings, echo, progress, notice, warn)
     started = time.perf_counter()
     s = settings
     grid_from_image(s.img_size, s.patch_size)  # validate before touching the disk
