@@ -406,11 +406,32 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """Run the benchmark harness and print its Markdown summary."""
     from maskstats.bench import OUTPUT_FILES, check_bench_output, run_benchmark
 
+    if getattr(args, "clips", False):
+        return _bench_clips(args)
     check_bench_output(args.out, args.overwrite)
     compile_notice()
     _, text = run_benchmark(args.out, args.sizes, args.repeats, extras=not args.no_extras)
     print(text)
     print(f"wrote {', '.join(OUTPUT_FILES)} to {args.out}/")
+    return 0
+
+
+def _bench_clips(args: argparse.Namespace) -> int:
+    """``maskstats bench --clips``: the clip benchmark into --out."""
+    from maskstats.bench import CLIP_OUTPUT_FILES, run_clip_benchmark
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"maskstats bench: {out} is a file; pass a folder")
+    existing = [name for name in CLIP_OUTPUT_FILES if (out / name).exists()]
+    if existing and not args.overwrite:
+        raise UsageError(
+            f"maskstats bench: {out} already holds {', '.join(existing)}; pass --overwrite"
+        )
+    compile_notice(clips=True)
+    _, text = run_clip_benchmark(out, args.repeats)
+    print(text)
+    print(f"wrote {', '.join(CLIP_OUTPUT_FILES)} to {out}/")
     return 0
 
 
