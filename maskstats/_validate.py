@@ -24,7 +24,7 @@ class MaskBatch:
     """Validated masks plus what is needed to hand results back in the caller's layout.
 
     Attributes:
-        masks: (N, H, W) bool, True = masked.
+        masks: (N, H, W) bool, True = masked; or clips (N, T, H, W).
         flat: the caller passed (N, L); per-patch results go back as (N, L).
         device: torch device of the caller's tensor, or None for numpy input.
     """
@@ -34,8 +34,9 @@ class MaskBatch:
     device: Any
 
     def restore(self, values: np.ndarray) -> Any:
-        """Return per-patch (N, H, W) or per-mask (N,) ``values`` in the caller's layout/type."""
-        if self.flat and values.ndim == 3:
+        """Return per-patch (N, H, W) (clips: (N, T, H, W)) or per-mask (N,) ``values`` in
+        the caller's layout and type."""
+        if self.flat and values.ndim == self.masks.ndim:
             values = values.reshape(values.shape[0], -1)
         if self.device is not None:
             return numpy_to_tensor(values, self.device)
@@ -132,18 +133,7 @@ def as_masks(masks: Any, grid: GridLike | None = None) -> np.ndarray:
 
 def as_mask_batch(masks: Any, grid: GridLike | None = None) -> MaskBatch:
     """Like :func:`as_masks`, but also remember the caller's layout and device."""
-    device = None
-    if is_tensor(masks):
-        masks, device = tensor_to_numpy(masks)
-    elif not isinstance(masks, np.ndarray):
-        if isinstance(masks, (list, tuple)):
-            masks = np.asarray(masks)
-        else:
-            raise TypeError(
-                f"masks must be a numpy array or torch tensor, got {type(masks).__name__}"
-            )
-    if masks.dtype.kind not in "biuf":
-        raise TypeError(f"masks must be bool or 0/1 numbers, got dtype {masks.dtype}")
+    masks, device = _mask_array(masks)
     flat = masks.ndim == 2
     if flat:
         if grid is None:
@@ -166,13 +156,35 @@ def as_mask_batch(masks: Any, grid: GridLike | None = None) -> MaskBatch:
     if masks.shape[1] < 1 or masks.shape[2] < 1:
         raise ValueError(f"masks must have a non-empty grid, got shape {masks.shape}")
     check_grid_extent(masks.shape[1], masks.shape[2])
+    return MaskBatch(_as_bool(masks), flat, device)
+
+
+def _mask_array(masks: Any) -> tuple[np.ndarray, Any]:
+    """(numpy array, torch device or None) of masks passed as an array, tensor or list."""
+    device = None
+    if is_tensor(masks):
+        masks, device = tensor_to_numpy(masks)
+    elif not isinstance(masks, np.ndarray):
+        if isinstance(masks, (list, tuple)):
+            masks = np.asarray(masks)
+        else:
+            raise TypeError(
+                f"masks must be a numpy array or torch tensor, got {type(masks).__name__}"
+            )
+    if masks.dtype.kind not in "biuf":
+        raise TypeError(f"masks must be bool or 0/1 numbers, got dtype {masks.dtype}")
+    return masks, device
+
+
+def _as_bool(masks: np.ndarray) -> np.ndarray:
+    """Contiguous bool masks from bool or 0/1 numbers (bool arrays are not copied)."""
     if masks.dtype != np.bool_:
         binary = (masks == 0) | (masks == 1)
         if not binary.all():
             bad = masks[~binary].flat[0]
             raise ValueError(f"masks must hold only 0/1 or True/False, found {bad}")
         masks = masks != 0
-    return MaskBatch(np.ascontiguousarray(masks), flat, device)
+    return np.ascontiguousarray(masks)
 
 
 def as_rng(seed: SeedLike) -> np.random.Generator:
@@ -292,30 +304,6 @@ def check_temporal_step(temporal_step: Any, patch_size: int) -> float:
     return value
 
 
-@dataclass(frozen=True)
-class VideoBatch:
-    """Validated video masks and the caller's layout.
-
-    Attributes:
-        masks: (N, T, H, W) bool, True = masked.
-        flat: the caller passed (N, L) with a (T, H, W) grid; per-token results go back as
-            (N, L).
-        device: torch device of the caller's tensor, or None for numpy input.
-    """
-
-    masks: np.ndarray
-    flat: bool
-    device: Any
-
-    def restore(self, values: np.ndarray) -> Any:
-        """Return per-token (N, T, H, W) or per-mask (N,) ``values`` in the caller's layout."""
-        if self.flat and values.ndim == 4:
-            values = values.reshape(values.shape[0], -1)
-        if self.device is not None:
-            return numpy_to_tensor(values, self.device)
-        return values
-
-
 def mask_ndim(masks: Any) -> int:
     """Number of dimensions of masks as passed (numpy, torch or nested lists)."""
     ndim = getattr(masks, "ndim", None)
@@ -327,23 +315,15 @@ def is_video_input(masks: Any, grid: Any = None) -> bool:
     return mask_ndim(masks) == 4 or is_video_grid(grid)
 
 
-def as_video_batch(masks: Any, grid: Any = None) -> VideoBatch:
+def as_video_batch(masks: Any, grid: Any = None) -> MaskBatch:
     """Validate video masks: (N, T, H, W), or (N, L) with ``grid=(T, H, W)`` (token order
     (t, h, w), as VideoMAE's ``bool_masked_pos``); numpy or torch, bool or 0/1, True = masked.
 
     Returns:
-        A :class:`VideoBatch` with (N, T, H, W) bool masks (CPU tensors and bool arrays are
+        A :class:`MaskBatch` with (N, T, H, W) bool masks (CPU tensors and bool arrays are
         not copied).
     """
-    device = None
-    if is_tensor(masks):
-        masks, device = tensor_to_numpy(masks)
-    elif isinstance(masks, (list, tuple)):
-        masks = np.asarray(masks)
-    elif not isinstance(masks, np.ndarray):
-        raise TypeError(f"masks must be a numpy array or torch tensor, got {type(masks).__name__}")
-    if masks.dtype.kind not in "biuf":
-        raise TypeError(f"masks must be bool or 0/1 numbers, got dtype {masks.dtype}")
+    masks, device = _mask_array(masks)
     flat = masks.ndim == 2
     if flat:
         if grid is None or not is_video_grid(grid):
@@ -370,13 +350,7 @@ def as_video_batch(masks: Any, grid: Any = None) -> VideoBatch:
         )
     if min(masks.shape[1:]) < 1:
         raise ValueError(f"masks must have a non-empty grid, got shape {masks.shape}")
-    if masks.dtype != np.bool_:
-        binary = (masks == 0) | (masks == 1)
-        if not binary.all():
-            bad = masks[~binary].flat[0]
-            raise ValueError(f"masks must hold only 0/1 or True/False, found {bad}")
-        masks = masks != 0
-    return VideoBatch(np.ascontiguousarray(masks), flat, device)
+    return MaskBatch(_as_bool(masks), flat, device)
 
 
 def as_video_masks(masks: Any, grid: Any = None) -> np.ndarray:

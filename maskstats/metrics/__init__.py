@@ -260,6 +260,20 @@ def compute(
     return {name: batch.restore(value) for name, value in values.items()}
 
 
+def _one(
+    name: str,
+    masks: MaskLike,
+    patch_size: int,
+    grid: GridLike | None,
+    on_empty: str,
+    tubelet_size: int,
+    temporal_step: float | None,
+) -> ArrayLike:
+    """One metric through :func:`compute` (the public per-metric functions)."""
+    clip = {"tubelet_size": tubelet_size, "temporal_step": temporal_step}
+    return compute(masks, name, patch_size, grid, on_empty, **clip)[name]
+
+
 def density3(
     masks: MaskLike,
     patch_size: int = 16,
@@ -285,15 +299,7 @@ def density3(
         (N, H, W) float32 in 0..8, NaN on visible patches. Higher = easier. Clips: the 26
         neighbours of the 3x3x3 window, (N, T, H, W) in 0..26.
     """
-    return compute(
-        masks,
-        "density3",
-        patch_size,
-        grid,
-        on_empty,
-        tubelet_size=tubelet_size,
-        temporal_step=temporal_step,
-    )["density3"]
+    return _one("density3", masks, patch_size, grid, on_empty, tubelet_size, temporal_step)
 
 
 def invdist5(
@@ -321,15 +327,7 @@ def invdist5(
         (N, H, W) float32 in 1/patch, NaN on visible patches. Higher = easier. Clips: the
         5x5x5 window, d = sqrt((dt tau)^2 + dy^2 + dx^2), tau = temporal_step / patch_size.
     """
-    return compute(
-        masks,
-        "invdist5",
-        patch_size,
-        grid,
-        on_empty,
-        tubelet_size=tubelet_size,
-        temporal_step=temporal_step,
-    )["invdist5"]
+    return _one("invdist5", masks, patch_size, grid, on_empty, tubelet_size, temporal_step)
 
 
 def nearest(
@@ -354,15 +352,7 @@ def nearest(
     Returns:
         (N, H, W) float32 in patch units (>= 1), NaN on visible patches. Higher = harder.
     """
-    return compute(
-        masks,
-        "nearest",
-        patch_size,
-        grid,
-        on_empty,
-        tubelet_size=tubelet_size,
-        temporal_step=temporal_step,
-    )["nearest"]
+    return _one("nearest", masks, patch_size, grid, on_empty, tubelet_size, temporal_step)
 
 
 def p2dist(
@@ -388,15 +378,7 @@ def p2dist(
     Returns:
         (N, H, W) float32 in patch units, NaN on visible patches. Higher = harder.
     """
-    return compute(
-        masks,
-        "p2dist",
-        patch_size,
-        grid,
-        on_empty,
-        tubelet_size=tubelet_size,
-        temporal_step=temporal_step,
-    )["p2dist"]
+    return _one("p2dist", masks, patch_size, grid, on_empty, tubelet_size, temporal_step)
 
 
 def avgdist(
@@ -422,15 +404,7 @@ def avgdist(
     Returns:
         (N,) float32 in pixels; NaN for a mask with nothing masked. Higher = harder.
     """
-    return compute(
-        masks,
-        "avgdist",
-        patch_size,
-        grid,
-        on_empty,
-        tubelet_size=tubelet_size,
-        temporal_step=temporal_step,
-    )["avgdist"]
+    return _one("avgdist", masks, patch_size, grid, on_empty, tubelet_size, temporal_step)
 
 
 def temporal(masks: MaskLike, grid: GridLike | None = None, *, tubelet_size: int = 2) -> ArrayLike:

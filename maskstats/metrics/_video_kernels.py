@@ -17,6 +17,7 @@ from numba import njit
 from maskstats.metrics.distance_kernels import (
     _nearest_squared,
     _visible_above_below,
+    root_sum,
 )
 
 RING_SQUARES = (0, 1, 2, 4, 5, 8)
@@ -284,22 +285,6 @@ def _gap_profiles(clip, up, down, has_visible, p, profiles, nearest_gap2):
                 nearest_gap2[t, i, j] = float(g * g)
 
 
-@njit(cache=True)
-def root_sum(p, block, columns):
-    """:func:`~maskstats.metrics.distance_kernels.block_root_sum` of ``block[:p]`` with the
-    column totals in a separate (p,) array (the same additions in the same order, so the same
-    bits; faster, as the compiler need not fear the rows and totals overlap)."""
-    columns[:] = np.float32(0.0)
-    for dy in range(p):
-        row = block[dy]
-        for dx in range(p):
-            columns[dx] += np.float32(math.sqrt(row[dx]))
-    total = 0.0
-    for dx in range(p):
-        total += np.float64(columns[dx])
-    return total
-
-
 @njit(cache=True, nogil=True)
 def pixel_range(
     masks, first, last, frames, height, width, p, tubelet_size, frame_px, p2dist, avgdist
@@ -321,8 +306,9 @@ def pixel_range(
 
     Float32 squares (whole numbers when frame_px is one), in a fixed order: per voxel
     (df-term + gap term) + column term, the least kept; roots summed per sub-frame as in 2-D
-    (:func:`root_sum`), sub-frames added in order in float64, so a tube mask gets each
-    frame's 2-D sums exactly. Clips with nothing masked or nothing visible get NaN.
+    (:func:`~maskstats.metrics.distance_kernels.root_sum`), sub-frames added in order in
+    float64, so a tube mask gets each frame's 2-D sums exactly. Clips with nothing masked or
+    nothing visible get NaN.
     """
     size = frames * height * width
     windows = 2 * frames - 1
@@ -485,6 +471,5 @@ __all__ = [
     "clip_bounds",
     "nearest_range",
     "pixel_range",
-    "root_sum",
     "temporal_range",
 ]

@@ -158,21 +158,29 @@ def square_block(i, j, p, mask, up, down, reach, buf):
 
 
 @njit(cache=True)
-def block_root_sum(p, buf):
-    """Sum over ``buf[:p]`` (squared distances) of the square roots, in a fixed IEEE order:
-    float32 roots (correctly rounded) accumulated down each pixel column in row order
-    (element-wise vector adds, exact whatever the vector width; row p of ``buf`` holds the
-    column totals), then the p column totals added left to right in float64."""
-    columns = buf[p]
+def root_sum(p, block, columns):
+    """Sum over ``block[:p]`` (p x p squared distances) of the square roots, in a fixed IEEE
+    order: float32 roots (correctly rounded) accumulated down each pixel column in row order
+    into ``columns`` ((p,) float32; element-wise vector adds, exact whatever the vector
+    width), then the p column totals added left to right in float64."""
     columns[:] = np.float32(0.0)
     for dy in range(p):
-        row = buf[dy]
+        row = block[dy]
         for dx in range(p):
             columns[dx] += np.float32(math.sqrt(row[dx]))
     total = 0.0
     for dx in range(p):
         total += np.float64(columns[dx])
     return total
+
+
+@njit(cache=True)
+def block_root_sum(p, buf):
+    """:func:`root_sum` of ``buf[:p]`` with the column totals in row p of ``buf`` (a
+    (p + 1, p) scratch). The clip kernels pass a separate totals array instead: the same
+    additions in the same order, so the same bits, and faster where the compiler cannot
+    prove that rows and totals do not overlap."""
+    return root_sum(p, buf, buf[p])
 
 
 @njit(cache=True)

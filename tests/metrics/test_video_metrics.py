@@ -182,3 +182,12 @@ def test_bad_clip_arguments_are_refused(kwargs, match):
         clips = clips.reshape(2, -1)
     with pytest.raises((ValueError, TypeError), match=match):
         metrics.compute(clips, **kwargs)
+
+
+def test_difficulty_tubes_hold_the_clip_avgdist_at_the_target():
+    from maskstats.masks import generate
+
+    clips = generate("difficulty", 8, 128, 16, 0.75, seed=0, frames=4, target_avgdist=14.0)
+    values = metrics.avgdist(clips, 16, tubelet_size=2)
+    assert clips.shape == (8, 2, 8, 8)
+    np.testing.assert_allclose(values, 14.0, rtol=0.02 + 1e-6)
