@@ -14,11 +14,7 @@ import math
 import numpy as np
 from numba import njit
 
-from maskstats.metrics.distance_kernels import (
-    _nearest_squared,
-    _visible_above_below,
-    root_sum,
-)
+from maskstats.metrics.distance_kernels import _visible_above_below, root_sum
 
 RING_SQUARES = (0, 1, 2, 4, 5, 8)
 """dy^2 + dx^2 of the rings of a 5 x 5 window: centre, edge, diagonal, two in line, knight,
@@ -128,6 +124,50 @@ def invdist5_range(masks, first, last, frames, height, width, weights, out):
 
 
 @njit(cache=True)
+def _nearest_squared_rows(up, down, gaps, centres, starts, nearest2):
+    """Exact squared 2-D centre distance (patch units) from every patch of one frame to its
+    nearest visible patch, in O(H W): the vertical gap per column (from ``up`` / ``down``),
+    then per row the lower envelope of the parabolas (x - j)^2 + gap_j^2 (Meijster's
+    two-pass distance transform, integer arithmetic). The frame needs a visible patch."""
+    height, width = up.shape
+    far = height + width  # a gap no visible patch has: far^2 > H^2 + W^2
+    for i in range(height):
+        for j in range(width):
+            gap = far
+            if up[i, j] >= 0:
+                gap = i - up[i, j]
+            if down[i, j] < height and down[i, j] - i < gap:
+                gap = down[i, j] - i
+            gaps[j] = gap * gap
+        q = 0
+        centres[0] = 0
+        starts[0] = 0
+        for u in range(1, width):
+            while q >= 0:
+                x = starts[q]
+                v = centres[q]
+                if (x - v) * (x - v) + gaps[v] <= (x - u) * (x - u) + gaps[u]:
+                    break
+                q -= 1
+            if q < 0:
+                q = 0
+                centres[0] = u
+            else:
+                v = centres[q]
+                w = 1 + (u * u - v * v + gaps[u] - gaps[v]) // (2 * (u - v))
+                if w < width:
+                    q += 1
+                    centres[q] = u
+                    starts[q] = w
+        row = nearest2[i]
+        for x in range(width - 1, -1, -1):
+            v = centres[q]
+            row[x] = (x - v) * (x - v) + gaps[v]
+            if x == starts[q]:
+                q -= 1
+
+
+@njit(cache=True)
 def _frame_fields(clip, up, down, column_gap, nearest2, has_visible):
     """Per token-frame of one (T, H, W) clip: nearest visible patch above/below in each column
     (``up``, ``down``), the squared 2-D centre distance to the nearest visible patch of the
@@ -135,6 +175,9 @@ def _frame_fields(clip, up, down, column_gap, nearest2, has_visible):
     visible token."""
     frames, height, width = clip.shape
     big = height * height + width * width + 1
+    gaps = np.empty(width, np.int64)
+    centres = np.empty(width, np.int64)
+    starts = np.empty(width, np.int64)
     for t in range(frames):
         frame = clip[t]
         count = 0
@@ -144,7 +187,7 @@ def _frame_fields(clip, up, down, column_gap, nearest2, has_visible):
         has_visible[t] = count < height * width
         if has_visible[t]:
             _visible_above_below(frame, up[t], down[t])
-            _nearest_squared(frame, up[t], down[t], column_gap, nearest2[t])
+            _nearest_squared_rows(up[t], down[t], gaps, centres, starts, nearest2[t])
         else:
             nearest2[t, :, :] = big
 
