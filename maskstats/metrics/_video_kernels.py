@@ -14,7 +14,7 @@ import math
 import numpy as np
 from numba import njit
 
-from maskstats.metrics.distance_kernels import _visible_above_below, root_sum
+from maskstats.metrics.distance_kernels import GOLDEN, _visible_above_below, root_sum
 
 RING_SQUARES = (0, 1, 2, 4, 5, 8)
 """dy^2 + dx^2 of the rings of a 5 x 5 window: centre, edge, diagonal, two in line, knight,
@@ -328,9 +328,66 @@ def _gap_profiles(clip, up, down, has_visible, p, profiles, nearest_gap2):
                 nearest_gap2[t, i, j] = float(g * g)
 
 
+MEMO_SOURCES = 15
+"""At most this many sources in a memoized sub-frame (more: computed, not memoized)."""
+NONE_ROWS = 4095  # a source's gap code: no visible patch that can matter on that side
+
+
+@njit(cache=True)
+def _source_code(index, offset, i, above, below, height, p, left):
+    """One source of a token's sub-frame as an int64: token-frame offset index, column
+    offset, and the rows to the visible patch above and below (``NONE_ROWS`` where there is
+    none, or where its nearest pixel row is farther than sqrt(left) px; both 4094 for a
+    visible patch in the token's row)."""
+    if above == i:
+        gap_above = NONE_ROWS - 1
+        gap_below = NONE_ROWS - 1
+    else:
+        gap_above = NONE_ROWS
+        if above >= 0 and float(((i - above - 1) * p + 1) ** 2) <= left:
+            gap_above = i - above
+        gap_below = NONE_ROWS
+        if below < height and float(((below - i - 1) * p + 1) ** 2) <= left:
+            gap_below = below - i
+    code = np.int64(index) * 65536 + (offset + 32768)
+    return (code * 4096 + gap_above) * 4096 + gap_below
+
+
+@njit(cache=True)
+def _own_block(t, i, j, p, width, n_sources, source_t, source_j, profiles, columns, own):
+    """The least (gap term + column term) over the sources in the token's own frame t (no
+    temporal term), into ``own`` (p, p); inf where none."""
+    own[:, :] = np.float32(np.inf)
+    for m in range(n_sources):
+        if source_t[m] != t:
+            continue
+        jj = source_j[m]
+        profile = profiles[t, i, jj]
+        column = columns[jj - j + width - 1]
+        for dy in range(p):
+            base = np.float32(0.0) + profile[dy]
+            target = own[dy]
+            for dx in range(p):
+                value = base + column[dx]
+                old = target[dx]
+                target[dx] = value if value < old else old
+
+
 @njit(cache=True, nogil=True)
 def pixel_range(
-    masks, first, last, frames, height, width, p, tubelet_size, frame_px, p2dist, avgdist
+    masks,
+    first,
+    last,
+    frames,
+    height,
+    width,
+    p,
+    tubelet_size,
+    frame_px,
+    memo_keys,
+    memo_sums,
+    p2dist,
+    avgdist,
 ):
     """Spatio-temporal p2dist and avgdist for clips[first:last] (each skipped when its output
     has no rows): per masked token, the sum over its tubelet_size x p x p voxels of the
@@ -352,6 +409,17 @@ def pixel_range(
     (:func:`~maskstats.metrics.distance_kernels.root_sum`), sub-frames added in order in
     float64, so a tube mask gets each frame's 2-D sums exactly. Clips with nothing masked or
     nothing visible get NaN.
+
+    A sub-frame's sum depends on its sources alone. Where only the token's own frame can hold
+    its nearest voxels (every token of a tube; others' tokens with no frame near) that sum is
+    memoized: ``memo_keys`` (S, 1 + MEMO_SOURCES) int64 and ``memo_sums`` (S,) float64, a
+    direct-mapped table, keys compared in full (S = 0: no memo). A key lists per source its
+    token-frame offset, column offset and the rows to the visible patch above and below that
+    can matter (one whose nearest pixel row is farther than the bound cannot be any voxel's
+    nearest, so it counts as none). Equal keys give equal blocks, so the results are
+    bit-identical with or without the memo (tested). Where other frames reach a token the
+    configurations rarely repeat (random clips at 0.9: about 50% of a batch's were seen in
+    the previous one), and the key costs more than it saves.
     """
     size = frames * height * width
     windows = 2 * frames - 1
@@ -393,6 +461,14 @@ def pixel_range(
         step2[d] = (step * d) ** 2
     scale = np.float32(1.0 / (tubelet_size * p * p * p))
     p2 = float(p * p)
+    slots = memo_keys.shape[0]
+    use_memo = slots > 0 and memo_keys.shape[1] == MEMO_SOURCES + 1
+    bits = 0
+    while (1 << bits) < slots:
+        bits += 1
+    shift = np.int64(64 - bits) if bits > 0 else np.int64(63)
+    codes = np.empty(most, np.int64)
+    key = np.empty(MEMO_SOURCES + 1, np.int64)
     for k in range(first, last):
         clip = masks[k].reshape(frames, height, width)
         num_masked = 0
@@ -450,54 +526,79 @@ def pixel_range(
                             source_frame[n_sources] = index
                             source_t[n_sources] = t2
                             source_j[n_sources] = jj
+                            codes[n_sources] = _source_code(
+                                index, jj - j, i, up[t2, i, jj], down[t2, i, jj], height, p, left
+                            )
                             n_sources += 1
-                    # The token's own frame (no temporal term) first, shared by the sub-frames.
-                    own[:, :] = np.float32(np.inf)
-                    for m in range(n_sources):
-                        if source_t[m] != t:
-                            continue
-                        jj = source_j[m]
-                        profile = profiles[t, i, jj]
-                        column = columns[jj - j + width - 1]
-                        for dy in range(p):
-                            base = np.float32(0.0) + profile[dy]
-                            target = own[dy]
-                            for dx in range(p):
-                                value = base + column[dx]
-                                old = target[dx]
-                                target[dx] = value if value < old else old
+                    own_ready = False
                     total = 0.0
-                    if others == 0 and n_visible == 0:  # the own frame's block, as in 2-D
-                        own_total = root_sum(p, own, totals)
-                        for _ in range(tubelet_size):
-                            total += own_total
-                    else:
-                        for a in range(tubelet_size):
-                            floor = np.float32(np.inf)
-                            for v in range(n_visible):
-                                c = offsets[visible_index[v], a]
-                                floor = c if c < floor else floor
-                            for dy in range(p):
-                                source = own[dy]
-                                target = acc[dy]
-                                for dx in range(p):
-                                    value = source[dx]
-                                    target[dx] = floor if floor < value else value
+                    spread = others == 0 and n_visible == 0  # the own frame alone, as in 2-D
+                    # Memoized where the configurations repeat: a token that only its own
+                    # frame can reach (tubes, and any mask's tokens with no frame near).
+                    memo_ok = use_memo and spread and n_sources <= MEMO_SOURCES
+                    for a in range(1 if spread else tubelet_size):
+                        nearest_visible = -1
+                        floor = np.float32(np.inf)
+                        for v in range(n_visible):
+                            c = offsets[visible_index[v], a]
+                            if c < floor:
+                                floor = c
+                                nearest_visible = visible_index[v]
+                        slot = 0
+                        hit = False
+                        if memo_ok:
+                            key[0] = (
+                                (-1 if spread else a) * 4096 + nearest_visible
+                            ) * 4096 + n_sources
+                            h = key[0] * GOLDEN
                             for m in range(n_sources):
-                                if source_t[m] == t:
-                                    continue
-                                c = offsets[source_frame[m], a]
-                                jj = source_j[m]
-                                profile = profiles[source_t[m], i, jj]
-                                column = columns[jj - j + width - 1]
+                                key[m + 1] = codes[m]
+                                h = (h ^ codes[m]) * GOLDEN
+                            slot = (h >> shift) & (slots - 1)
+                            hit = True
+                            for w in range(n_sources + 1):
+                                if memo_keys[slot, w] != key[w]:
+                                    hit = False
+                                    break
+                        if hit:
+                            part = memo_sums[slot]
+                        else:
+                            if not own_ready:  # the own frame's sources, shared by sub-frames
+                                _own_block(t, i, j, p, width, n_sources, source_t, source_j,
+                                           profiles, columns, own)  # fmt: skip
+                                own_ready = True
+                            block = own
+                            if not spread:
                                 for dy in range(p):
-                                    base = c + profile[dy]
+                                    source = own[dy]
                                     target = acc[dy]
                                     for dx in range(p):
-                                        value = base + column[dx]
-                                        old = target[dx]
-                                        target[dx] = value if value < old else old
-                            total += root_sum(p, acc, totals)
+                                        value = source[dx]
+                                        target[dx] = floor if floor < value else value
+                                for m in range(n_sources):
+                                    if source_t[m] == t:
+                                        continue
+                                    c = offsets[source_frame[m], a]
+                                    jj = source_j[m]
+                                    profile = profiles[source_t[m], i, jj]
+                                    column = columns[jj - j + width - 1]
+                                    for dy in range(p):
+                                        base = c + profile[dy]
+                                        target = acc[dy]
+                                        for dx in range(p):
+                                            value = base + column[dx]
+                                            old = target[dx]
+                                            target[dx] = value if value < old else old
+                                block = acc
+                            part = root_sum(p, block, totals)
+                            if memo_ok:
+                                memo_keys[slot, : n_sources + 1] = key[: n_sources + 1]
+                                memo_sums[slot] = part
+                        if spread:
+                            for _ in range(tubelet_size):
+                                total += part
+                        else:
+                            total += part
                     tokens[t, i, j] = np.float32(total) * scale
                     clip_total += total
         if p2dist.shape[0] > 0:
@@ -507,6 +608,7 @@ def pixel_range(
 
 
 __all__ = [
+    "MEMO_SOURCES",
     "RING_SQUARES",
     "density3_range",
     "frame_offsets",

@@ -27,14 +27,27 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from maskstats._parallel import run_rows
+from maskstats._parallel import ScratchPool, run_rows
 from maskstats.metrics import _video_kernels as kernels
 from maskstats.metrics.registry import REGISTRY
 
+SUBFRAME_MEMO_BITS = 14
+"""The clip p2dist/avgdist memo: 2**14 slots (2 MiB) per thread and setting (patch size,
+tubelet, frame spacing, T)."""
+
+
+def _new_memo(setting: object) -> tuple[np.ndarray, np.ndarray]:
+    slots = 1 << SUBFRAME_MEMO_BITS
+    keys = np.full((slots, kernels.MEMO_SOURCES + 1), -9, np.int64)
+    return keys, np.empty(slots, np.float64)
+
+
+_MEMO_POOL = ScratchPool(_new_memo)
+
 
 def clear_memo() -> None:
-    """Nothing to forget: the clip kernels keep no state between calls (kept beside
-    :func:`maskstats.metrics.clear_memo`, which calls it)."""
+    """Forget the clip memo (results never depend on it; only the next call's time does)."""
+    _MEMO_POOL.clear()
 
 
 @functools.lru_cache(maxsize=64)
@@ -107,10 +120,15 @@ def clip_metrics(
                 flat, first, last, frames, height, width, tubelet_size, outputs["temporal"]
             )
         if pixels:
-            kernels.pixel_range(
-                flat, first, last, frames, height, width, patch_size, tubelet_size, frame_px,
-                p2dist, avgdist,
-            )  # fmt: skip
+            setting = (patch_size, tubelet_size, frame_px, frames)
+            memo = _MEMO_POOL.take(setting)
+            try:
+                kernels.pixel_range(
+                    flat, first, last, frames, height, width, patch_size, tubelet_size,
+                    frame_px, *memo, p2dist, avgdist,
+                )  # fmt: skip
+            finally:
+                _MEMO_POOL.give(setting, memo)
 
     # A clip is about T images of work: threads pay off from a few clips on.
     run_rows(kernel, n, 4, 4 if pixels or "nearest" in names else 64)

@@ -191,3 +191,25 @@ def test_difficulty_tubes_hold_the_clip_avgdist_at_the_target():
     values = metrics.avgdist(clips, 16, tubelet_size=2)
     assert clips.shape == (8, 2, 8, 8)
     np.testing.assert_allclose(values, 14.0, rtol=0.02 + 1e-6)
+
+
+@pytest.mark.parametrize("slots", [0, 1, 2, 64])
+def test_clip_memo_never_changes_a_bit(slots):
+    from maskstats.metrics import _video_kernels as kernels
+
+    clips = np.concatenate(
+        [tube_masks(12, (6, 9, 10), 0.8, seed=5), random_masks(12, (6, 9, 10), 0.7, seed=6)]
+    ).reshape(24, -1)
+    clips[3, :] = True  # a clip with nothing visible: NaN either way
+    results = []
+    for size in (0, slots):
+        keys = np.full((size, kernels.MEMO_SOURCES + 1), -9, np.int64)
+        p2 = np.empty(clips.shape, np.float32)
+        avg = np.empty(len(clips))
+        for _ in range(2):  # the second pass finds the first pass's entries
+            kernels.pixel_range(clips, 0, 24, 6, 9, 10, 5, 2, 2.5, keys, np.empty(size), p2, avg)
+        results.append((p2.copy(), avg.copy()))
+    (p2_a, avg_a), (p2_b, avg_b) = results
+    assert p2_a.tobytes() == p2_b.tobytes() and avg_a.tobytes() == avg_b.tobytes()
+    expected = reference.video_p2dist_avgdist(clips.reshape(24, 6, 9, 10)[4:], 5, 2, 2.5)
+    np.testing.assert_allclose(p2_a.reshape(24, 6, 9, 10)[4:], expected[0], rtol=1e-5)
