@@ -56,6 +56,7 @@ COLUMNS = {
     "hard_share_frame": "hard share frame",
     "leak_share": "visible one tubelet away share",
     "seen_share": "visible in another frame share",
+    "temporal_gap": "temporal gap [frames]",
 }
 
 
@@ -191,7 +192,8 @@ Definitions: maskstats' docs/metrics.md, section Video.</p>
             display_table(summary),
             "Means over clips. Shares: of a clip's masked tokens. 'Visible one tubelet away': "
             "the token's own position is visible in the adjacent token-frame (temporal gap = "
-            f"{s.tubelet_size} frames).",
+            f"{s.tubelet_size} frames). Temporal gap: frames to the nearest frame showing the "
+            "token's position, over the tokens that have one (blank: none has, as in tubes).",
         )
     )
     parts.append("</section>")
