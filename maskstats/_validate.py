@@ -24,7 +24,7 @@ class MaskBatch:
     """Validated masks plus what is needed to hand results back in the caller's layout.
 
     Attributes:
-        masks: (N, H, W) bool, True = masked.
+        masks: (N, H, W) bool, True = masked; or clips (N, T, H, W).
         flat: the caller passed (N, L); per-patch results go back as (N, L).
         device: torch device of the caller's tensor, or None for numpy input.
     """
@@ -34,8 +34,9 @@ class MaskBatch:
     device: Any
 
     def restore(self, values: np.ndarray) -> Any:
-        """Return per-patch (N, H, W) or per-mask (N,) ``values`` in the caller's layout/type."""
-        if self.flat and values.ndim == 3:
+        """Return per-patch (N, H, W) (clips: (N, T, H, W)) or per-mask (N,) ``values`` in
+        the caller's layout and type."""
+        if self.flat and values.ndim == self.masks.ndim:
             values = values.reshape(values.shape[0], -1)
         if self.device is not None:
             return numpy_to_tensor(values, self.device)
@@ -132,18 +133,7 @@ def as_masks(masks: Any, grid: GridLike | None = None) -> np.ndarray:
 
 def as_mask_batch(masks: Any, grid: GridLike | None = None) -> MaskBatch:
     """Like :func:`as_masks`, but also remember the caller's layout and device."""
-    device = None
-    if is_tensor(masks):
-        masks, device = tensor_to_numpy(masks)
-    elif not isinstance(masks, np.ndarray):
-        if isinstance(masks, (list, tuple)):
-            masks = np.asarray(masks)
-        else:
-            raise TypeError(
-                f"masks must be a numpy array or torch tensor, got {type(masks).__name__}"
-            )
-    if masks.dtype.kind not in "biuf":
-        raise TypeError(f"masks must be bool or 0/1 numbers, got dtype {masks.dtype}")
+    masks, device = _mask_array(masks)
     flat = masks.ndim == 2
     if flat:
         if grid is None:
@@ -166,13 +156,35 @@ def as_mask_batch(masks: Any, grid: GridLike | None = None) -> MaskBatch:
     if masks.shape[1] < 1 or masks.shape[2] < 1:
         raise ValueError(f"masks must have a non-empty grid, got shape {masks.shape}")
     check_grid_extent(masks.shape[1], masks.shape[2])
+    return MaskBatch(_as_bool(masks), flat, device)
+
+
+def _mask_array(masks: Any) -> tuple[np.ndarray, Any]:
+    """(numpy array, torch device or None) of masks passed as an array, tensor or list."""
+    device = None
+    if is_tensor(masks):
+        masks, device = tensor_to_numpy(masks)
+    elif not isinstance(masks, np.ndarray):
+        if isinstance(masks, (list, tuple)):
+            masks = np.asarray(masks)
+        else:
+            raise TypeError(
+                f"masks must be a numpy array or torch tensor, got {type(masks).__name__}"
+            )
+    if masks.dtype.kind not in "biuf":
+        raise TypeError(f"masks must be bool or 0/1 numbers, got dtype {masks.dtype}")
+    return masks, device
+
+
+def _as_bool(masks: np.ndarray) -> np.ndarray:
+    """Contiguous bool masks from bool or 0/1 numbers (bool arrays are not copied)."""
     if masks.dtype != np.bool_:
         binary = (masks == 0) | (masks == 1)
         if not binary.all():
             bad = masks[~binary].flat[0]
             raise ValueError(f"masks must hold only 0/1 or True/False, found {bad}")
         masks = masks != 0
-    return MaskBatch(np.ascontiguousarray(masks), flat, device)
+    return np.ascontiguousarray(masks)
 
 
 def as_rng(seed: SeedLike) -> np.random.Generator:
@@ -213,3 +225,134 @@ def numpy_to_tensor(array: np.ndarray, device: Any) -> Any:
 
     tensor = torch.from_numpy(np.ascontiguousarray(array))
     return tensor if device.type == "cpu" else tensor.to(device)
+
+
+# --------------------------------------------------------------------------- video grids
+# Video masks live on the token grid (T, H, W), T = frames // tubelet_size, flattened in
+# (t, h, w) order as VideoMAE and Hugging Face's VideoMAEForPreTraining do.
+
+VideoGridLike = tuple[int, int, int]
+MAX_VIDEO_FRAMES = 4096
+"""Largest T a video mask grid may have (token-frames)."""
+
+
+def is_video_grid(grid: Any) -> bool:
+    """True when ``grid`` is a (T, H, W) triple (not yet validated)."""
+    return isinstance(grid, (tuple, list)) and len(grid) == 3
+
+
+def as_video_grid(grid: Any) -> VideoGridLike:
+    """Normalise a video token grid (T, H, W) to a triple of positive ints.
+
+    Raises:
+        ValueError: anything but three whole numbers, a side below 1, or T above
+            ``MAX_VIDEO_FRAMES``.
+    """
+    if not (is_video_grid(grid) and all(map(_is_int, grid))):
+        raise ValueError(f"a video grid must be (T, H, W) of ints, got {grid!r}")
+    triple = (int(grid[0]), int(grid[1]), int(grid[2]))
+    if min(triple) < 1:
+        raise ValueError(f"video grid must be positive, got {triple}")
+    if triple[0] > MAX_VIDEO_FRAMES:
+        raise ValueError(f"video grid has T = {triple[0]} token-frames; at most {MAX_VIDEO_FRAMES}")
+    check_grid_extent(triple[1], triple[2])
+    return triple
+
+
+def check_tubelet_size(tubelet_size: Any) -> int:
+    """Return ``tubelet_size`` (frames per token, VideoMAE: 2) as int; raise unless 1..256."""
+    if not _is_int(tubelet_size):
+        raise TypeError(f"tubelet_size must be an int (frames per token), got {tubelet_size!r}")
+    if not 1 <= int(tubelet_size) <= 256:
+        raise ValueError(f"tubelet_size must be from 1 to 256 frames, got {tubelet_size}")
+    return int(tubelet_size)
+
+
+def video_grid(
+    frames: Any, tubelet_size: Any, img_size: GridLike, patch_size: int
+) -> VideoGridLike:
+    """Token grid (T, H, W) of a clip: T = frames // tubelet_size, (H, W) from the image size.
+
+    Raises:
+        ValueError: frames not a positive multiple of tubelet_size, or an image size that the
+            patch size does not divide (one line).
+    """
+    tubelet_size = check_tubelet_size(tubelet_size)
+    if not _is_int(frames) or int(frames) < 1:
+        raise ValueError(f"frames must be a positive whole number, got {frames!r}")
+    if int(frames) % tubelet_size:
+        raise ValueError(
+            f"frames ({frames}) must be a multiple of tubelet_size ({tubelet_size}): "
+            "VideoMAE's patch embedding covers tubelet_size frames per token"
+        )
+    height, width = grid_from_image(img_size, patch_size)
+    return as_video_grid((int(frames) // tubelet_size, height, width))
+
+
+def check_temporal_step(temporal_step: Any, patch_size: int) -> float:
+    """Pixels between the centres of two consecutive token-frames (one tubelet apart): a
+    finite number > 0, or None for the default ``patch_size`` (a token counts as a cube)."""
+    if temporal_step is None:
+        return float(patch_size)
+    if isinstance(temporal_step, (bool, np.bool_)) or not isinstance(
+        temporal_step, (int, float, np.integer, np.floating)
+    ):
+        raise TypeError(f"temporal_step must be a number of pixels, got {temporal_step!r}")
+    value = float(temporal_step)
+    if not (np.isfinite(value) and 0 < value <= 1e6):
+        raise ValueError(f"temporal_step must be in (0, 1e6] pixels, got {temporal_step!r}")
+    return value
+
+
+def mask_ndim(masks: Any) -> int:
+    """Number of dimensions of masks as passed (numpy, torch or nested lists)."""
+    ndim = getattr(masks, "ndim", None)
+    return int(ndim) if ndim is not None else np.ndim(masks)
+
+
+def is_video_input(masks: Any, grid: Any = None) -> bool:
+    """Whether masks go down the video path: (N, T, H, W), or (N, L) with a (T, H, W) grid."""
+    return mask_ndim(masks) == 4 or is_video_grid(grid)
+
+
+def as_video_batch(masks: Any, grid: Any = None) -> MaskBatch:
+    """Validate video masks: (N, T, H, W), or (N, L) with ``grid=(T, H, W)`` (token order
+    (t, h, w), as VideoMAE's ``bool_masked_pos``); numpy or torch, bool or 0/1, True = masked.
+
+    Returns:
+        A :class:`MaskBatch` with (N, T, H, W) bool masks (CPU tensors and bool arrays are
+        not copied).
+    """
+    masks, device = _mask_array(masks)
+    flat = masks.ndim == 2
+    if flat:
+        if grid is None or not is_video_grid(grid):
+            raise ValueError(f"video masks of shape {masks.shape} are (N, L): pass grid=(T, H, W)")
+        frames, height, width = as_video_grid(grid)
+        if frames * height * width != masks.shape[1]:
+            raise ValueError(
+                f"grid {frames}x{height}x{width} has {frames * height * width} tokens but masks "
+                f"have L={masks.shape[1]}"
+            )
+        masks = masks.reshape(masks.shape[0], frames, height, width)
+    elif masks.ndim == 4:
+        shape = tuple(int(s) for s in masks.shape[1:])
+        if min(shape) >= 1:
+            as_video_grid(shape)  # T, H, W within the kernels' limits
+        if grid is not None and as_video_grid(grid) != shape:
+            raise ValueError(
+                f"grid {as_video_grid(grid)} does not match masks of shape {masks.shape}"
+            )
+    else:
+        raise ValueError(
+            f"video masks must be (N, T, H, W) or (N, L) with grid=(T, H, W), got shape "
+            f"{masks.shape}"
+        )
+    if min(masks.shape[1:]) < 1:
+        raise ValueError(f"masks must have a non-empty grid, got shape {masks.shape}")
+    return MaskBatch(_as_bool(masks), flat, device)
+
+
+def as_video_masks(masks: Any, grid: Any = None) -> np.ndarray:
+    """Like :func:`as_video_batch`, returning the (N, T, H, W) bool array alone."""
+    return as_video_batch(masks, grid).masks

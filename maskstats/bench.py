@@ -482,3 +482,178 @@ def run_benchmark(
 
     plot.save(plot.speedups(table), out_dir / "benchmark", formats=("png",), dpi=150)
     return table, text
+
+
+# --------------------------------------------------------------------------- clips
+
+CLIP_OUTPUT_FILES = ("clip_benchmark.csv", "clip_benchmark.md")
+"""What :func:`run_clip_benchmark` writes into its folder."""
+CLIP_BENCH_METRICS = {
+    "density3": ("density3",),
+    "invdist5": ("invdist5",),
+    "nearest": ("nearest",),
+    "temporal": ("temporal",),
+    "p2dist+avgdist": ("p2dist", "avgdist"),
+}
+
+
+def clip_baselines(
+    metric: str, patch_size: int, tubelet_size: int, temporal_step: float
+) -> dict[str, Callable[[np.ndarray], object]]:
+    """What a user would otherwise write for clips: scipy per clip (EDT with ``sampling``, on
+    the token grid or the voxels) or batched (correlate over (N, T, H, W)), numpy for the
+    temporal gap."""
+    tau = temporal_step / patch_size
+    if metric == "density3":
+        weights = reference.video_density3_weights()
+        return {"scipy correlate (batched)": lambda m: reference._video_window(m, weights)}
+    if metric == "invdist5":
+        weights = reference.video_invdist5_weights(tau)
+        return {"scipy correlate (batched)": lambda m: reference._video_window(m, weights)}
+    if metric == "nearest":
+        return {"scipy EDT per clip (sampling)": lambda m: reference.video_nearest(m, tau)}
+    if metric == "temporal":
+        return {"numpy over frame pairs": lambda m: reference.video_temporal(m, tubelet_size)}
+    frame_px = temporal_step / tubelet_size
+    return {
+        "scipy EDT per clip (voxels, sampling)": lambda m: reference.video_p2dist_avgdist(
+            m, patch_size, tubelet_size, frame_px
+        )
+    }
+
+
+def clip_benchmark(
+    n: int = 64,
+    grid: tuple[int, int, int] = (8, 14, 14),
+    mask_ratio: float = 0.9,
+    patch_size: int = 16,
+    tubelet_size: int = 2,
+    temporal_step: float | None = None,
+    strategies: tuple[str, ...] = ("random", "tube"),
+    repeats: int = 7,
+    baseline_clips: int = 4,
+    progress: Callable[[str], None] = print,
+) -> pd.DataFrame:
+    """Time the clip kernels on ``n`` clips against the baselines, in one process.
+
+    Kernels run on fresh clips each repeat (median); baselines that loop over clips run on
+    the first ``baseline_clips`` and are scaled to ``n`` (linear by construction), batched ones
+    on all ``n``. Every baseline's output is checked against the kernel's (rtol 1e-4).
+
+    Returns:
+        One row per (strategy, metric, implementation): ms for the batch of ``n``, the
+        speed-up of the kernel over the fastest baseline, whether the numbers matched; rows
+        "all metrics" time one ``compute`` of every clip metric.
+    """
+    from maskstats.metrics import VIDEO_METRIC_NAMES
+
+    step = float(patch_size) if temporal_step is None else float(temporal_step)
+    frames, height, width = grid
+    rows = []
+    for strategy in strategies:
+
+        def clips(seed: int, strategy: str = strategy) -> np.ndarray:
+            img = (height * patch_size, width * patch_size)
+            return mask_lib.generate(
+                strategy, n, img, patch_size, mask_ratio, seed=seed,
+                frames=frames * tubelet_size, tubelet_size=tubelet_size,
+            )  # fmt: skip
+
+        masks = clips(0)
+        fresh = [clips(1 + r) for r in range(repeats)]
+        kwargs: dict = {"tubelet_size": tubelet_size, "temporal_step": step}
+        compute(masks[:2], VIDEO_METRIC_NAMES, patch_size, **kwargs)  # compile or load
+        for label, names in CLIP_BENCH_METRICS.items():
+            seconds = median_time_over(
+                lambda b, names=names, kwargs=kwargs: compute(b, names, patch_size, **kwargs),
+                [(batch,) for batch in fresh],
+            )
+            expected = compute(masks, names, patch_size, **kwargs)
+            row = {"strategy": strategy, "n": n, "grid": "x".join(map(str, grid)),
+                   "mask_ratio": mask_ratio, "metric": label}  # fmt: skip
+            rows.append({**row, "implementation": "maskstats (numba)", "ms": seconds * 1e3,
+                         "timed_clips": n, "matches_kernel": True})  # fmt: skip
+            for base_name, base in clip_baselines(names[0], patch_size, tubelet_size, step).items():
+                loop = "per clip" in base_name
+                sample = masks[:baseline_clips] if loop else masks
+                base_s = median_time(base, 1 if loop else max(1, repeats // 2), sample)
+                out = base(sample)
+                outputs = out if isinstance(out, tuple) else (out,)
+                same = all(
+                    np.allclose(expected[name][: len(sample)], value, rtol=1e-4, atol=1e-4,
+                                equal_nan=True)
+                    for name, value in zip(names, outputs, strict=True)
+                )  # fmt: skip
+                rows.append({**row, "implementation": base_name,
+                             "ms": base_s * 1e3 * n / len(sample), "timed_clips": len(sample),
+                             "matches_kernel": same})  # fmt: skip
+            progress(f"clips {strategy} {label:15s} kernel {seconds * 1e3:8.2f} ms")
+        total = median_time_over(
+            lambda b, kwargs=kwargs: compute(b, VIDEO_METRIC_NAMES, patch_size, **kwargs),
+            [(batch,) for batch in fresh],
+        )
+        rows.append({"strategy": strategy, "n": n, "grid": "x".join(map(str, grid)),
+                     "mask_ratio": mask_ratio, "metric": "all metrics",
+                     "implementation": "maskstats (numba)", "ms": total * 1e3, "timed_clips": n,
+                     "matches_kernel": True})  # fmt: skip
+    table = pd.DataFrame(rows)
+    kernel = table[table.implementation == "maskstats (numba)"].set_index(["strategy", "metric"])
+    fastest = (
+        table[table.implementation != "maskstats (numba)"]
+        .groupby(["strategy", "metric"])["ms"]
+        .min()
+    )
+    table["speedup_vs_fastest_baseline"] = [
+        fastest[(s, m)] / kernel.loc[(s, m), "ms"]
+        if impl.startswith("maskstats") and (s, m) in fastest.index
+        else np.nan
+        for s, m, impl in zip(table.strategy, table.metric, table.implementation, strict=True)
+    ]
+    return table
+
+
+def clip_markdown(table: pd.DataFrame, repeats: int) -> str:
+    """The clip benchmark as Markdown: ms per batch, the fastest baseline and the speed-up."""
+    first = table.iloc[0]
+    lines = [
+        f"Machine: {machine()}. {_timing_words(repeats)}; {first.n} clips of "
+        f"{first.grid} tokens at mask ratio {first.mask_ratio:g}, ms per batch.",
+        "",
+        "| masks | metric | maskstats ms | fastest baseline | baseline ms | speed-up "
+        "| same numbers |",
+        "|---|---|---:|---|---:|---:|---|",
+    ]
+    for (strategy, metric), rows in table.groupby(["strategy", "metric"], sort=False):
+        kernel = rows[rows.implementation == "maskstats (numba)"].iloc[0]
+        base = rows[rows.implementation != "maskstats (numba)"]
+        if base.empty:
+            lines.append(f"| {strategy} | {metric} | {kernel.ms:.2f} | | | | |")
+            continue
+        best = base.loc[base["ms"].idxmin()]
+        scaled = f" (timed on {best.timed_clips}, scaled)" if best.timed_clips < best.n else ""
+        lines.append(
+            f"| {strategy} | {metric} | {kernel.ms:.2f} | {best.implementation}{scaled} | "
+            f"{best.ms:.1f} | "
+            f"{_speedup_text(best.ms / kernel.ms)} | {'yes' if best.matches_kernel else 'NO'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def run_clip_benchmark(
+    out_dir: str | os.PathLike = "maskstats-bench",
+    repeats: int = 7,
+    progress: Callable[[str], None] = print,
+    **kwargs: object,
+) -> tuple[pd.DataFrame, str]:
+    """:func:`clip_benchmark`; writes clip_benchmark.csv and .md into ``out_dir``.
+
+    Returns:
+        The table and its Markdown.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = clip_benchmark(repeats=repeats, progress=progress, **kwargs)
+    table.to_csv(out_dir / "clip_benchmark.csv", index=False)
+    text = clip_markdown(table, repeats)
+    (out_dir / "clip_benchmark.md").write_text(text)
+    return table, text

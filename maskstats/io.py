@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from maskstats._cleanup import stale_entries
-from maskstats._validate import GridLike, as_masks
+from maskstats._validate import GridLike, as_masks, as_video_masks, is_video_grid
 
 NUMPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGIC = b"PK"
@@ -102,27 +102,36 @@ def open_mask_array(path: str | os.PathLike) -> np.ndarray:
 
 
 def _check_mask_array(array: np.ndarray, path: Path) -> None:
-    if array.ndim not in (2, 3):
+    if array.ndim not in (2, 3, 4):
         raise ValueError(
-            f"{path} holds an array of shape {array.shape}; expected (N, H, W) or (N, L)"
+            f"{path} holds an array of shape {array.shape}; expected (N, H, W), (N, L) or "
+            "clips (N, T, H, W)"
         )
     if array.shape[0] == 0:
         raise ValueError(f"{path} holds no masks (N = 0)")
+
+
+def _as_file_masks(array: np.ndarray, grid: GridLike | None) -> np.ndarray:
+    """Image masks (N, H, W), or clips (N, T, H, W) for 4-D arrays and (T, H, W) grids."""
+    if array.ndim == 4 or is_video_grid(grid):
+        return as_video_masks(array, grid)
+    return as_masks(array, grid)
 
 
 def load_masks(path: str | os.PathLike, grid: GridLike | None = None) -> np.ndarray:
     """Read masks saved with numpy (.npy, or the first array of an .npz).
 
     Args:
-        path: file holding (N, H, W) or (N, L) masks, bool or 0/1, True = masked.
-        grid: (H, W) for (N, L) files.
+        path: file holding (N, H, W) or (N, L) masks, or clips (N, T, H, W), bool or 0/1,
+            True = masked.
+        grid: (H, W) for (N, L) files; (T, H, W) for (N, L) clips.
 
     Returns:
-        (N, H, W) bool.
+        (N, H, W) bool, or (N, T, H, W) for clips.
     """
     array = open_mask_array(path)
     _check_mask_array(array, Path(path))
-    return as_masks(np.asarray(array), grid)
+    return _as_file_masks(np.asarray(array), grid)
 
 
 def iter_mask_chunks(
@@ -139,7 +148,7 @@ def iter_mask_chunks(
     array = open_mask_array(path)
     _check_mask_array(array, Path(path))
     for start in range(0, array.shape[0], chunk):
-        yield as_masks(np.asarray(array[start : start + chunk]), grid)
+        yield _as_file_masks(np.asarray(array[start : start + chunk]), grid)
 
 
 def mask_count(path: str | os.PathLike) -> int:
@@ -192,12 +201,13 @@ def check_table_output(path: str | os.PathLike, overwrite: bool = False) -> Path
 
 
 def save_masks(path: str | os.PathLike, masks: np.ndarray, overwrite: bool = True) -> Path:
-    """Write (N, H, W) bool masks to ``path`` (.npy, or .npz: compressed, the one member
-    ``masks``), atomically, mode 0644 (umask applies); :func:`load_masks` reads either.
+    """Write (N, H, W) bool masks (or (N, T, H, W) clips) to ``path`` (.npy, or .npz:
+    compressed, the one member ``masks``), atomically, mode 0644 (umask applies);
+    :func:`load_masks` reads either.
 
     Args:
         path: output file, ending in .npy or .npz.
-        masks: (N, H, W) bool, True = masked.
+        masks: (N, H, W) bool, True = masked; or clips (N, T, H, W).
         overwrite: replace an existing file (False: FileExistsError).
     """
     path = Path(path)
@@ -206,10 +216,11 @@ def save_masks(path: str | os.PathLike, masks: np.ndarray, overwrite: bool = Tru
     check_output_file(path, overwrite)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
+            data = as_video_masks(masks) if np.ndim(masks) == 4 else as_masks(masks)
             if path.suffix == ".npz":
-                np.savez_compressed(handle, masks=as_masks(masks))
+                np.savez_compressed(handle, masks=data)
             else:
-                np.save(handle, as_masks(masks))
+                np.save(handle, data)
     return path
 
 

@@ -750,3 +750,41 @@ def literature_scatter(
         ha="left",
     )
     return fig
+
+
+def clip_difficulty(table: pd.DataFrame) -> plt.Figure:
+    """Clips: spatio-temporal (solid) against per-frame (dashed) AvgDist and easy share, and
+    the share of masked tokens whose own position is visible one token-frame away (solid) or
+    in any other token-frame (dotted), against mask ratio; a colour per strategy.
+
+    Args:
+        table: :func:`maskstats.sweeps.clip_sweep` output.
+
+    Returns:
+        The figure.
+    """
+    fig, axes = plt.subplots(1, 3, figsize=(FULL_WIDTH, 2.5), layout="constrained")
+    strategies = list(dict.fromkeys(table["strategy"]))
+    panels = (
+        ("avgdist", "avgdist_frame", "AvgDist [px] (harder ↑)"),
+        ("easy_share", "easy_share_frame", "easy share of masked tokens"),
+        ("leak_share", "seen_share", "own position visible elsewhere"),
+    )
+    for ax, (solid, dashed, label) in zip(axes, panels, strict=True):
+        for k, strategy in enumerate(strategies):
+            rows = table[table["strategy"] == strategy].sort_values("mask_ratio")
+            colour = OKABE_ITO[k % len(OKABE_ITO)]
+            ax.plot(rows["mask_ratio"], rows[solid], color=colour, marker="o", ms=2.5, lw=1.2,
+                    label=strategy)  # fmt: skip
+            ax.plot(rows["mask_ratio"], rows[dashed], color=colour, lw=1.0,
+                    ls=":" if solid == "leak_share" else "--")  # fmt: skip
+        ax.set_xlabel("mask ratio")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3, lw=0.5)
+    axes[0].set_title("clip (solid) vs one frame (dashed)")
+    axes[1].set_title("clip (solid) vs one frame (dashed)")
+    axes[2].set_title("next tubelet (solid), any (dotted)")
+    axes[1].set_ylim(-0.03, 1.03)
+    axes[2].set_ylim(-0.03, 1.03)
+    axes[0].legend(frameon=False, loc="upper left")
+    return fig

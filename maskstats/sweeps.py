@@ -344,3 +344,139 @@ def loss_difficulty_sweep(
                 }
             )
     return pd.DataFrame(records)
+
+
+# --------------------------------------------------------------------------- clips
+
+CLIP_COLUMNS = (
+    "avgdist",
+    "avgdist_frame",
+    "p2dist",
+    "p2dist_frame",
+    "easy_share",
+    "hard_share",
+    "easy_share_frame",
+    "hard_share_frame",
+    "leak_share",
+    "seen_share",
+    "temporal_gap",
+)
+"""What :func:`clip_summary` reports per setting (means over clips of per-clip values)."""
+
+
+def clip_summary(
+    clips: np.ndarray,
+    patch_size: int = 16,
+    tubelet_size: int = 2,
+    temporal_step: float | None = None,
+    easy_p2dist: float = EASY_P2DIST,
+    hard_p2dist: float = HARD_P2DIST,
+) -> dict[str, float]:
+    """Spatial and spatio-temporal difficulty of a batch of clips, as means over clips.
+
+    Per clip: ``avgdist`` / ``p2dist`` (the clip's spatio-temporal AvgDist, px, and mean
+    P²Dist over its masked tokens), ``avgdist_frame`` / ``p2dist_frame`` (the same of each
+    token-frame on its own, averaged over frames: what one frame shows), easy/hard shares of
+    the masked tokens (P²Dist below ``easy_p2dist`` / above ``hard_p2dist``), spatio-temporal
+    and per frame, ``leak_share`` (masked tokens whose position is visible one token-frame
+    away: temporal gap = tubelet_size frames), ``seen_share`` (visible in some other
+    token-frame: a finite gap) and ``temporal_gap`` (mean finite gap, frames).
+
+    Args:
+        clips: (N, T, H, W) bool, True = masked, each with a visible token.
+        patch_size: pixels per patch side.
+        tubelet_size: frames per token.
+        temporal_step: px between consecutive token-frames (None: patch_size).
+        easy_p2dist: easy threshold (patches).
+        hard_p2dist: hard threshold (patches).
+
+    Returns:
+        Column name (``CLIP_COLUMNS``, plus ``clips`` and ``masked_share``) -> value; NaN
+        where undefined (e.g. ``temporal_gap`` of tube masks).
+    """
+    from maskstats.metrics import compute, per_frame
+
+    n = clips.shape[0]
+    axes = (1, 2, 3)
+    values = compute(
+        clips,
+        ("p2dist", "avgdist", "temporal"),
+        patch_size,
+        on_empty="nan",
+        tubelet_size=tubelet_size,
+        temporal_step=temporal_step,
+    )
+    frames = per_frame(clips, ("p2dist", "avgdist"), patch_size, on_empty="nan")
+    counts = np.maximum(clips.sum(axis=axes), 1)
+    p2, p2_frame, gap = values["p2dist"], frames["p2dist"], values["temporal"]
+    finite = np.isfinite(gap)
+    with np.errstate(invalid="ignore"):
+        row = {
+            "clips": n,
+            "masked_share": float(clips.mean()),
+            "avgdist": float(np.nanmean(values["avgdist"])),
+            "avgdist_frame": float(np.nanmean(frames["avgdist"])),
+            "p2dist": float(np.nanmean(np.nansum(p2, axis=axes) / counts)),
+            "p2dist_frame": float(np.nanmean(np.nansum(p2_frame, axis=axes) / counts)),
+            "easy_share": float(np.mean((p2 < easy_p2dist).sum(axis=axes) / counts)),
+            "hard_share": float(np.mean((p2 > hard_p2dist).sum(axis=axes) / counts)),
+            "easy_share_frame": float(np.mean((p2_frame < easy_p2dist).sum(axis=axes) / counts)),
+            "hard_share_frame": float(np.mean((p2_frame > hard_p2dist).sum(axis=axes) / counts)),
+            "leak_share": float(np.mean((gap == tubelet_size).sum(axis=axes) / counts)),
+            "seen_share": float(np.mean(finite.sum(axis=axes) / counts)),
+            "temporal_gap": float(gap[finite].mean()) if finite.any() else float("nan"),
+        }
+    return row
+
+
+def clip_sweep(
+    strategies: Sequence[str] = ("tube", "random"),
+    mask_ratios: Sequence[float] = (0.5, 0.75, 0.9, 0.95),
+    img_size: int = 224,
+    patch_size: int = 16,
+    frames: int = 16,
+    tubelet_size: int = 2,
+    n: int = 256,
+    seed: int = 0,
+    temporal_step: float | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """:func:`clip_summary` of ``n`` clips per (strategy, ratio): one row each.
+
+    Args:
+        strategies: ``generate`` strategies made as clips ("tube", "random" = whole clip,
+            "running_cell", or any image strategy as tubes).
+        mask_ratios: mask ratios (running_cell takes 0.25, 0.5, 0.75 only; others skipped).
+        img_size: frame side in pixels.
+        patch_size: pixels per patch side.
+        frames: clip length in frames.
+        tubelet_size: frames per token.
+        n: clips per setting.
+        seed: seed (each setting gets its own stream).
+        temporal_step: px between consecutive token-frames (None: patch_size).
+        progress: show a progress bar.
+
+    Returns:
+        Columns strategy, mask_ratio, clips, masked_share and ``CLIP_COLUMNS``.
+    """
+    rows = []
+    settings = [(s, r) for s in strategies for r in mask_ratios]
+    for k, (strategy, ratio) in enumerate(
+        tqdm(settings, desc="clip settings", delay=1.0, disable=not progress)
+    ):
+        try:
+            clips = generate(
+                strategy, n, img_size, patch_size, ratio, seed=np.random.default_rng([seed, k]),
+                frames=frames, tubelet_size=tubelet_size,
+            )  # fmt: skip
+        except ValueError as error:
+            warnings.warn(f"skipping {strategy} at mask ratio {ratio:g}: {error}", stacklevel=2)
+            continue
+        clips = clips[~clips.reshape(len(clips), -1).all(axis=1)]
+        if not len(clips):
+            continue
+        summary = clip_summary(clips, patch_size, tubelet_size, temporal_step)
+        rows.append({"strategy": strategy, "mask_ratio": float(ratio), **summary})
+    if not rows:
+        raise ValueError("no clip setting could be made")
+    return pd.DataFrame(rows)

@@ -10,7 +10,7 @@ import pandas as pd
 from scipy import stats
 from tqdm.auto import tqdm
 
-from maskstats._validate import as_masks
+from maskstats._validate import as_masks, as_video_masks
 from maskstats.masks import generate
 from maskstats.metrics import METRIC_NAMES, PATCH_METRICS, REGISTRY, compute
 
@@ -63,24 +63,28 @@ def mask_table(
     nothing visible for a distance metric).
 
     Args:
-        masks: (N, H, W) bool, True = masked.
+        masks: (N, H, W) bool, True = masked; or clips (N, T, H, W) with ``values`` given
+            (the temporal gap's mean is over the tokens with a finite gap).
         patch_size: pixels per patch side.
         names: metric names.
         progress: show a progress bar after one second.
         values: precomputed metric values (from :func:`compute_chunked`), else computed here.
     """
-    masks = as_masks(masks)
+    clips = np.ndim(masks) == 4
+    masks = as_video_masks(masks) if clips else as_masks(masks)
     if values is None:
         values = compute_chunked(masks, names, patch_size, progress)
-    table = {"mask": np.arange(masks.shape[0]), "n_masked": masks.sum(axis=(1, 2))}
+    axes = tuple(range(1, masks.ndim))
+    table = {"mask": np.arange(masks.shape[0]), "n_masked": masks.sum(axis=axes)}
     for name in names:
         value = values[name]
         if REGISTRY[name].per_patch:
             # Mean over the masked patches that have a value: none masked, or none visible
             # for a distance metric (NaN from on_empty="nan"), gives NaN, not 0.
-            defined = np.isfinite(value).sum(axis=(1, 2))
+            value = np.where(np.isinf(value), np.nan, value) if clips else value
+            defined = np.isfinite(value).sum(axis=axes)
             with np.errstate(invalid="ignore"):
-                totals = np.nansum(value, axis=(1, 2), dtype=np.float64)
+                totals = np.nansum(value, axis=axes, dtype=np.float64)
                 table[name] = np.where(defined > 0, totals / np.maximum(defined, 1), np.nan)
         else:
             table[name] = value.astype(np.float64)

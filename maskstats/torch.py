@@ -28,8 +28,16 @@ import torch
 from torch import nn
 
 from maskstats import weights as _weights
-from maskstats._validate import check_mask_ratio, check_patch_size
-from maskstats.masks import as_grid, as_masks, generate
+from maskstats._validate import (
+    as_video_grid,
+    as_video_masks,
+    check_mask_ratio,
+    check_patch_size,
+    check_tubelet_size,
+    is_video_grid,
+)
+from maskstats.masks import as_grid, as_masks, generate, running_cell_masks
+from maskstats.masks.video import check_running_cell
 from maskstats.metrics import PATCH_METRICS, REGISTRY, compute
 
 __all__ = [
@@ -193,6 +201,9 @@ class DifficultyTargets:
             visible patch and the kept masked ones); None when rows differ in that count.
         noise: (N, L) float32 from :func:`noise_for_mask`, to pass as ``noise=`` to MAE / HF
             ``random_masking``; None when rows differ in their visible count.
+        decoder_tokens: clips with running-cell decoder masking only: (N, L) bool, the
+            positions whose mask token a VideoMAE decoder runs (every position the cell keeps,
+            encoder-visible ones included, as VideoMAE v2 does); None: the kept masked ones.
     """
 
     mask: torch.Tensor
@@ -201,6 +212,12 @@ class DifficultyTargets:
     weights: torch.Tensor
     ids_keep: torch.Tensor | None
     noise: torch.Tensor | None
+    decoder_tokens: torch.Tensor | None = None
+
+    @property
+    def bool_masked_pos(self) -> torch.Tensor:
+        """``mask`` under Hugging Face VideoMAE's name: (N, L) bool, True = masked."""
+        return self.mask
 
     def _map(self, fn: Any) -> DifficultyTargets:
         return DifficultyTargets(
@@ -330,6 +347,12 @@ class DifficultyWeighting:
             training process: inside a DataLoader worker this is refused; make the targets
             there unsynced and call :meth:`sync_weights` in the training process.
         process_group: the group for ``sync_bins`` (default: the world).
+        tubelet_size: clips (``grid=(T, H, W)``) only: frames per token (VideoMAE: 2).
+        temporal_step: clips only: px between consecutive token-frames (None: patch_size).
+        decoder_masking: clips only: "difficulty" (the hardest ``decoder_mask_ratio`` of each
+            clip's masked tokens dropped) or "running_cell" (VideoMAE v2's content-blind cell,
+            ``decoder_mask_ratio`` 0.25, 0.5 or 0.75; the loss covers the encoder-masked,
+            decoder-kept tokens). See :mod:`maskstats.torch_video`.
     """
 
     def __init__(
@@ -346,6 +369,9 @@ class DifficultyWeighting:
         seed: Any = None,
         sync_bins: bool = False,
         process_group: Any = None,
+        tubelet_size: int = 2,
+        temporal_step: float | None = None,
+        decoder_masking: str = "difficulty",
     ) -> None:
         if metric not in PATCH_METRICS:
             raise ValueError(f"metric must be one of {PATCH_METRICS}, got {metric!r}")
@@ -354,8 +380,19 @@ class DifficultyWeighting:
         if not 0.0 <= decoder_mask_ratio < 1.0:
             raise ValueError(f"decoder_mask_ratio must be in [0, 1), got {decoder_mask_ratio}")
         self.metric = metric
-        self.grid = as_grid(grid)
+        self.grid = as_video_grid(grid) if is_video_grid(grid) else as_grid(grid)
         self.patch_size = check_patch_size(patch_size)
+        self.tubelet_size = check_tubelet_size(tubelet_size)
+        self.temporal_step = temporal_step
+        if decoder_masking not in ("difficulty", "running_cell"):
+            raise ValueError(
+                f"decoder_masking must be 'difficulty' or 'running_cell', got {decoder_masking!r}"
+            )
+        if decoder_masking == "running_cell":
+            if len(self.grid) != 3:
+                raise ValueError("running-cell decoder masking needs a clip grid (T, H, W)")
+            check_running_cell(self.grid, decoder_mask_ratio)
+        self.decoder_masking = decoder_masking
         self.weighting = weighting
         self.alpha = _weights.default_alpha(weighting) if alpha is None else float(alpha)
         self.gamma = float(gamma)
@@ -368,8 +405,13 @@ class DifficultyWeighting:
 
     @property
     def num_patches(self) -> int:
-        """L = H * W."""
-        return self.grid[0] * self.grid[1]
+        """L = H * W (clips: T * H * W)."""
+        return math.prod(self.grid)
+
+    @property
+    def clips(self) -> bool:
+        """Whether this weighting is for clips (a (T, H, W) grid)."""
+        return len(self.grid) == 3
 
     def reseed(self, seed: Any) -> None:
         """Restart the tie-break stream (the collator does this in each worker).
@@ -381,11 +423,17 @@ class DifficultyWeighting:
         self.rng = np.random.default_rng(seed)
 
     def __repr__(self) -> str:
+        clip = ""
+        if self.clips:
+            clip = (
+                f", tubelet_size={self.tubelet_size}, temporal_step={self.temporal_step}, "
+                f"decoder_masking={self.decoder_masking!r}"
+            )
         return (
             f"DifficultyWeighting({self.metric!r}, grid={self.grid}, "
             f"patch_size={self.patch_size}, weighting={self.weighting!r}, alpha={self.alpha}, "
             f"gamma={self.gamma}, min_share={self.min_share}, "
-            f"decoder_mask_ratio={self.decoder_mask_ratio})"
+            f"decoder_mask_ratio={self.decoder_mask_ratio}{clip})"
         )
 
     def _global_counts(self, selected: np.ndarray, always: bool = False) -> np.ndarray | None:
@@ -417,12 +465,21 @@ class DifficultyWeighting:
 
     def targets_numpy(self, mask: Any) -> dict[str, np.ndarray | None]:
         """The targets as numpy arrays (CPU work only); see :meth:`__call__`."""
-        masks = as_masks(mask, self.grid)
-        n, length = masks.shape[0], self.num_patches
-        flat = masks.reshape(n, length)
-        raw = compute(masks, self.metric, self.patch_size)[self.metric].reshape(n, length)
+        if self.clips:
+            masks = as_video_masks(mask, self.grid)
+            clip = {"tubelet_size": self.tubelet_size, "temporal_step": self.temporal_step}
+        else:
+            masks, clip = as_masks(mask, self.grid), {}
+        n = masks.shape[0]
+        flat = masks.reshape(n, -1)
+        raw = compute(masks, self.metric, self.patch_size, **clip)[self.metric].reshape(n, -1)
         difficulty = REGISTRY[self.metric].difficulty(raw)
-        if self.decoder_mask_ratio > 0:
+        decoder_tokens = None
+        if self.decoder_masking == "running_cell":
+            cell = running_cell_masks(n, self.grid, self.decoder_mask_ratio, seed=self.rng)
+            decoder_tokens = ~cell.reshape(n, -1)
+            keep = flat & decoder_tokens
+        elif self.decoder_mask_ratio > 0:
             keep = _weights.decoder_keep(flat, difficulty, self.decoder_mask_ratio, self.rng)
         else:
             keep = flat.copy()
@@ -443,6 +500,7 @@ class DifficultyWeighting:
             "weights": weights,
             "ids_keep": ids_keep,
             "noise": noise,
+            "decoder_tokens": decoder_tokens,
         }
 
     def _weights(
@@ -526,6 +584,17 @@ class DifficultyWeighting:
         p2dist = None
         if self.metric == "p2dist":
             p2dist = targets.difficulty.detach().cpu().numpy()
+        elif self.clips:  # the clip's own P2Dist (tubelet, temporal step), not the defaults
+            mask = targets.mask.detach().cpu().numpy()
+            p2dist = compute(
+                mask,
+                "p2dist",
+                self.patch_size,
+                grid=self.grid,
+                on_empty="nan",
+                tubelet_size=self.tubelet_size,
+                temporal_step=self.temporal_step,
+            )["p2dist"]
         return targets.loss_difficulty(self.patch_size, self.grid, p2dist=p2dist)
 
 
@@ -694,6 +763,11 @@ class MaskCollator:
     ``sync_bins=False`` and call ``weighting.sync_weights(batch["targets"])`` in the training
     process.
 
+    With a clip weighting (``grid=(T, H, W)``) samples are clips, "pixel_values"
+    (N, frames, C, H, W) as Hugging Face VideoMAE takes them, the masks those of
+    ``generate(strategy, ..., frames=T * tubelet_size)`` ("tube", "random", ...), and
+    "bool_masked_pos" (N, L) is added for ``VideoMAEForPreTraining``.
+
     Masks are random: in a worker the stream mixes ``seed`` with the worker's torch seed, so
     it differs per worker and epoch and repeats under ``torch.manual_seed``.
 
@@ -736,8 +810,8 @@ class MaskCollator:
         self.targets_key = targets_key
         self.mask_kwargs = mask_kwargs
         self.img_size = (
-            weighting.grid[0] * weighting.patch_size,
-            weighting.grid[1] * weighting.patch_size,
+            weighting.grid[-2] * weighting.patch_size,
+            weighting.grid[-1] * weighting.patch_size,
         )
         self._stream: tuple | None = None
         self.rng: np.random.Generator | None = None
@@ -764,7 +838,11 @@ class MaskCollator:
         return self.rng
 
     def masks(self, n: int) -> np.ndarray:
-        """(n, H, W) bool masks of the strategy, True = masked."""
+        """(n, H, W) bool masks of the strategy, True = masked ((n, T, H, W) for clips)."""
+        clip = {}
+        if self.weighting.clips:
+            frames = self.weighting.grid[0] * self.weighting.tubelet_size
+            clip = {"frames": frames, "tubelet_size": self.weighting.tubelet_size}
         return generate(
             self.strategy,
             n,
@@ -772,6 +850,7 @@ class MaskCollator:
             self.weighting.patch_size,
             self.mask_ratio,
             seed=self._ensure_rng(),
+            **clip,
             **self.mask_kwargs,
         )
 
@@ -806,4 +885,6 @@ class MaskCollator:
         targets = self.weighting(self.masks(out["pixel_values"].shape[0]))
         out[self.noise_key] = targets.noise
         out[self.targets_key] = targets
+        if self.weighting.clips:  # Hugging Face VideoMAEForPreTraining takes the mask itself
+            out["bool_masked_pos"] = targets.mask
         return out

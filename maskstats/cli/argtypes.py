@@ -46,18 +46,22 @@ def path_arg(text: str) -> Path:
     return Path(path_text(text))
 
 
-def parse_grid(text: str) -> tuple[int, int]:
-    """'14x14' or '14' -> (14, 14)."""
+def parse_grid(text: str) -> tuple[int, ...]:
+    """'14x14' or '14' -> (14, 14); a clip's token grid 'TxHxW' ('8x14x14') -> (8, 14, 14)."""
     parts = text.lower().split("x")
     try:
         values = [int(part) for part in parts]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected HxW like 14x14, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected HxW like 14x14 (clips: TxHxW like 8x14x14), got {text!r}"
+        ) from None
     if len(values) == 1:
         values = values * 2
-    if len(values) != 2 or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected HxW like 14x14, got {text!r}")
-    return values[0], values[1]
+    if len(values) not in (2, 3) or min(values) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected HxW like 14x14 (clips: TxHxW like 8x14x14), got {text!r}"
+        )
+    return tuple(values)
 
 
 def parse_ratio(text: str) -> float:

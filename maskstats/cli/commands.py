@@ -60,12 +60,6 @@ def physical_memory() -> int:
         return 1 << 40
 
 
-def check_memory(n: int, grid: tuple[int, int], bytes_per_cell: int, flag: str = "-n") -> None:
-    """Refuse, before any work, ``n`` masks on ``grid`` needing more than ``MEMORY_SHARE`` of
-    this machine's memory (``bytes_per_cell`` bytes per patch of each mask)."""
-    check_memory_for(lambda m: m * grid[0] * grid[1] * bytes_per_cell, n, grid, flag)
-
-
 def check_memory_for(
     need_for: Callable[[int], int],
     n: int,
@@ -97,7 +91,10 @@ def check_memory_for(
 
 def generation_peak(args: argparse.Namespace, n: int) -> int:
     """Peak bytes of making ``n`` masks as :func:`_generate` does (difficulty masks in
-    pieces of ``DIFFICULTY_PIECE``)."""
+    pieces of ``DIFFICULTY_PIECE``); clips (``--frames``): 18 bytes per token, what whole-clip
+    random masks hold at their peak (float64 noise, its int64 argsort, the masks)."""
+    if getattr(args, "frames", None) is not None:
+        return 18 * n * _cells(args)
     if args.strategy == "difficulty" and n > DIFFICULTY_PIECE:
         piece = mask_lib.generation_bytes(
             "difficulty", DIFFICULTY_PIECE, args.img_size, args.patch_size
@@ -109,6 +106,10 @@ def generation_peak(args: argparse.Namespace, n: int) -> int:
 
 
 def _cells(args: argparse.Namespace) -> int:
+    """Patches of one mask (tokens of one clip with ``--frames``)."""
+    if getattr(args, "frames", None) is not None:
+        clip = mask_lib.video_grid(args.frames, args.tubelet_size, args.img_size, args.patch_size)
+        return clip[0] * clip[1] * clip[2]
     height, width = mask_lib.grid_from_image(args.img_size, args.patch_size)
     return height * width
 
@@ -118,6 +119,7 @@ KERNEL_MODULES = (
     "maskstats.metrics.distance_kernels",
     "maskstats.masks._block_kernels",
     "maskstats.masks._search_kernels",
+    "maskstats.metrics._video_kernels",
 )
 """Modules whose cached numba kernels a first run compiles."""
 
@@ -144,10 +146,12 @@ def kernels_compiled(modules: tuple[str, ...] = KERNEL_MODULES) -> bool:
     return True
 
 
-def kernel_modules(strategies: tuple[str, ...] = ()) -> tuple[str, ...]:
+def kernel_modules(strategies: tuple[str, ...] = (), clips: bool = False) -> tuple[str, ...]:
     """The kernel modules a run with these mask strategies uses: the metrics always, the block
-    generator for "block", the search for "difficulty"."""
+    generator for "block", the search for "difficulty", the clip metrics for clips."""
     modules = list(KERNEL_MODULES[:2])
+    if clips:
+        modules.append("maskstats.metrics._video_kernels")
     if "block" in strategies:
         modules.append("maskstats.masks._block_kernels")
     if "difficulty" in strategies:
@@ -155,10 +159,10 @@ def kernel_modules(strategies: tuple[str, ...] = ()) -> tuple[str, ...]:
     return tuple(modules)
 
 
-def compile_notice(strategies: tuple[str, ...] = ()) -> None:
+def compile_notice(strategies: tuple[str, ...] = (), clips: bool = False) -> None:
     """Print "compiling kernels (first run only)" on stderr when numba's cache lacks a kernel
     this run will use (see :func:`kernel_modules`)."""
-    if not kernels_compiled(kernel_modules(tuple(strategies))):
+    if not kernels_compiled(kernel_modules(tuple(strategies), clips)):
         print(
             "maskstats: compiling kernels (first run only: seconds on a quiet machine, a minute or "
             "more on a busy small one; later runs load them)",
@@ -176,6 +180,7 @@ def _generate(args: argparse.Namespace, progress: bool = True) -> np.ndarray:
         target_avgdist=args.target_avgdist,
         target_p2dist=args.target_p2dist,
         tol=args.tol,
+        **clip_kwargs(args),
     )
     if getattr(args, "num_masked", None) is not None:
         kwargs["num_masked"] = args.num_masked
@@ -205,6 +210,20 @@ def _generate(args: argparse.Namespace, progress: bool = True) -> np.ndarray:
     return np.concatenate(pieces)
 
 
+def clip_kwargs(args: argparse.Namespace) -> dict:
+    """``frames`` and ``tubelet_size`` for ``generate`` when ``--frames`` is given, else {}."""
+    frames = getattr(args, "frames", None)
+    return {} if frames is None else {"frames": frames, "tubelet_size": args.tubelet_size}
+
+
+def metric_kwargs(args: argparse.Namespace) -> dict:
+    """``tubelet_size`` and ``temporal_step`` for the clip metrics."""
+    step = getattr(args, "temporal_step", None)
+    if step is not None and not step > 0:
+        raise UsageError(f"maskstats: --temporal-step must be > 0 pixels, got {step:g}")
+    return {"tubelet_size": getattr(args, "tubelet_size", 2), "temporal_step": step}
+
+
 def _check_mask_options(
     args: argparse.Namespace, after: Callable[[int], int] = lambda n: 0
 ) -> tuple[int, int]:
@@ -214,6 +233,21 @@ def _check_mask_options(
     grid = mask_lib.grid_from_image(args.img_size, args.patch_size)
     if args.strategy == "difficulty" and args.target_avgdist is None and args.target_p2dist is None:
         raise UsageError("maskstats: strategy difficulty needs --target-avgdist or --target-p2dist")
+    if getattr(args, "frames", None) is not None:
+        clip = mask_lib.video_grid(args.frames, args.tubelet_size, args.img_size, args.patch_size)
+        metric_kwargs(args)
+        cells = _cells(args)
+        check_memory_for(
+            lambda n: max(generation_peak(args, n), n * cells + after(n)),
+            args.n,
+            (clip[0] * clip[1], clip[2]),
+            what="clips",
+        )
+        return grid
+    if args.strategy in mask_lib.VIDEO_STRATEGIES:
+        raise UsageError(
+            f"maskstats: strategy {args.strategy} makes clips: pass --frames (and --tubelet-size)"
+        )
     if getattr(args, "min_num_patches", None) is not None and args.strategy != "block":
         raise UsageError(
             f"maskstats: --min-num-patches is for --strategy block, not {args.strategy}"
@@ -261,12 +295,14 @@ def cmd_masks(args: argparse.Namespace) -> int:
         raise UsageError(f"maskstats masks: --out must end in .npy or .npz, got {args.out}")
     check_output_file(args.out, args.overwrite)
     _check_mask_options(args, lambda n: 4 * n)  # AvgDist per mask (float32)
-    compile_notice((args.strategy,))
+    compile_notice((args.strategy,), clips=args.frames is not None)
     masks = _generate(args)
-    values = avgdist(masks, args.patch_size, on_empty="nan")
+    values = avgdist(masks, args.patch_size, on_empty="nan", **metric_kwargs(args))
     path = save_masks(args.out, masks, overwrite=args.overwrite)
+    what = "clips" if masks.ndim == 4 else "masks"
+    grid = "x".join(str(side) for side in masks.shape[1:])
     print(
-        f"{masks.shape[0]} {args.strategy} masks, grid {masks.shape[1]}x{masks.shape[2]}, "
+        f"{masks.shape[0]} {args.strategy} {what}, grid {grid}, "
         f"{int(masks[0].sum())} masked each; AvgDist mean {np.nanmean(values):.3f} px "
         f"[{np.nanmin(values):.3f}, {np.nanmax(values):.3f}]; wrote {path}"
     )
@@ -371,52 +407,87 @@ def cmd_stats(args: argparse.Namespace) -> int:
     import pandas as pd
     from tqdm.auto import tqdm
 
-    from maskstats.metrics import METRIC_NAMES, REGISTRY, compute
+    from maskstats.metrics import METRIC_NAMES, REGISTRY, VIDEO_METRIC_NAMES, compute
     from maskstats.tables import mask_table
 
     if args.out:
         from maskstats.io import check_table_output
 
         check_table_output(args.out, args.overwrite)
+    clip_options = metric_kwargs(args)
     chunks, total = _stats_chunks(args)
-    tallies = {name: ValueCounts() for name in METRIC_NAMES}
+    tallies: dict[str, ValueCounts] = {}
     rows = []
     shape = None
+    names = METRIC_NAMES
+    endless = 0  # clips: masked tokens whose position is masked in every token-frame
     strategies = () if args.masks else (args.strategy,)
-    compiled = kernels_compiled(kernel_modules(strategies))
+    clips = getattr(args, "frames", None) is not None or _is_clip_file(args)
+    compiled = kernels_compiled(kernel_modules(strategies, clips))
     with tqdm(total=total, desc="metrics", unit="mask", delay=1.0) as bar:
         for start_chunk in _offsets(chunks):
             start, chunk = start_chunk
             if shape is None:
-                compute(chunk[:0], METRIC_NAMES, args.patch_size, on_empty=args.on_empty)
+                names = VIDEO_METRIC_NAMES if chunk.ndim == 4 else METRIC_NAMES
+                tallies = {name: ValueCounts() for name in names}
+                compute(chunk[:0], names, args.patch_size, on_empty=args.on_empty, **clip_options)
                 shape = chunk.shape[1:]
                 if not compiled:
                     bar.clear()
-                    compile_notice(strategies)
-            values = compute(chunk, METRIC_NAMES, args.patch_size, on_empty=args.on_empty)
-            for name in METRIC_NAMES:
+                    compile_notice(strategies, clips)
+            values = compute(chunk, names, args.patch_size, on_empty=args.on_empty, **clip_options)
+            for name in names:
                 value = values[name]
                 picked = value[chunk] if REGISTRY[name].per_patch else value
                 tallies[name].add(picked)
+            if "temporal" in values:
+                endless += int(np.isinf(values["temporal"][chunk]).sum())
             if args.out:
-                table = mask_table(chunk, args.patch_size, values=values)
+                table = mask_table(chunk, args.patch_size, names=names, values=values)
                 table["mask"] += start
                 rows.append(table)
             bar.update(len(chunk))
     summary = summary_of_counts(tallies)
-    source = args.masks or f"{args.strategy} masks, mask_ratio={args.mask_ratio}"
+    what = "clips" if len(shape) == 3 else "masks"
+    source = args.masks or f"{args.strategy} {what}, mask_ratio={args.mask_ratio}"
     if not args.masks and getattr(args, "num_masked", None) is not None:
-        source = f"{args.strategy} masks, {args.num_masked} masked"
-    grid = f"{shape[0]}x{shape[1]}"
-    print(f"{total} masks on a {grid} grid ({source}), patch_size={args.patch_size}")
+        source = f"{args.strategy} {what}, {args.num_masked} masked"
+    grid = "x".join(str(side) for side in shape)
+    sizes = f"patch_size={args.patch_size}"
+    if len(shape) == 3:
+        step = clip_options["temporal_step"] or args.patch_size
+        sizes += f", tubelet_size={args.tubelet_size}, temporal_step={step:g} px"
+    print(f"{total} {what} on a {grid} grid ({source}), {sizes}")
     with pd.option_context("display.width", 120, "display.float_format", "{:.3f}".format):
         print(summary.to_string())
+    if len(shape) == 3:
+        masked = tallies["temporal"].count + endless
+        share = endless / masked if masked else float("nan")
+        print(
+            f"temporal: over the masked tokens with their position visible in another "
+            f"token-frame; {share:.1%} of masked tokens have it masked in every token-frame "
+            "(gap infinite, as in tube masks)"
+        )
     if args.out:
         from maskstats.io import write_table
 
         path = write_table(pd.concat(rows, ignore_index=True), args.out, overwrite=args.overwrite)
         print(f"wrote {path}")
     return 0
+
+
+def _is_clip_file(args: argparse.Namespace) -> bool:
+    """Whether ``--masks`` names clips: a 4-D array, or (N, L) with a TxHxW ``--grid``."""
+    if not getattr(args, "masks", None):
+        return False
+    if args.grid is not None and len(args.grid) == 3:
+        return True
+    from maskstats.io import open_mask_array
+
+    try:
+        return open_mask_array(args.masks).ndim == 4
+    except (OSError, ValueError):
+        return False  # reported when the file is read
 
 
 def _offsets(chunks: Iterator[np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:
@@ -430,6 +501,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """Run the benchmark harness and print its Markdown summary."""
     from maskstats.bench import CELLS, OUTPUT_FILES, check_bench_output, peak_bytes, run_benchmark
 
+    if getattr(args, "clips", False):
+        return _bench_clips(args)
     check_bench_output(args.out, args.overwrite)
     largest = max(args.sizes)
     check_memory_for(
@@ -443,6 +516,25 @@ def cmd_bench(args: argparse.Namespace) -> int:
     _, text = run_benchmark(args.out, args.sizes, args.repeats, extras=not args.no_extras)
     print(text)
     print(f"wrote {', '.join(OUTPUT_FILES)} to {args.out}/")
+    return 0
+
+
+def _bench_clips(args: argparse.Namespace) -> int:
+    """``maskstats bench --clips``: the clip benchmark into --out."""
+    from maskstats.bench import CLIP_OUTPUT_FILES, run_clip_benchmark
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"maskstats bench: {out} is a file; pass a folder")
+    existing = [name for name in CLIP_OUTPUT_FILES if (out / name).exists()]
+    if existing and not args.overwrite:
+        raise UsageError(
+            f"maskstats bench: {out} already holds {', '.join(existing)}; pass --overwrite"
+        )
+    compile_notice(clips=True)
+    _, text = run_clip_benchmark(out, args.repeats)
+    print(text)
+    print(f"wrote {', '.join(CLIP_OUTPUT_FILES)} to {out}/")
     return 0
 
 

@@ -1,6 +1,7 @@
 """Masks: generators (MAE random, BEiT block-wise, SimMIM, MAE grid-wise, I-JEPA multi-block),
-masks at a chosen difficulty, and :func:`generate`, every strategy by name (plus your own
-generators and saved mask files as strategy specs). Masks are (N, H, W) bool, True = masked."""
+masks at a chosen difficulty, video masks (VideoMAE tubes, VideoMAE v2 whole-clip random and
+running cell), and :func:`generate`, every strategy by name (plus your own generators and saved
+mask files as strategy specs). Masks are (N, H, W) bool, True = masked; clips (N, T, H, W)."""
 
 from maskstats._validate import (
     GridLike,
@@ -9,6 +10,7 @@ from maskstats._validate import (
     as_masks,
     grid_from_image,
     mae_num_masked,
+    video_grid,
 )
 from maskstats.masks.difficulty import achievable_range, difficulty_masks, mean_pairwise_hamming
 from maskstats.masks.generators import (
@@ -33,12 +35,24 @@ from maskstats.masks.strategies import (
     resolve_strategies,
     resolve_strategy,
 )
+from maskstats.masks.video import (
+    RUNNING_CELL_RATIOS,
+    VIDEO_STRATEGIES,
+    clip_num_masked,
+    clip_random_masks,
+    running_cell_masks,
+    tube_masks,
+    tube_num_masked,
+    tubes,
+)
 
 __all__ = [
     "GENERATION_BYTES_PER_CELL",
     "OWN_RATIO",
+    "RUNNING_CELL_RATIOS",
     "STRATEGIES",
     "VARIABLE_COUNT",
+    "VIDEO_STRATEGIES",
     "GridLike",
     "MultiBlockMasks",
     "SeedLike",
@@ -47,6 +61,8 @@ __all__ = [
     "as_grid",
     "as_masks",
     "block_masks",
+    "clip_num_masked",
+    "clip_random_masks",
     "difficulty_masks",
     "generate",
     "generation_bytes",
@@ -62,6 +78,11 @@ __all__ = [
     "random_masks",
     "resolve_strategies",
     "resolve_strategy",
+    "running_cell_masks",
     "simmim_masks",
     "simmim_num_masked",
+    "tube_masks",
+    "tube_num_masked",
+    "tubes",
+    "video_grid",
 ]

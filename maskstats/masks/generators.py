@@ -20,9 +20,11 @@ from maskstats._validate import (
     check_mask_ratio,
     check_patch_size,
     grid_from_image,
+    is_video_grid,
     mae_num_masked,
 )
 from maskstats.masks._block_kernels import block_masks_range
+from maskstats.masks.video import clip_random_masks
 
 ASPECT_LIMIT = (1e-6, 1e6)
 """Aspect ratios block_masks accepts: beyond these a rectangle fits on no supported grid (and
@@ -47,11 +49,12 @@ def random_masks(
     noise: np.ndarray | None = None,
 ) -> np.ndarray:
     """MAE's random_masking: per sample, keep the ``int(L * (1 - mask_ratio))`` patches with
-    the smallest noise.
+    the smallest noise. On a video grid (T, H, W): whole-clip random masking with VideoMAE v2's
+    count, ``int(mask_ratio * T * H * W)`` masked (:func:`maskstats.masks.video.clip_random_masks`).
 
     Args:
         n: number of masks N.
-        grid: patch grid (H, W), or an int for a square grid.
+        grid: patch grid (H, W), or an int for a square grid; or a token grid (T, H, W).
         mask_ratio: share of patches to mask, in [0, 1).
         seed: int, numpy Generator, or None.
         noise: optional (N, L) noise, as torch.rand(N, L) in MAE; the same noise gives the same
@@ -64,7 +67,10 @@ def random_masks(
 
     Returns:
         (N, H, W) bool, True = masked; exactly L - int(L * (1 - mask_ratio)) masked per row.
+        (N, T, H, W) for a video grid.
     """
+    if is_video_grid(grid):
+        return clip_random_masks(n, grid, mask_ratio, seed=seed, noise=noise)
     n = check_count(n)
     height, width = as_grid(grid)
     ratio = check_mask_ratio(mask_ratio)

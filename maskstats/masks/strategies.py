@@ -23,13 +23,16 @@ from maskstats._validate import (
     as_masks,
     check_count,
     grid_from_image,
+    video_grid,
 )
 from maskstats.masks.difficulty import difficulty_masks
 from maskstats.masks.generators import block_masks, grid_masks, random_masks, simmim_masks
 from maskstats.masks.multiblock import multiblock_masks
+from maskstats.masks.video import VIDEO_STRATEGIES, tubes, video_strategy_masks
 
-STRATEGIES = ("random", "block", "simmim", "grid", "multiblock", "difficulty")
-"""Every built-in strategy :func:`generate` knows; "difficulty" needs a target."""
+STRATEGIES = ("random", "block", "simmim", "grid", "multiblock", "difficulty", *VIDEO_STRATEGIES)
+"""Every built-in strategy :func:`generate` knows; "difficulty" needs a target; "tube" and
+"running_cell" make clips only (``frames=``)."""
 
 OWN_RATIO = frozenset({"multiblock"})
 """Built-in strategies whose masked share is their own: they ignore ``mask_ratio``."""
@@ -93,9 +96,12 @@ def generate(
     target_p2dist: float | None = None,
     tol: float = 0.02,
     num_masked: int | None = None,
+    *,
+    frames: int | None = None,
+    tubelet_size: int = 2,
     **kwargs: Any,
 ) -> np.ndarray:
-    """Make N masks of one strategy for an image and patch size.
+    """Make N masks of one strategy for an image and patch size (or, with ``frames``, N clips).
 
     Args:
         strategy: one of ``STRATEGIES``, or ``"module:function"`` (see
@@ -115,13 +121,32 @@ def generate(
         num_masked: "block" only: the masked count in patches, as BEiT takes it
             (``num_masking_patches``; BEiT pretrains with 75 of 196); ``mask_ratio`` is then
             ignored. None: the count follows from ``mask_ratio``.
+        frames: clip length in frames: masks on the token grid (frames // tubelet_size, H, W).
+            "random" is then whole-clip random (VideoMAE v2's count), "tube" VideoMAE's tube
+            masks, "running_cell" VideoMAE v2's decoder pattern (``mask_ratio`` 0.25, 0.5 or
+            0.75); every image strategy (and ``module:function``) gives tubes: its mask
+            repeated in every token-frame. None: image masks.
+        tubelet_size: frames per token (VideoMAE: 2); with ``frames`` only.
         **kwargs: passed to the generator (e.g. block_masks' ``min_num_patches``).
 
     Returns:
-        (N, H, W) bool, True = masked, on the model's patch grid.
+        (N, H, W) bool, True = masked, on the model's patch grid; (N, T, H, W) with ``frames``.
     """
     n = check_count(n)
     grid = grid_from_image(img_size, patch_size)
+    if frames is not None:
+        clip = video_grid(frames, tubelet_size, img_size, patch_size)
+        if strategy in ("random", *VIDEO_STRATEGIES):
+            return video_strategy_masks(strategy, n, clip, mask_ratio, seed=seed, **kwargs)
+        image = generate(
+            strategy, n, img_size, patch_size, mask_ratio, seed, mask_patch_size,
+            target_avgdist, target_p2dist, tol, num_masked, **kwargs,
+        )  # fmt: skip
+        return tubes(image, clip[0])
+    if strategy in VIDEO_STRATEGIES:
+        raise ValueError(
+            f"strategy {strategy!r} makes clips: pass frames= (CLI: --frames, --tubelet-size)"
+        )
     if num_masked is not None:
         if strategy != "block":
             raise ValueError(

@@ -4,6 +4,13 @@ Per-patch metrics return (N, H, W) float32 with NaN on visible patches ((N, L) w
 came in as (N, L); a torch tensor on the input's device when a tensor came in). ``avgdist``
 returns (N,) float32. Distances are Euclidean between centres; pixel distances count as
 scipy.ndimage.distance_transform_edt does (4-adjacent pixels are at distance 1).
+
+How :func:`compute` dispatches: (N, H, W) masks, or (N, L) with ``grid=(H, W)``, go to the
+image kernels, unchanged. Clips, (N, T, H, W) or (N, L) with ``grid=(T, H, W)`` (token order
+(t, h, w), VideoMAE's ``bool_masked_pos``), get the spatio-temporal forms of
+:mod:`maskstats.metrics.video` (``tubelet_size``, ``temporal_step``); a clip of T = 1 goes to
+the image kernels, so it gives today's numbers bit for bit. The temporal gap ("temporal") is
+defined on clips; asked of images it treats them as clips of one token-frame.
 """
 
 from __future__ import annotations
@@ -15,9 +22,24 @@ from typing import TYPE_CHECKING, TypeAlias
 import numpy as np
 
 from maskstats._parallel import ScratchPool, run_rows
-from maskstats._validate import GridLike, MaskBatch, as_mask_batch, check_patch_size
-from maskstats.metrics import _window_kernels, distance_kernels
-from maskstats.metrics.registry import METRIC_NAMES, PATCH_METRICS, REGISTRY, Metric
+from maskstats._validate import (
+    GridLike,
+    MaskBatch,
+    as_mask_batch,
+    as_video_batch,
+    check_patch_size,
+    check_temporal_step,
+    check_tubelet_size,
+    is_video_input,
+)
+from maskstats.metrics import _window_kernels, distance_kernels, video
+from maskstats.metrics.registry import (
+    METRIC_NAMES,
+    PATCH_METRICS,
+    REGISTRY,
+    VIDEO_METRIC_NAMES,
+    Metric,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -43,14 +65,16 @@ def _no_rows(size: int) -> np.ndarray:
 
 
 def clear_memo() -> None:
-    """Forget the p2dist/avgdist patch-sum memo (1 MiB per thread and patch size). Results
-    never depend on it; only the time of the next call does."""
+    """Forget the p2dist/avgdist patch-sum memos (1 MiB per thread and patch size; about as
+    much for clips). Results never depend on them; only the time of the next call does."""
     _MEMO_POOL.clear()
+    video.clear_memo()
 
 
 def _check_empty(masks: np.ndarray, on_empty: str) -> None:
     if on_empty == "raise":
-        empty = np.flatnonzero(masks.all(axis=(1, 2)))
+        cells = int(np.prod(masks.shape[1:]))
+        empty = np.flatnonzero(masks.reshape(masks.shape[0], cells).all(axis=1))
         if empty.size:
             shown = ", ".join(str(i) for i in empty[:10]) + (" ..." if empty.size > 10 else "")
             raise ValueError(
@@ -122,16 +146,71 @@ def _compute_numpy(
     }
 
 
-def _names(names: str | Iterable[str] | None) -> tuple[str, ...]:
+def _names(names: str | Iterable[str] | None, default: tuple[str, ...] = METRIC_NAMES) -> tuple:
     if names is None:
-        return METRIC_NAMES
+        return default
     names = (names,) if isinstance(names, str) else tuple(names)
     unknown = [name for name in names if name not in REGISTRY]
     if unknown or not names:
         raise ValueError(
-            f"unknown metric(s) {unknown or names}; expected names from {', '.join(METRIC_NAMES)}"
+            f"unknown metric(s) {unknown or names}; expected names from "
+            f"{', '.join(VIDEO_METRIC_NAMES)}"
         )
     return names
+
+
+def _compute_clips_numpy(
+    clips: np.ndarray,
+    names: tuple[str, ...],
+    patch_size: int,
+    tubelet_size: int,
+    temporal_step: float,
+    on_empty: str,
+) -> dict[str, np.ndarray]:
+    """All requested metrics of validated (N, T, H, W) clips: T = 1 through the image kernels
+    (bit for bit today's numbers), T > 1 through :mod:`maskstats.metrics.video`."""
+    if on_empty not in ON_EMPTY:
+        raise ValueError(f"on_empty must be one of {ON_EMPTY}, got {on_empty!r}")
+    if any(REGISTRY[name].needs_visible for name in names):
+        _check_empty(clips, on_empty)
+    n, frames, height, width = clips.shape
+    if frames > 1:
+        return video.clip_metrics(clips, names, patch_size, tubelet_size, temporal_step)
+    image = tuple(name for name in names if name != "temporal")
+    values = _compute_numpy(clips[:, 0], image, patch_size, on_empty) if image else {}
+    values = {k: v[:, None] if v.ndim == 3 else v for k, v in values.items()}
+    if "temporal" in names:
+        values.update(video.clip_metrics(clips, ("temporal",), patch_size, tubelet_size, 1.0))
+    return {name: values[name] for name in names}
+
+
+def _compute_clips(
+    masks: MaskLike,
+    names: str | Iterable[str] | None,
+    patch_size: int,
+    grid: GridLike | None,
+    on_empty: str,
+    tubelet_size: int,
+    temporal_step: float | None,
+) -> dict[str, ArrayLike]:
+    """:func:`compute` for clips, and for images asked for the temporal gap."""
+    patch_size = check_patch_size(patch_size)
+    tubelet_size = check_tubelet_size(tubelet_size)
+    temporal_step = check_temporal_step(temporal_step, patch_size)
+    if is_video_input(masks, grid):
+        batch = as_video_batch(masks, grid)
+        clips, restore = batch.masks, batch.restore
+        names = _names(names, VIDEO_METRIC_NAMES)
+    else:  # images asked for "temporal": clips of one token-frame
+        image_batch = as_mask_batch(masks, grid)
+        clips = image_batch.masks[:, None]
+
+        def restore(value: np.ndarray) -> ArrayLike:
+            return image_batch.restore(value[:, 0] if value.ndim == 4 else value)
+
+        names = _names(names)
+    values = _compute_clips_numpy(clips, names, patch_size, tubelet_size, temporal_step, on_empty)
+    return {name: restore(value) for name, value in values.items()}
 
 
 MaskLike: TypeAlias = "np.ndarray | torch.Tensor | Sequence"
@@ -146,28 +225,63 @@ def compute(
     patch_size: int = 16,
     grid: GridLike | None = None,
     on_empty: str = "raise",
+    *,
+    tubelet_size: int = 2,
+    temporal_step: float | None = None,
 ) -> dict[str, ArrayLike]:
     """Several metrics at once (the pixel kernel runs once for p2dist and avgdist).
 
     Args:
-        masks: (N, H, W) or (N, L) bool or 0/1, numpy or torch, True = masked.
-        names: metric names (default: all of ``METRIC_NAMES``).
-        patch_size: pixels per patch side (used by p2dist and avgdist).
-        grid: (H, W), required for (N, L) masks.
+        masks: (N, H, W) or (N, L) bool or 0/1, numpy or torch, True = masked; or clips
+            (N, T, H, W), or (N, L) with ``grid=(T, H, W)`` (see the module docstring).
+        names: metric names (default: ``METRIC_NAMES``; for clips ``VIDEO_METRIC_NAMES``,
+            which adds the temporal gap).
+        patch_size: pixels per patch side (used by p2dist and avgdist; clips: also the
+            default ``temporal_step``).
+        grid: (H, W) or (T, H, W), required for (N, L) masks.
         on_empty: "raise" (ValueError naming the masks with no visible patch) or "nan".
+        tubelet_size: clips only: frames per token (VideoMAE: 2).
+        temporal_step: clips only: pixels between the centres of consecutive token-frames
+            (None: ``patch_size``, a token counts as a cube); frames lie
+            ``temporal_step / tubelet_size`` px apart.
 
     Returns:
         name -> per-patch (N, H, W) float32 (NaN on visible; (N, L) for (N, L) input) or
-        per-mask (N,) float32; torch tensors on the input's device when a tensor came in.
+        per-mask (N,) float32; (N, T, H, W) per token for clips; torch tensors on the input's
+        device when a tensor came in.
     """
+    if names is not None and not isinstance(names, str):
+        names = tuple(names)
+    if is_video_input(masks, grid) or (names is not None and "temporal" in names):
+        return _compute_clips(masks, names, patch_size, grid, on_empty, tubelet_size, temporal_step)
     batch: MaskBatch = as_mask_batch(masks, grid)
     patch_size = check_patch_size(patch_size)
     values = _compute_numpy(batch.masks, _names(names), patch_size, on_empty)
     return {name: batch.restore(value) for name, value in values.items()}
 
 
+def _one(
+    name: str,
+    masks: MaskLike,
+    patch_size: int,
+    grid: GridLike | None,
+    on_empty: str,
+    tubelet_size: int,
+    temporal_step: float | None,
+) -> ArrayLike:
+    """One metric through :func:`compute` (the public per-metric functions)."""
+    clip = {"tubelet_size": tubelet_size, "temporal_step": temporal_step}
+    return compute(masks, name, patch_size, grid, on_empty, **clip)[name]
+
+
 def density3(
-    masks: MaskLike, patch_size: int = 16, grid: GridLike | None = None, on_empty: str = "raise"
+    masks: MaskLike,
+    patch_size: int = 16,
+    grid: GridLike | None = None,
+    on_empty: str = "raise",
+    *,
+    tubelet_size: int = 2,
+    temporal_step: float | None = None,
 ) -> ArrayLike:
     """Number of Patches in 3x3: visible patches among the 8 neighbours of a masked patch
     (outside the grid counts as not visible).
@@ -178,15 +292,24 @@ def density3(
         grid: (H, W) of the patch grid, required for (N, L) masks.
         on_empty: checked for a valid value only; window metrics are defined without a
             visible patch (all zero).
+        tubelet_size: clips only: frames per token (see :func:`compute`).
+        temporal_step: clips only: px between consecutive token-frames (None: patch_size).
 
     Returns:
-        (N, H, W) float32 in 0..8, NaN on visible patches. Higher = easier.
+        (N, H, W) float32 in 0..8, NaN on visible patches. Higher = easier. Clips: the 26
+        neighbours of the 3x3x3 window, (N, T, H, W) in 0..26.
     """
-    return compute(masks, "density3", patch_size, grid, on_empty)["density3"]
+    return _one("density3", masks, patch_size, grid, on_empty, tubelet_size, temporal_step)
 
 
 def invdist5(
-    masks: MaskLike, patch_size: int = 16, grid: GridLike | None = None, on_empty: str = "raise"
+    masks: MaskLike,
+    patch_size: int = 16,
+    grid: GridLike | None = None,
+    on_empty: str = "raise",
+    *,
+    tubelet_size: int = 2,
+    temporal_step: float | None = None,
 ) -> ArrayLike:
     """Sum of Patch Distance in 5x5: sum of 1/d over the visible patches of the 5x5 window,
     d the centre distance in patch units (1, sqrt 2, 2, sqrt 5, 2 sqrt 2); centre excluded.
@@ -197,15 +320,24 @@ def invdist5(
         grid: (H, W) of the patch grid, required for (N, L) masks.
         on_empty: checked for a valid value only; window metrics are defined without a
             visible patch (all zero).
+        tubelet_size: clips only: frames per token (see :func:`compute`).
+        temporal_step: clips only: px between consecutive token-frames (None: patch_size).
 
     Returns:
-        (N, H, W) float32 in 1/patch, NaN on visible patches. Higher = easier.
+        (N, H, W) float32 in 1/patch, NaN on visible patches. Higher = easier. Clips: the
+        5x5x5 window, d = sqrt((dt tau)^2 + dy^2 + dx^2), tau = temporal_step / patch_size.
     """
-    return compute(masks, "invdist5", patch_size, grid, on_empty)["invdist5"]
+    return _one("invdist5", masks, patch_size, grid, on_empty, tubelet_size, temporal_step)
 
 
 def nearest(
-    masks: MaskLike, patch_size: int = 16, grid: GridLike | None = None, on_empty: str = "raise"
+    masks: MaskLike,
+    patch_size: int = 16,
+    grid: GridLike | None = None,
+    on_empty: str = "raise",
+    *,
+    tubelet_size: int = 2,
+    temporal_step: float | None = None,
 ) -> ArrayLike:
     """Nearest Patch Distance: centre distance to the nearest visible patch's centre.
 
@@ -214,15 +346,23 @@ def nearest(
         patch_size: unused; the same signature as the other metrics.
         grid: (H, W) of the patch grid, required for (N, L) masks.
         on_empty: a mask with no visible patch: "raise" (ValueError naming it) or "nan".
+        tubelet_size: clips only: frames per token (see :func:`compute`).
+        temporal_step: clips only: px between consecutive token-frames (None: patch_size).
 
     Returns:
         (N, H, W) float32 in patch units (>= 1), NaN on visible patches. Higher = harder.
     """
-    return compute(masks, "nearest", patch_size, grid, on_empty)["nearest"]
+    return _one("nearest", masks, patch_size, grid, on_empty, tubelet_size, temporal_step)
 
 
 def p2dist(
-    masks: MaskLike, patch_size: int = 16, grid: GridLike | None = None, on_empty: str = "raise"
+    masks: MaskLike,
+    patch_size: int = 16,
+    grid: GridLike | None = None,
+    on_empty: str = "raise",
+    *,
+    tubelet_size: int = 2,
+    temporal_step: float | None = None,
 ) -> ArrayLike:
     """P²Dist: mean over a masked patch's pixels of the distance to the nearest visible pixel
     (pixels, as scipy's EDT counts), divided by ``patch_size``.
@@ -232,15 +372,23 @@ def p2dist(
         patch_size: pixels per patch side.
         grid: (H, W) of the patch grid, required for (N, L) masks.
         on_empty: a mask with no visible patch: "raise" (ValueError naming it) or "nan".
+        tubelet_size: clips only: frames per token (see :func:`compute`).
+        temporal_step: clips only: px between consecutive token-frames (None: patch_size).
 
     Returns:
         (N, H, W) float32 in patch units, NaN on visible patches. Higher = harder.
     """
-    return compute(masks, "p2dist", patch_size, grid, on_empty)["p2dist"]
+    return _one("p2dist", masks, patch_size, grid, on_empty, tubelet_size, temporal_step)
 
 
 def avgdist(
-    masks: MaskLike, patch_size: int = 16, grid: GridLike | None = None, on_empty: str = "raise"
+    masks: MaskLike,
+    patch_size: int = 16,
+    grid: GridLike | None = None,
+    on_empty: str = "raise",
+    *,
+    tubelet_size: int = 2,
+    temporal_step: float | None = None,
 ) -> ArrayLike:
     """SimMIM's AvgDist: mean over a mask's masked pixels of the distance to the nearest
     visible pixel. Equals ``patch_size`` times the mean p2dist over the masked patches.
@@ -250,16 +398,75 @@ def avgdist(
         patch_size: pixels per patch side.
         grid: (H, W) of the patch grid, required for (N, L) masks.
         on_empty: a mask with no visible patch: "raise" (ValueError naming it) or "nan".
+        tubelet_size: clips only: frames per token (see :func:`compute`).
+        temporal_step: clips only: px between consecutive token-frames (None: patch_size).
 
     Returns:
         (N,) float32 in pixels; NaN for a mask with nothing masked. Higher = harder.
     """
-    return compute(masks, "avgdist", patch_size, grid, on_empty)["avgdist"]
+    return _one("avgdist", masks, patch_size, grid, on_empty, tubelet_size, temporal_step)
+
+
+def temporal(masks: MaskLike, grid: GridLike | None = None, *, tubelet_size: int = 2) -> ArrayLike:
+    """Temporal gap: frames from a masked token to the nearest visible token at the same
+    spatial position, |t - t'| * tubelet_size.
+
+    Args:
+        masks: clips (N, T, H, W), or (N, L) with ``grid=(T, H, W)``; bool or 0/1, numpy or
+            torch, True = masked. Images (N, H, W) count as clips of one token-frame.
+        grid: (T, H, W), required for (N, L) masks.
+        tubelet_size: frames per token (VideoMAE: 2).
+
+    Returns:
+        (N, T, H, W) float32 in frames (tubelet_size, 2 tubelet_size, ...); +inf where the
+        position is masked in every token-frame (every masked token of a tube mask); NaN on
+        visible tokens. Higher = harder.
+    """
+    return compute(masks, "temporal", 16, grid, tubelet_size=tubelet_size)["temporal"]
+
+
+def per_frame(
+    masks: MaskLike,
+    names: str | Iterable[str] | None = None,
+    patch_size: int = 16,
+    grid: GridLike | None = None,
+    on_empty: str = "raise",
+) -> dict[str, ArrayLike]:
+    """The image metrics of every token-frame of clips on its own (spatial difficulty: what a
+    frame shows, ignoring the other frames).
+
+    Args:
+        masks: clips (N, T, H, W), or (N, L) with ``grid=(T, H, W)``, True = masked.
+        names: image metric names (default ``METRIC_NAMES``).
+        patch_size: pixels per patch side.
+        grid: (T, H, W), required for (N, L) masks.
+        on_empty: a frame with no visible patch: "raise" or "nan".
+
+    Returns:
+        name -> (N, T, H, W) per token ((N, L) for (N, L) input) or (N, T) per frame
+        (avgdist), float32.
+    """
+    batch = as_video_batch(masks, grid)
+    n, frames, height, width = batch.masks.shape
+    names = _names(names)
+    if "temporal" in names:
+        raise ValueError("per_frame gives the image metrics; the temporal gap needs compute()")
+    values = compute(
+        batch.masks.reshape(n * frames, height, width), names, patch_size, None, on_empty
+    )
+    shaped = {
+        name: value.reshape(n, frames, height, width)
+        if value.ndim == 3
+        else value.reshape(n, frames)
+        for name, value in values.items()
+    }
+    return {name: batch.restore(value) for name, value in shaped.items()}
 
 
 __all__ = [
     "METRIC_NAMES",
     "PATCH_METRICS",
+    "VIDEO_METRIC_NAMES",
     "ArrayLike",
     "MaskLike",
     "REGISTRY",
@@ -271,4 +478,6 @@ __all__ = [
     "invdist5",
     "nearest",
     "p2dist",
+    "per_frame",
+    "temporal",
 ]

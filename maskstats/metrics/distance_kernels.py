@@ -103,23 +103,17 @@ def _nearest_squared(mask, up, down, column_gap, nearest2):
 
 
 @njit(cache=True)
-def patch_distance_sum(i, j, p, mask, up, down, reach, buf):
-    """Sum over the p x p pixels of masked patch (i, j) of the distance (px) to the nearest
-    visible pixel.
+def square_block(i, j, p, mask, up, down, reach, buf):
+    """Squared distance (px^2) from each of the p x p pixels of masked patch (i, j) to the
+    nearest visible pixel in the patch columns j - reach .. j + reach, into ``buf[:p]``
+    (inf where none; float32, whole numbers, exact below 2**24).
 
-    Exact by a bound: every pixel is within nearest * p of a visible pixel (the pixel at the
-    same offset in the nearest visible patch), so only patch columns j' with
-    |j' - j| <= ``reach`` can hold its nearest visible pixel. Pixel (y, x) sees column j' at
-    squared distance (x - ref)^2 + gap(y)^2, ref the column's nearest end pixel column and
-    gap(y) = min(y - last visible pixel row above, first visible pixel row below - y) in that
-    column; its own column j at gap(y)^2. ``buf`` is a (p + 1, p) float32 scratch (row p
-    holds the column totals).
-
-    The arithmetic is IEEE only, in a fixed order (no fastmath: no reassociation, no
-    contraction), so the sum is bit-identical on every CPU whatever its SIMD width: the float32
-    square roots (correctly rounded) are accumulated down each pixel column in row order
-    (element-wise vector adds, exact whatever the vector width), then the p column totals are
-    added left to right in float64.
+    Pixel (y, x) sees column j' at squared distance (x - ref)^2 + gap(y)^2, ref the column's
+    nearest end pixel column and gap(y) = min(y - last visible pixel row above, first visible
+    pixel row below - y) in that column; its own column j at gap(y)^2. Every pixel is within
+    nearest * p of a visible pixel (the pixel at the same offset in the nearest visible patch),
+    so with ``reach`` from that bound the block is the exact squared distance transform on the
+    patch (see :func:`patch_distance_sum`).
     """
     height, width = mask.shape
     y0 = i * p
@@ -161,19 +155,50 @@ def patch_distance_sum(i, j, p, mask, up, down, reach, buf):
                     value = offset * offset + g2
                     old = row[dx]
                     row[dx] = value if value < old else old
-    # Squared distances are whole numbers, exact in float32 below 2**24; the square roots are
-    # float32 (relative error < 1e-7), summed down each pixel column in row order, and the
-    # column totals are added left to right in float64.
-    columns = buf[p]
+
+
+@njit(cache=True)
+def root_sum(p, block, columns):
+    """Sum over ``block[:p]`` (p x p squared distances) of the square roots, in a fixed IEEE
+    order: float32 roots (correctly rounded) accumulated down each pixel column in row order
+    into ``columns`` ((p,) float32; element-wise vector adds, exact whatever the vector
+    width), then the p column totals added left to right in float64."""
     columns[:] = np.float32(0.0)
     for dy in range(p):
-        row = buf[dy]
+        row = block[dy]
         for dx in range(p):
             columns[dx] += np.float32(math.sqrt(row[dx]))
     total = 0.0
     for dx in range(p):
         total += np.float64(columns[dx])
     return total
+
+
+@njit(cache=True)
+def block_root_sum(p, buf):
+    """:func:`root_sum` of ``buf[:p]`` with the column totals in row p of ``buf`` (a
+    (p + 1, p) scratch). The clip kernels pass a separate totals array instead: the same
+    additions in the same order, so the same bits, and faster where the compiler cannot
+    prove that rows and totals do not overlap."""
+    return root_sum(p, buf, buf[p])
+
+
+@njit(cache=True)
+def patch_distance_sum(i, j, p, mask, up, down, reach, buf):
+    """Sum over the p x p pixels of masked patch (i, j) of the distance (px) to the nearest
+    visible pixel.
+
+    Exact by a bound: every pixel is within nearest * p of a visible pixel (the pixel at the
+    same offset in the nearest visible patch), so only patch columns j' with
+    |j' - j| <= ``reach`` can hold its nearest visible pixel (:func:`square_block`). ``buf``
+    is a (p + 1, p) float32 scratch (row p holds the column totals).
+
+    The arithmetic is IEEE only, in a fixed order (no fastmath: no reassociation, no
+    contraction), so the sum is bit-identical on every CPU whatever its SIMD width
+    (:func:`block_root_sum`).
+    """
+    square_block(i, j, p, mask, up, down, reach, buf)
+    return block_root_sum(p, buf)
 
 
 MEMO_BITS = 16  # patch-sum memo: 2**16 slots (1 MiB) per thread

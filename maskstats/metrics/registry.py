@@ -19,7 +19,9 @@ class Metric:
         per_patch: True for (N, H, W) results, False for one number per mask.
         higher_is_harder: orientation: True when a larger value means harder to reconstruct.
         needs_visible: a mask with no visible patch has no defined value.
-        discrete_values: the finite set of values (density3), else None.
+        discrete_values: the finite set of values (density3 on images), else None.
+        video_only: defined on clips only (the temporal gap); left out of ``METRIC_NAMES``
+            and ``PATCH_METRICS``, which list the image metrics.
     """
 
     name: str
@@ -29,6 +31,7 @@ class Metric:
     higher_is_harder: bool
     needs_visible: bool
     discrete_values: tuple[float, ...] | None = None
+    video_only: bool = False
 
     def difficulty(self, values: np.ndarray) -> np.ndarray:
         """Return ``values`` oriented so that higher = harder."""
@@ -55,7 +58,19 @@ REGISTRY: dict[str, Metric] = {
         Metric("nearest", "Nearest Patch Distance", "patch", True, True, True),
         Metric("p2dist", "P²Dist", "patch", True, True, True),
         Metric("avgdist", "AvgDist (SimMIM)", "px", False, True, True),
+        Metric(
+            "temporal",
+            "Temporal gap (frames to the same position visible)",
+            "frames",
+            True,
+            True,
+            False,
+            video_only=True,
+        ),
     )
 }
-PATCH_METRICS = tuple(name for name, m in REGISTRY.items() if m.per_patch)
-METRIC_NAMES = tuple(REGISTRY)
+PATCH_METRICS = tuple(name for name, m in REGISTRY.items() if m.per_patch and not m.video_only)
+METRIC_NAMES = tuple(name for name, m in REGISTRY.items() if not m.video_only)
+"""The image metrics, in order (``compute``'s default on (N, H, W) masks)."""
+VIDEO_METRIC_NAMES = (*METRIC_NAMES, "temporal")
+"""Every metric of clips (``compute``'s default on (N, T, H, W) masks)."""

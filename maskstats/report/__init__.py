@@ -23,12 +23,14 @@ from maskstats.report.page import (
     sweep_finding,
 )
 from maskstats.report.settings import DEFAULT_RATIOS, ReportSettings
+from maskstats.report.video import clip_finding, run_clip_report
 
 __all__ = [
     "DEFAULT_RATIOS",
     "MANIFEST",
     "ReportSettings",
     "agreement_finding",
+    "clip_finding",
     "check_output",
     "distribution_finding",
     "headline_table",
@@ -37,6 +39,7 @@ __all__ = [
     "metric_finding",
     "read_manifest",
     "report_masks",
+    "run_clip_report",
     "run_report",
     "sweep_finding",
     "write_distribution_figures",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import sys
 import time
 import warnings
@@ -16,18 +15,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from maskstats._cleanup import terminate_on_signals
 from maskstats.masks import grid_from_image
 from maskstats.report.output import (
     MANIFEST,
-    check_output,
+    building,
     jsonable,
     now_text,
     package_version,
-    report_lock,
-    sibling_folder,
-    swap_in,
-    sweep_leftovers,
 )
 from maskstats.report.page import headline_table, write_index
 from maskstats.report.settings import (
@@ -37,6 +31,7 @@ from maskstats.report.settings import (
     Skipped,
     ratios_for,
 )
+from maskstats.report.video import run_clip_report
 
 if TYPE_CHECKING:  # pandas and matplotlib load only when a report runs
     import pandas as pd
@@ -683,7 +678,8 @@ def run_report(
     was). Everything is checked first (:func:`checked_settings`); one run at a time holds
     ``out`` (:func:`maskstats.report.output.report_lock`); SIGTERM, SIGHUP and SIGINT stop
     the run with its building folder removed, and what killed runs left is cleaned up
-    (:func:`maskstats.report.output.sweep_leftovers`).
+    (:func:`maskstats.report.output.sweep_leftovers`). With ``settings.frames`` it is the
+    video report (:func:`maskstats.report.video.run_clip_report`).
 
     Args:
         settings: what to run.
@@ -697,57 +693,48 @@ def run_report(
         Name -> path of each file written (CSV, Markdown, LaTeX, PNG, PDF, index.html,
         the manifest), inside ``settings.out``.
     """
+    if settings.frames is not None:  # clips: the video report
+        return run_clip_report(settings, echo, progress, notice, warn)
     started = time.perf_counter()
     skipped = Skipped()
     s = checked_settings(settings, skipped)
     out = Path(s.out)
-    check_output(out, s.overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with terminate_on_signals(), report_lock(out):
-        notes = sweep_leftovers(out)
-        check_output(out, s.overwrite)  # again: a stopped run's old report may be back
-        build = sibling_folder(out, "building")
-        build.mkdir()
-        try:
-            if notice is not None:
-                notice()
-            masks = report_masks(s, progress, skipped)
-            summary, files = write_sweep(build, s, progress, skipped=skipped, masks=masks)
-            metric_table, table_files = write_metric_table(build, s, skipped, masks=masks)
-            files.update(table_files)
-            files.update(write_distribution_figures(build, s, skipped, masks=masks))
-            loss_table, loss_files = write_loss_difficulty(build, s, skipped, masks=masks)
-            files.update(loss_files)
-            literature, literature_files = write_literature(build, s)
-            files.update(literature_files)
-            elapsed = time.perf_counter() - started
-            files["index.html"] = write_index(
-                build,
-                s,
-                summary,
-                metric_table,
-                files,
-                skipped,
-                elapsed,
-                loss_table,
-                masks=masks,
-                literature=literature,
-            )
-            names = sorted([*files, MANIFEST])
-            manifest = {
-                "tool": "maskstats report",
-                "version": package_version(),
-                "created": now_text(),
-                "command": s.command,
-                "settings": jsonable(asdict(s)),
-                "skipped": skipped.lines(),
-                "files": names,
-            }
-            (build / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-            notes += swap_in(build, out, s.overwrite)
-        except BaseException:
-            shutil.rmtree(build, ignore_errors=True)
-            raise
+    with building(out, s.overwrite) as (build, notes):
+        if notice is not None:
+            notice()
+        masks = report_masks(s, progress, skipped)
+        summary, files = write_sweep(build, s, progress, skipped=skipped, masks=masks)
+        metric_table, table_files = write_metric_table(build, s, skipped, masks=masks)
+        files.update(table_files)
+        files.update(write_distribution_figures(build, s, skipped, masks=masks))
+        loss_table, loss_files = write_loss_difficulty(build, s, skipped, masks=masks)
+        files.update(loss_files)
+        literature, literature_files = write_literature(build, s)
+        files.update(literature_files)
+        elapsed = time.perf_counter() - started
+        files["index.html"] = write_index(
+            build,
+            s,
+            summary,
+            metric_table,
+            files,
+            skipped,
+            elapsed,
+            loss_table,
+            masks=masks,
+            literature=literature,
+        )
+        names = sorted([*files, MANIFEST])
+        manifest = {
+            "tool": "maskstats report",
+            "version": package_version(),
+            "created": now_text(),
+            "command": s.command,
+            "settings": jsonable(asdict(s)),
+            "skipped": skipped.lines(),
+            "files": names,
+        }
+        (build / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     files = {name: out / name for name in names}
     warn = warn or (lambda line: print(line, file=sys.stderr))
     for line in skipped.lines():

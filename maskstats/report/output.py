@@ -354,3 +354,39 @@ def package_version() -> str:
 def now_text() -> str:
     """The time now, UTC, to the minute."""
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@contextmanager
+def building(out: Path, overwrite: bool) -> Iterator[tuple[Path, list[str]]]:
+    """Build a report in a hidden folder beside ``out`` and swap it in when the block ends
+    without an error; on any error (or a signal: SIGTERM, SIGHUP and SIGINT become one) the
+    folder is removed and ``out`` is left as it was.
+
+    Everything of one run in order: ``out`` checked (:func:`check_output`), one run at a time
+    (:func:`report_lock`), what killed runs left removed (:func:`sweep_leftovers`), ``out``
+    checked again (a stopped run's old report may be back), the build folder made, and at the
+    end :func:`swap_in`.
+
+    Args:
+        out: the report folder.
+        overwrite: an existing report may be replaced.
+
+    Yields:
+        The build folder, and the notes to print (what was cleaned up or kept); the list is
+        completed by the swap, so read it after the block.
+    """
+    from maskstats._cleanup import terminate_on_signals
+
+    check_output(out, overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with terminate_on_signals(), report_lock(out):
+        notes = sweep_leftovers(out)
+        check_output(out, overwrite)
+        build = sibling_folder(out, "building")
+        build.mkdir()
+        try:
+            yield build, notes
+            notes += swap_in(build, out, overwrite)
+        except BaseException:
+            shutil.rmtree(build, ignore_errors=True)
+            raise

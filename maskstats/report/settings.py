@@ -11,12 +11,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from maskstats._options import option
-from maskstats.masks import STRATEGIES
+from maskstats.masks import STRATEGIES, VIDEO_STRATEGIES
 
 if TYPE_CHECKING:  # pandas and matplotlib load only when a report runs
     pass
 
 FIG2_RATIOS = (0.75, 0.85, 0.9, 0.95)
+CLIP_STRATEGIES = ("tube", "random")
+"""The video report's strategies when none are asked for: VideoMAE's tubes against whole-clip
+random masks (VideoMAE v2's random generator)."""
 GALLERY_RATIOS = (0.5, 0.75, 0.9, 0.95)
 LOSS_TABLE_RATIOS = (0.75, 0.9, 0.95)
 """The mask ratios the effective-difficulty table shows (of those the report asked for)."""
@@ -32,7 +35,7 @@ class ReportSettings:
     img_size: int = option(224, "image side in pixels", kind="positive_int")
     patch_size: int = option(16, "patch side in pixels", kind="positive_int")
     strategies: Sequence[str] = option(
-        tuple(name for name in STRATEGIES if name != "difficulty"),
+        tuple(name for name in STRATEGIES if name not in ("difficulty", *VIDEO_STRATEGIES)),
         f"comma-separated, from {', '.join(STRATEGIES)}",
         kind="strategies",
     )
@@ -54,6 +57,19 @@ class ReportSettings:
         None, "AvgDist (px) for the difficulty strategy", kind="float"
     )
     command: str = option("", cli=False)
+    frames: int | None = option(
+        None,
+        "clip length in frames: a video report (tube vs whole-clip random masks by default) "
+        "instead of the image report",
+        kind="positive_int",
+    )
+    tubelet_size: int = option(
+        2, "with --frames: frames per token (VideoMAE: 2)", kind="positive_int"
+    )
+    temporal_step: float | None = option(
+        None, "with --frames: px between token-frames (default: the patch size)", kind="float"
+    )
+    clips: int = option(256, "with --frames: clips per setting", kind="positive_int")
 
 
 @dataclass

@@ -38,7 +38,7 @@ def place(tmp_path) -> Path:
     np.save(inputs / "empty.npy", np.zeros((0, 4, 4), bool))
     (inputs / "table.npy").write_text("a,b\n1,0\n0,1\n")
     np.save(inputs / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    np.save(inputs / "four_d.npy", np.zeros((2, 2, 2, 2), bool))
+    np.save(inputs / "five_d.npy", np.zeros((2, 2, 2, 2, 2), bool))  # 4-D files are clips
     np.save(inputs / "floats.npy", np.full((2, 4, 4), 0.5))
     (inputs / "folder.npy").mkdir()
     (inputs / "ckpt.txt").write_text("not a checkpoint")
@@ -85,12 +85,12 @@ def _cases():
         ("stats", ["--masks", f"{i}/empty.npy"], "no masks"),
         ("stats", ["--masks", f"{i}/table.npy"], "not a numpy file"),
         ("stats", ["--masks", f"{i}/objects.npy"], "Python objects"),
-        ("stats", ["--masks", f"{i}/four_d.npy"], "shape"),
+        ("stats", ["--masks", f"{i}/five_d.npy"], "shape"),
         ("stats", ["--masks", f"{i}/floats.npy"], ""),
         ("stats", ["--masks", f"{i}/folder.npy"], "is a folder"),
         ("stats", ["--masks", f"{i}/missing.npy"], "does not exist"),
         ("stats", ["--masks", f"{i}/empty.npz"], "no array"),
-        ("stats", ["--masks", f"{i}/four_d.npy", "--grid", "0x3"], "HxW"),
+        ("stats", ["--masks", f"{i}/five_d.npy", "--grid", "0x3"], "HxW"),
         # issue 27: empty paths, other suffixes, .npz without .npy, FIFOs, memory
         ("stats", ["--masks", ""], "empty string"),
         ("stats", ["--masks", " "], "empty string"),

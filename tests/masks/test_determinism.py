@@ -23,8 +23,9 @@ from maskstats.masks import (
     difficulty_masks,
     random_masks,
     simmim_masks,
+    tube_masks,
 )
-from maskstats.metrics import METRIC_NAMES, compute
+from maskstats.metrics import METRIC_NAMES, VIDEO_METRIC_NAMES, compute
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,6 +45,24 @@ def results() -> dict[str, np.ndarray]:
             values = compute(masks, METRIC_NAMES, patch_size, on_empty="nan")
             for metric, value in values.items():
                 out[f"{name}/p{patch_size}/{metric}"] = value
+    clip_sets = {
+        "clip8x14": random_masks(16, (8, 14, 14), 0.9, seed=10),
+        "clip3x7x9": random_masks(24, (3, 7, 9), 0.6, seed=11),
+        "tube4x10": tube_masks(16, (4, 10, 10), 0.75, seed=12),
+    }
+    for name, clips in clip_sets.items():
+        out[f"masks/{name}"] = clips
+        for patch_size, tubelet_size, step in ((16, 2, None), (3, 1, 1.5), (5, 3, 0.7)):
+            values = compute(
+                clips,
+                VIDEO_METRIC_NAMES,
+                patch_size,
+                on_empty="nan",
+                tubelet_size=tubelet_size,
+                temporal_step=step,
+            )
+            for metric, value in values.items():
+                out[f"{name}/p{patch_size}t{tubelet_size}/{metric}"] = value
     out["difficulty/p2dist"] = difficulty_masks(
         40, (10, 12), 0.8, 8, target_p2dist=1.0, tol=0.02, seed=4
     )

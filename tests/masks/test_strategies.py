@@ -67,7 +67,8 @@ def spec(name: str) -> str:
 
 
 def test_builtin_strategies_include_grid_and_multiblock():
-    assert {"random", "block", "simmim", "grid", "multiblock", "difficulty"} == set(STRATEGIES)
+    images = {"random", "block", "simmim", "grid", "multiblock", "difficulty"}
+    assert images | {"tube", "running_cell"} == set(STRATEGIES)  # the last two: clips only
     assert OWN_RATIO == {"multiblock"}
     np.testing.assert_array_equal(
         generate("grid", 4, 64, 8, 0.75, seed=0), grid_masks(4, 8, 0.75, seed=0)
