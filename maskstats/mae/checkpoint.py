@@ -159,6 +159,19 @@ def _check_arrays(value: Any, path: Path) -> None:
             _check_arrays(item, path)
 
 
+def _looks_like_torch(path: Path) -> bool:
+    """Whether ``path`` starts as torch.save writes: a zip archive, or (the legacy format) a
+    pickle of protocol 2 or later (opcode PROTO, 0x80)."""
+    import zipfile
+
+    try:
+        with open(path, "rb") as handle:
+            first = handle.read(1)
+    except OSError:
+        return True  # let torch.load say what is wrong
+    return first == b"\x80" or zipfile.is_zipfile(path)
+
+
 def load_checkpoint(path: Path, keys: Iterable[str] = ()) -> dict:
     """Read a checkpoint with ``weights_only=True`` (nothing in it can run code).
 
@@ -171,6 +184,11 @@ def load_checkpoint(path: Path, keys: Iterable[str] = ()) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"checkpoint {path} does not exist")
+    if not _looks_like_torch(path):
+        raise ValueError(
+            f"cannot read checkpoint {path}: not a torch file (neither torch's zip format nor "
+            "a pickle)"
+        )
     try:
         with torch.serialization.safe_globals(LEGACY_NUMPY_GLOBALS), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch warns about pickle protocols it refuses
