@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from maskstats._cleanup import stale_entries
-from maskstats._validate import GridLike, as_masks, as_video_masks, is_video_grid
+from maskstats._validate import GridLike, as_grid, as_masks, as_video_masks, is_video_grid
 
 NUMPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGIC = b"PK"
@@ -113,6 +113,11 @@ def _check_mask_array(array: np.ndarray, path: Path) -> None:
 
 def _as_file_masks(array: np.ndarray, grid: GridLike | None) -> np.ndarray:
     """Image masks (N, H, W), or clips (N, T, H, W) for 4-D arrays and (T, H, W) grids."""
+    if array.ndim == 4 and grid is not None and not is_video_grid(grid):
+        raise ValueError(
+            f"it holds clips, an array of shape {tuple(array.shape)} (N, T, H, W), where image "
+            f"masks on a {'x'.join(str(side) for side in as_grid(grid))} grid were asked for"
+        )
     if array.ndim == 4 or is_video_grid(grid):
         return as_video_masks(array, grid)
     return as_masks(array, grid)

@@ -470,9 +470,9 @@ class DifficultyWeighting:
             clip = {"tubelet_size": self.tubelet_size, "temporal_step": self.temporal_step}
         else:
             masks, clip = as_masks(mask, self.grid), {}
-        n = masks.shape[0]
-        flat = masks.reshape(n, -1)
-        raw = compute(masks, self.metric, self.patch_size, **clip)[self.metric].reshape(n, -1)
+        n, length = masks.shape[0], self.num_patches
+        flat = masks.reshape(n, length)
+        raw = compute(masks, self.metric, self.patch_size, **clip)[self.metric].reshape(n, length)
         difficulty = REGISTRY[self.metric].difficulty(raw)
         decoder_tokens = None
         if self.decoder_masking == "running_cell":
@@ -818,8 +818,22 @@ class MaskCollator:
         # One mask now: an unknown strategy, or a cell size, target or ratio this grid cannot
         # take, fails here rather than in a worker.
         generate(
-            strategy, 1, self.img_size, weighting.patch_size, self.mask_ratio, seed=0, **mask_kwargs
+            strategy,
+            1,
+            self.img_size,
+            weighting.patch_size,
+            self.mask_ratio,
+            seed=0,
+            **self._clip_kwargs(),
+            **mask_kwargs,
         )
+
+    def _clip_kwargs(self) -> dict[str, int]:
+        """``frames`` and ``tubelet_size`` for ``generate`` with a clip weighting, else {}."""
+        if not self.weighting.clips:
+            return {}
+        frames = self.weighting.grid[0] * self.weighting.tubelet_size
+        return {"frames": frames, "tubelet_size": self.weighting.tubelet_size}
 
     def _ensure_rng(self) -> np.random.Generator:
         info = torch.utils.data.get_worker_info()
@@ -839,10 +853,6 @@ class MaskCollator:
 
     def masks(self, n: int) -> np.ndarray:
         """(n, H, W) bool masks of the strategy, True = masked ((n, T, H, W) for clips)."""
-        clip = {}
-        if self.weighting.clips:
-            frames = self.weighting.grid[0] * self.weighting.tubelet_size
-            clip = {"frames": frames, "tubelet_size": self.weighting.tubelet_size}
         return generate(
             self.strategy,
             n,
@@ -850,7 +860,7 @@ class MaskCollator:
             self.weighting.patch_size,
             self.mask_ratio,
             seed=self._ensure_rng(),
-            **clip,
+            **self._clip_kwargs(),
             **self.mask_kwargs,
         )
 

@@ -697,7 +697,7 @@ def test_mask_collator_refuses_to_overwrite_a_samples_own_keys(key):
         ("bogus", {"mask_ratio": RATIO}, "strategy"),
         ("random", {"mask_ratio": 1.5}, "mask_ratio"),
         ("random", {"mask_ratio": float("nan")}, "mask_ratio"),
-        ("simmim", {"mask_ratio": RATIO, "mask_patch_size": 12}, "divisible"),  # 32 px
+        ("simmim", {"mask_ratio": RATIO, "mask_patch_size": 12}, "must divide"),  # 32 px
         ("difficulty", {"mask_ratio": RATIO}, "target"),
     ],
 )
