@@ -1,0 +1,260 @@
+"""Build hooks of the documentation site (``hooks:`` in mkdocs.yml).
+
+Three jobs, each one source of truth so that the site cannot drift from the code:
+
+1. **Repository files in the site.** The pages link to ``../figures/x.png``,
+   ``../examples/x.py``, ... so that the links work on GitHub too. The site serves the files of
+   ``figures/``, ``examples/`` and ``analysis/`` under the same paths (``site/figures/...``) and
+   every relative link of a page that leaves ``docs/`` for one of them is rewritten to that
+   copy. A link to a folder, or to a file that does not exist, is logged as a warning (so
+   ``--strict`` fails); nothing is copied into ``docs/``.
+2. **The CLI reference.** ``<!-- cli-reference -->`` in ``cli.md`` is replaced, at build time,
+   by the help of every subcommand of :func:`maskstats.cli.parser.build_parser` (whose flags
+   come from the settings dataclasses). No generated file is committed.
+3. **The API check.** Every public name of each module in :data:`API_MODULES` (its
+   ``__all__``, else its public names as griffe sees them) must be rendered on an API page
+   (an anchor ``module.name``, or the anchor of the same object under another listed module)
+   and must have a docstring. Each missing name is logged as an error naming it, which fails
+   ``mkdocs build --strict``.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import posixpath
+import re
+from contextlib import redirect_stdout
+from pathlib import Path
+from typing import Any
+
+from mkdocs.structure.files import File, Files, InclusionLevel
+
+log = logging.getLogger("mkdocs.hooks.maskstats")
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Repository folders served by the site under their own names.
+MOUNTED = ("figures", "examples", "analysis")
+#: The modules whose every public name the API reference must render with a docstring.
+API_MODULES = (
+    "maskstats",
+    "maskstats.masks",
+    "maskstats.metrics",
+    "maskstats.weights",
+    "maskstats.torch",
+    "maskstats.torch_video",
+    "maskstats.plot",
+    "maskstats.mae",
+    "maskstats.literature",
+    "maskstats.recon",
+)
+#: Pages whose anchors count as the API reference.
+API_PAGES = "reference/"
+CLI_PLACEHOLDER = "<!-- cli-reference -->"
+#: Tutorials are optional in the nav until their files exist (they are merged separately).
+TUTORIALS = "tutorials/"
+
+_anchors: set[str] = set()
+_LINK = re.compile(r"(!?\[[^\]]*\]\()([^)\s]+)(\))")
+
+
+# -- 1. repository files -------------------------------------------------------------------
+
+
+def on_config(config: Any) -> Any:
+    """Drop nav entries of tutorials whose file does not exist yet (logged as info)."""
+    docs = Path(config["docs_dir"])
+
+    def keep(entry: Any) -> bool:
+        if isinstance(entry, dict):
+            ((title, value),) = entry.items()
+            if isinstance(value, list):
+                value[:] = [e for e in value if keep(e)]
+                return bool(value)
+            entry = value
+        if isinstance(entry, str) and entry.startswith(TUTORIALS) and not (docs / entry).exists():
+            log.info("tutorial %s not in docs/ yet: left out of the nav", entry)
+            return False
+        return True
+
+    if config["nav"]:
+        config["nav"][:] = [e for e in config["nav"] if keep(e)]
+    _anchors.clear()
+    return config
+
+
+def on_files(files: Files, config: Any) -> Files:
+    """Serve the files of the mounted repository folders under the same paths."""
+    for folder in MOUNTED:
+        for path in sorted((ROOT / folder).rglob("*")):
+            if not path.is_file() or "__pycache__" in path.parts:
+                continue
+            rel = path.relative_to(ROOT).as_posix()
+            file = File(rel, str(ROOT), config["site_dir"], config["use_directory_urls"])
+            if file.is_documentation_page():
+                # figures/*.md are tables written by the analysis scripts: pages of the site,
+                # reached from the results pages, not in the nav.
+                file.inclusion = InclusionLevel.NOT_IN_NAV
+            files.append(file)
+        for path in sorted([ROOT / folder, *(ROOT / folder).rglob("*")]):
+            if path.is_dir() and path.name != "__pycache__":
+                listing = File.generated(config, _listing_uri(path), content=_listing(path))
+                listing.inclusion = InclusionLevel.NOT_IN_NAV
+                files.append(listing)
+    return files
+
+
+def _listing_uri(folder: Path) -> str:
+    return f"{folder.relative_to(ROOT).as_posix()}/index.md"
+
+
+def _listing(folder: Path) -> str:
+    """A page listing a mounted folder's files (what a link to the folder opens)."""
+    rel = folder.relative_to(ROOT).as_posix()
+    lines = [f"# {rel}/", "", f"The files of `{rel}/` in the repository:", ""]
+    for path in sorted(folder.iterdir()):
+        if path.name == "__pycache__":
+            continue
+        name = f"{path.name}/" if path.is_dir() else path.name
+        target = f"{path.name}/index.md" if path.is_dir() else path.name
+        lines.append(f"- [{name}]({target})")
+    return "\n".join(lines) + "\n"
+
+
+def _rewrite_links(markdown: str, src_uri: str) -> str:
+    """Point links that leave docs/ for a mounted folder at the site's copy."""
+    page_dir = posixpath.dirname(src_uri)
+
+    def fix(match: re.Match[str]) -> str:
+        target = match.group(2)
+        if re.match(r"^[a-z][a-z0-9+.-]*:|^#|^/", target):
+            return match.group(0)
+        path, hash_, anchor = target.partition("#")
+        in_repo = posixpath.normpath(posixpath.join("docs", page_dir, path))
+        if in_repo.startswith("docs/") or in_repo == "docs":
+            return match.group(0)  # inside docs/: mkdocs checks it
+        top = in_repo.split("/")[0]
+        if top not in MOUNTED:
+            log.warning(
+                "%s: link %r leaves docs/ for %s/, which the site does not serve",
+                src_uri,
+                target,
+                top,
+            )
+            return match.group(0)
+        if (ROOT / in_repo).is_dir():
+            in_repo = _listing_uri(ROOT / in_repo)
+        elif not (ROOT / in_repo).is_file():
+            log.warning("%s: link %r is not a file of the repository", src_uri, target)
+            return match.group(0)
+        new = posixpath.relpath(in_repo, posixpath.join(page_dir) or ".")
+        return match.group(1) + new + hash_ + anchor + match.group(3)
+
+    out, fenced = [], False
+    for line in markdown.splitlines(keepends=True):
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        out.append(line if fenced else _LINK.sub(fix, line))
+    return "".join(out)
+
+
+# -- 2. the CLI reference ------------------------------------------------------------------
+
+
+def cli_reference() -> str:
+    """Markdown of every subcommand's help, from the parser the CLI runs."""
+    from maskstats.cli.parser import build_parser
+
+    old = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "100"  # argparse wraps at $COLUMNS: the same page everywhere
+    try:
+        parser = build_parser()
+        (sub,) = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]
+        lines = ["| command | what it does |", "|---|---|"]
+        helps = {a.dest: a.help for a in sub._choices_actions}
+        for name in sub.choices:
+            lines.append(f"| [`maskstats {name}`](#maskstats-{name}) | {helps.get(name, '')} |")
+        lines.append("")
+        lines += ["## `maskstats`", "", "```text", parser.format_help().rstrip(), "```", ""]
+        for name, command in sub.choices.items():
+            lines += [f"## `maskstats {name}` {{#maskstats-{name}}}", ""]
+            lines += ["```text", command.format_help().rstrip(), "```", ""]
+        return "\n".join(lines)
+    finally:
+        if old is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = old
+
+
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str:
+    """Rewrite repository links; fill the CLI reference in."""
+    if CLI_PLACEHOLDER in markdown:
+        with redirect_stdout(io.StringIO()):
+            markdown = markdown.replace(CLI_PLACEHOLDER, cli_reference())
+    return _rewrite_links(markdown, page.file.src_uri)
+
+
+# -- 3. the API check ----------------------------------------------------------------------
+
+
+def on_page_content(html: str, page: Any, config: Any, files: Files) -> str:
+    """Collect the anchors of the API pages."""
+    if page.file.src_uri.startswith(API_PAGES):
+        _anchors.update(re.findall(r'\bid="([^"]+)"', html))
+    return html
+
+
+def public_names() -> dict[str, dict[str, Any]]:
+    """{module: {name: griffe object}} of every public name of :data:`API_MODULES`."""
+    import griffe
+
+    package = griffe.load(
+        "maskstats", search_paths=[str(ROOT)], resolve_aliases=True, resolve_external=False
+    )
+    names: dict[str, dict[str, Any]] = {}
+    for module_path in API_MODULES:
+        module = package if module_path == "maskstats" else package[module_path.split(".", 1)[1]]
+        exported = module.exports
+        if exported is None:  # no __all__: what griffe calls public, defined here
+            exported = [
+                n
+                for n, m in module.members.items()
+                if m.is_public and not m.is_alias and not m.is_module
+            ]
+        names[module_path] = {str(n): module[str(n)] for n in exported}
+    return names
+
+
+def _target(obj: Any) -> str:
+    try:
+        return obj.final_target.path if obj.is_alias else obj.path
+    except Exception:  # an alias griffe cannot resolve: only its own path counts
+        return obj.path
+
+
+def on_post_build(config: Any) -> None:
+    """Log an error for each public name that has no docstring or is not rendered."""
+    names = public_names()
+    # An object counts as rendered wherever one of its names has an anchor.
+    rendered = set(_anchors)
+    for module_path, objs in names.items():
+        rendered |= {_target(o) for n, o in objs.items() if f"{module_path}.{n}" in _anchors}
+    for module_path, objs in names.items():
+        for name, obj in objs.items():
+            path = f"{module_path}.{name}"
+            try:
+                doc = (obj.final_target if obj.is_alias else obj).docstring
+            except Exception:  # an alias griffe cannot resolve
+                doc = None
+            if doc is None or not doc.value.strip():
+                log.error(
+                    "API reference: public name %s has no docstring (so it is not rendered)", path
+                )
+            elif path not in _anchors and _target(obj) not in rendered:
+                log.error(
+                    "API reference: public name %s is not rendered on any page under docs/%s",
+                    path,
+                    API_PAGES,
+                )
