@@ -52,6 +52,8 @@ API_MODULES = (
 #: Pages whose anchors count as the API reference.
 API_PAGES = "reference/"
 CLI_PLACEHOLDER = "<!-- cli-reference -->"
+#: Replaced by a table of the top-level names of ``maskstats``, each linked to its entry.
+SUMMARY_PLACEHOLDER = "<!-- api-top-level -->"
 #: Tutorials are optional in the nav until their files exist (they are merged separately).
 TUTORIALS = "tutorials/"
 
@@ -81,6 +83,7 @@ def on_config(config: Any) -> Any:
     if config["nav"]:
         config["nav"][:] = [e for e in config["nav"] if keep(e)]
     _anchors.clear()
+    _names.clear()
     return config
 
 
@@ -193,6 +196,8 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
     if CLI_PLACEHOLDER in markdown:
         with redirect_stdout(io.StringIO()):
             markdown = markdown.replace(CLI_PLACEHOLDER, cli_reference())
+    if SUMMARY_PLACEHOLDER in markdown:
+        markdown = markdown.replace(SUMMARY_PLACEHOLDER, top_level_table())
     return _rewrite_links(markdown, page.file.src_uri)
 
 
@@ -206,9 +211,43 @@ def on_page_content(html: str, page: Any, config: Any, files: Files) -> str:
     return html
 
 
+def top_level_table() -> str:
+    """The names of ``maskstats`` with their summary line, linked to where they are rendered
+    (the submodule page that documents the same object)."""
+    names = public_names()
+    lines = ["| name | summary | documented in |", "|---|---|---|"]
+    for name, obj in names["maskstats"].items():
+        target = _target(obj)
+        home = next(
+            (f"{m}.{n}" for m in API_MODULES[1:] for n, o in names[m].items()
+             if _target(o) == target),
+            f"maskstats.{name}",
+        )
+        doc = _docstring(obj)
+        summary = doc.splitlines()[0].rstrip(".") if doc else ""
+        module = home.rsplit(".", 1)[0]
+        lines.append(f"| [`{name}`][{home}] | {summary.replace('|', '/')} | `{module}` |")
+    return "\n".join(lines) + "\n"
+
+
+def _docstring(obj: Any) -> str:
+    try:
+        doc = (obj.final_target if obj.is_alias else obj).docstring
+    except Exception:  # an alias griffe cannot resolve
+        return ""
+    return doc.value.strip() if doc is not None else ""
+
+
+_names: dict[str, dict[str, Any]] = {}
+
+
 def public_names() -> dict[str, dict[str, Any]]:
-    """{module: {name: griffe object}} of every public name of :data:`API_MODULES`."""
+    """{module: {name: griffe object}} of every public name of :data:`API_MODULES` (loaded
+    once per build)."""
     import griffe
+
+    if _names:
+        return _names
 
     package = griffe.load(
         "maskstats", search_paths=[str(ROOT)], resolve_aliases=True, resolve_external=False
@@ -224,6 +263,7 @@ def public_names() -> dict[str, dict[str, Any]]:
                 if m.is_public and not m.is_alias and not m.is_module
             ]
         names[module_path] = {str(n): module[str(n)] for n in exported}
+    _names.update(names)
     return names
 
 
@@ -244,11 +284,7 @@ def on_post_build(config: Any) -> None:
     for module_path, objs in names.items():
         for name, obj in objs.items():
             path = f"{module_path}.{name}"
-            try:
-                doc = (obj.final_target if obj.is_alias else obj).docstring
-            except Exception:  # an alias griffe cannot resolve
-                doc = None
-            if doc is None or not doc.value.strip():
+            if not _docstring(obj):
                 log.error(
                     "API reference: public name %s has no docstring (so it is not rendered)", path
                 )
