@@ -219,8 +219,12 @@ def top_level_table() -> str:
     for name, obj in names["maskstats"].items():
         target = _target(obj)
         home = next(
-            (f"{m}.{n}" for m in API_MODULES[1:] for n, o in names[m].items()
-             if _target(o) == target),
+            (
+                f"{m}.{n}"
+                for m in API_MODULES[1:]
+                for n, o in names[m].items()
+                if _target(o) == target
+            ),
             f"maskstats.{name}",
         )
         doc = _docstring(obj)

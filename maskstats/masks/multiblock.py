@@ -12,8 +12,8 @@ other and may stick out of the context block): :func:`maskstats.masks.masked_sha
 mask's achieved ratio. There is no ``mask_ratio`` parameter (``generate`` ignores it for
 "multiblock"): the defaults give 0.586 on average at 224/16, 0.50 to 0.67 for 80% of the masks
 (2048 masks, seed 0; docs/concepts/masks.md has the command). That is the *untruncated*
-view; with ``collator_batch`` the masks are those I-JEPA's encoder sees after its collator cuts every
-context of a batch to the batch's smallest (see :func:`multiblock_blocks`).
+view; with ``collator_batch`` the masks are those I-JEPA's encoder sees after its collator cuts
+every context of a batch to the batch's smallest (see :func:`multiblock_blocks`).
 """
 
 from __future__ import annotations
