@@ -11,7 +11,12 @@ Three jobs, each one source of truth so that the site cannot drift from the code
 2. **The CLI reference.** ``<!-- cli-reference -->`` in ``cli.md`` is replaced, at build time,
    by the help of every subcommand of :func:`maskstats.cli.parser.build_parser` (whose flags
    come from the settings dataclasses). No generated file is committed.
-3. **The API check.** Every public name of each module in :data:`API_MODULES` (its
+3. **Docstrings as Markdown.** The package's docstrings are Google style with a few
+   reStructuredText habits (``:func:`name```, a paragraph ending in ``::`` before a literal
+   block, summaries over two lines). :class:`RstToMarkdown`, a griffe extension
+   (``extensions:`` in mkdocs.yml), renders those as code spans, ``:`` and one-line summaries,
+   at build time only; the package is not changed.
+4. **The API check.** Every public name of each module in :data:`API_MODULES` (its
    ``__all__``, else its public names as griffe sees them) must be rendered on an API page
    (an anchor ``module.name``, or the anchor of the same object under another listed module)
    and must have a docstring. Each missing name is logged as an error naming it, which fails
@@ -29,6 +34,7 @@ from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
+import griffe
 from mkdocs.structure.files import File, Files, InclusionLevel
 
 log = logging.getLogger("mkdocs.hooks.maskstats")
@@ -170,7 +176,7 @@ def cli_reference() -> str:
     from maskstats.cli.parser import build_parser
 
     old = os.environ.get("COLUMNS")
-    os.environ["COLUMNS"] = "100"  # argparse wraps at $COLUMNS: the same page everywhere
+    os.environ["COLUMNS"] = "90"  # argparse wraps at $COLUMNS: the same page everywhere
     try:
         parser = build_parser()
         (sub,) = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]
@@ -201,7 +207,38 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str
     return _rewrite_links(markdown, page.file.src_uri)
 
 
-# -- 3. the API check ----------------------------------------------------------------------
+# -- 3. docstrings as Markdown -------------------------------------------------------------
+
+_ROLE = re.compile(r":(?:py:)?(?:func|class|meth|mod|data|attr|obj|exc|const):`~?([^`]+)`")
+
+
+def rst_to_markdown(text: str) -> str:
+    """Sphinx roles as code spans, ``a*b`` not as emphasis, ``::`` before a literal block as
+    ``:``, and the first paragraph (the summary the API tables show) on one line."""
+    text = _ROLE.sub(lambda m: f"`{m.group(1)}`", text)
+    # A * between two word characters (H*p) is arithmetic, not emphasis: escape it outside
+    # code spans.
+    parts = re.split(r"(`+[^`]*`+)", text)
+    text = "".join(
+        part if i % 2 else re.sub(r"(?<=\w)\*(?=\w)", r"\\*", part) for i, part in enumerate(parts)
+    )
+    text = re.sub(r"(?<=\S)::$", ":", text, flags=re.M)
+    first, sep, rest = text.partition("\n\n")
+    if not re.search(r"^\s*(```|[-*] |\w+:$)", first, re.M):
+        first = " ".join(line.strip() for line in first.splitlines())
+    return first + sep + rest
+
+
+class RstToMarkdown(griffe.Extension):
+    """Griffe extension: :func:`rst_to_markdown` on every docstring mkdocstrings renders."""
+
+    def on_instance(self, *, node: Any, obj: Any, agent: Any, **kwargs: Any) -> None:
+        """Rewrite the object's docstring as it is loaded."""
+        if obj.docstring is not None:
+            obj.docstring.value = rst_to_markdown(obj.docstring.value)
+
+
+# -- 4. the API check ----------------------------------------------------------------------
 
 
 def on_page_content(html: str, page: Any, config: Any, files: Files) -> str:
@@ -227,8 +264,8 @@ def top_level_table() -> str:
             ),
             f"maskstats.{name}",
         )
-        doc = _docstring(obj)
-        summary = doc.splitlines()[0].rstrip(".") if doc else ""
+        doc = rst_to_markdown(_docstring(obj))
+        summary = doc.split("\n\n")[0].splitlines()[0].rstrip(".") if doc else ""
         module = home.rsplit(".", 1)[0]
         lines.append(f"| [`{name}`][{home}] | {summary.replace('|', '/')} | `{module}` |")
     return "\n".join(lines) + "\n"
@@ -248,8 +285,6 @@ _names: dict[str, dict[str, Any]] = {}
 def public_names() -> dict[str, dict[str, Any]]:
     """{module: {name: griffe object}} of every public name of :data:`API_MODULES` (loaded
     once per build)."""
-    import griffe
-
     if _names:
         return _names
 
