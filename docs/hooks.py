@@ -199,6 +199,8 @@ def cli_reference() -> str:
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str:
     """Rewrite repository links; fill the CLI reference in."""
+    if page.file.src_uri.split("/")[0] in MOUNTED:
+        return markdown  # a page of figures/ itself: its links are the repository's own
     if CLI_PLACEHOLDER in markdown:
         with redirect_stdout(io.StringIO()):
             markdown = markdown.replace(CLI_PLACEHOLDER, cli_reference())
