@@ -293,19 +293,37 @@ def public_names() -> dict[str, dict[str, Any]]:
     package = griffe.load(
         "maskstats", search_paths=[str(ROOT)], resolve_aliases=True, resolve_external=False
     )
+    modules = {m: package if m == "maskstats" else package[m.split(".", 1)[1]] for m in API_MODULES}
     names: dict[str, dict[str, Any]] = {}
-    for module_path in API_MODULES:
-        module = package if module_path == "maskstats" else package[module_path.split(".", 1)[1]]
-        exported = module.exports
-        if exported is None:  # no __all__: what griffe calls public, defined here
-            exported = [
-                n
+    for path, module in modules.items():
+        if module.exports is not None:
+            names[path] = {str(n): module[str(n)] for n in module.exports}
+        else:  # no __all__: the public names defined in the module (re-exports: below)
+            names[path] = {
+                n: m
                 for n, m in module.members.items()
-                if m.is_public and not m.is_alias and not m.is_module
-            ]
-        names[module_path] = {str(n): module[str(n)] for n in exported}
+                if not n.startswith("_") and not m.is_alias and not m.is_module
+            }
+    # A module without __all__ also exports what it imports from maskstats when no other listed
+    # module has it (maskstats.plot's reconstruction figures, from maskstats.plot_recon).
+    owned = {_target(o) for objs in names.values() for o in objs.values()}
+    for path, module in modules.items():
+        if module.exports is not None:
+            continue
+        for n, m in module.members.items():
+            if n.startswith("_") or not m.is_alias or not m.target_path.startswith("maskstats."):
+                continue
+            if _target(m) not in owned and not _is_module(m):
+                names[path][n] = m
     _names.update(names)
     return names
+
+
+def _is_module(obj: Any) -> bool:
+    try:
+        return bool(obj.is_module)
+    except Exception:  # an alias griffe cannot resolve
+        return False
 
 
 def _target(obj: Any) -> str:
