@@ -200,7 +200,10 @@ def cli_reference() -> str:
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str:
     """Rewrite repository links; fill the CLI reference in."""
     if page.file.src_uri.split("/")[0] in MOUNTED:
-        return markdown  # a page of figures/ itself: its links are the repository's own
+        # A page of figures/ itself: its links are the repository's own; its title its path.
+        if not re.search(r"^# ", markdown, re.M):
+            markdown = f"# `{page.file.src_uri}`\n\n{markdown}"
+        return markdown
     if CLI_PLACEHOLDER in markdown:
         with redirect_stdout(io.StringIO()):
             markdown = markdown.replace(CLI_PLACEHOLDER, cli_reference())
