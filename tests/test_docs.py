@@ -56,3 +56,14 @@ def test_docs_blocks_run_as_pasted(page, tmp_path):
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_every_committed_figure_is_in_the_results_catalogue():
+    """docs/results/index.md names every table and figure of figures/ with its command."""
+    catalogue = (ROOT / "docs/results/index.md").read_text(encoding="utf-8")
+    files = [p for p in (ROOT / "figures").iterdir() if p.suffix in (".png", ".csv", ".md")]
+    assert len(files) > 20
+    missing = [p.name for p in files if f"figures/{p.name})" not in catalogue]
+    assert missing == [], f"not in docs/results/index.md: {missing}"
+    for folder in (p for p in (ROOT / "figures").iterdir() if p.is_dir()):
+        assert f"figures/{folder.name}/" in catalogue or f"figures/{folder.name})" in catalogue
