@@ -1,13 +1,14 @@
 """Build hooks of the documentation site (``hooks:`` in mkdocs.yml).
 
-Three jobs, each one source of truth so that the site cannot drift from the code:
+Four jobs, each keeping one source of truth so that the site cannot drift from the code:
 
 1. **Repository files in the site.** The pages link to ``../figures/x.png``,
    ``../examples/x.py``, ... so that the links work on GitHub too. The site serves the files of
    ``figures/``, ``examples/`` and ``analysis/`` under the same paths (``site/figures/...``) and
    every relative link of a page that leaves ``docs/`` for one of them is rewritten to that
-   copy. A link to a folder, or to a file that does not exist, is logged as a warning (so
-   ``--strict`` fails); nothing is copied into ``docs/``.
+   copy; a link to a folder opens a generated listing of its files. A link to a file that does
+   not exist, or one that leaves ``docs/`` for another folder, is logged as a warning (so
+   ``--strict`` fails). Nothing is copied into ``docs/``.
 2. **The CLI reference.** ``<!-- cli-reference -->`` in ``cli.md`` is replaced, at build time,
    by the help of every subcommand of :func:`maskstats.cli.parser.build_parser` (whose flags
    come from the settings dataclasses). No generated file is committed.
@@ -157,14 +158,19 @@ def _rewrite_links(markdown: str, src_uri: str) -> str:
         elif not (ROOT / in_repo).is_file():
             log.warning("%s: link %r is not a file of the repository", src_uri, target)
             return match.group(0)
-        new = posixpath.relpath(in_repo, posixpath.join(page_dir) or ".")
+        new = posixpath.relpath(in_repo, page_dir or ".")
         return match.group(1) + new + hash_ + anchor + match.group(3)
 
-    out, fenced = [], False
+    out, fence = [], ""  # the open code fence (its backticks or tildes), "" outside one
     for line in markdown.splitlines(keepends=True):
-        if line.lstrip().startswith(("```", "~~~")):
-            fenced = not fenced
-        out.append(line if fenced else _LINK.sub(fix, line))
+        marker = re.match(r"\s*(`{3,}|~{3,})", line)
+        if marker and not fence:
+            fence = marker.group(1)
+        elif marker and marker.group(1).startswith(fence) and not line.strip().strip(fence[0]):
+            fence = ""
+        elif not fence:
+            line = _LINK.sub(fix, line)
+        out.append(line)
     return "".join(out)
 
 

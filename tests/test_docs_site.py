@@ -110,6 +110,9 @@ def test_links_into_the_repository_resolve(hooks, caplog):
     hooks._rewrite_links("[gone](../../figures/nothing.png) [src](../../maskstats/io.py)", page)
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 2 and "nothing.png" in warnings[0] and "maskstats/" in warnings[1]
-    # Code blocks are left alone.
+    # Code blocks are left alone, a fence inside a longer fence included.
     fenced = "```text\n[x](../../figures/nothing.png)\n```\n"
     assert hooks._rewrite_links(fenced, page) == fenced
+    nested = "````text\n``` { .python }\n[x](../../figures/nothing.png)\n```\n````\n"
+    after = "[f](../../figures/benchmark.png)\n"
+    assert hooks._rewrite_links(nested + after, page) == nested + "[f](../figures/benchmark.png)\n"
