@@ -1,4 +1,4 @@
-"""Regenerate figures/benchmark.{csv,md,png} and the README's Performance section.
+"""Regenerate figures/benchmark.{csv,md,png} and the table of docs/results/performance.md.
 
 Usage: python analysis/benchmark.py [--sizes 256,4096,65536] [--repeats 5]
 """
@@ -16,12 +16,12 @@ ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
 
 
-def update_readme(text: str, readme: Path = ROOT / "README.md") -> None:
-    """Replace the README block between the benchmark markers with ``text``."""
-    content = readme.read_text()
+def update_page(text: str, page: Path = ROOT / "docs" / "results" / "performance.md") -> None:
+    """Replace the page's block between the benchmark markers with ``text``."""
+    content = page.read_text()
     block = f"{START}\n{text}{END}"
     pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
-    readme.write_text(pattern.sub(lambda _: block, content))
+    page.write_text(pattern.sub(lambda _: block, content))
 
 
 def main() -> None:
@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     _, text = run_benchmark(ROOT / "figures", args.sizes, args.repeats)
-    update_readme(text)
+    update_page(text)
     print(text)
 
 

@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 
 SeedLike = int | np.random.Generator | None
+"""A seed: an int, a ``numpy.random.Generator`` (used as it is) or None (fresh entropy)."""
 GridLike = int | tuple[int, int]
+"""A patch grid: ``H`` for a square ``H x H`` grid, or ``(H, W)``."""
 
 
 @dataclass(frozen=True)

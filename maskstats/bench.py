@@ -409,8 +409,9 @@ def _speedup_text(ratio: float) -> str:
 
 
 def summary_markdown(table: pd.DataFrame, extra: dict[str, dict], repeats: int = 5) -> str:
-    """The README's Performance table: medians in us/mask and speed-up over the fastest
-    baseline, per case and metric, and the scaling, thread, start-up and memory lines.
+    """The Performance table (docs/results/performance.md): medians in us/mask and speed-up
+    over the fastest baseline, per case and metric, and the scaling, thread, start-up and
+    memory lines.
 
     Args:
         table: :func:`run_cases` output.

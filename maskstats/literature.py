@@ -49,6 +49,7 @@ MAE_CITATION = (
     "CVPR 2022 (arXiv 2111.06377), Table 1(f): ViT-L/16, 800 epochs of pretraining on "
     "ImageNet-1k, top-1 accuracy in %"
 )
+"""Where ``MAE_SAMPLING_ABLATION`` comes from: paper, table, model and unit."""
 MAE_SAMPLING_ABLATION = (
     SamplingResult("random", 0.75, 84.9, 73.5),
     SamplingResult("block", 0.5, 83.9, 72.3),
@@ -64,6 +65,7 @@ SIMMIM_CITATION = (
     "(arXiv 2111.09886), its study of masking strategies: masks with a moderate AvgDist, "
     "10 to 20 px, fine-tune best"
 )
+"""Where ``SIMMIM_MODERATE_BAND`` comes from."""
 SIMMIM_MODERATE_BAND = (10.0, 20.0)
 """SimMIM's 'moderate' AvgDist band in pixels (see ``SIMMIM_CITATION``)."""
 
@@ -73,6 +75,7 @@ BEIT_CITATION = (
     "--min_mask_patches_per_block 16, --max_mask_patches_per_block None) and "
     "beit/masking_generator.py (class defaults min_num_patches=4, min_aspect=0.3)"
 )
+"""Where ``BEIT_PRETRAINING`` comes from: the paper and the code's flags and defaults."""
 BEIT_PRETRAINING = {"input_size": 14, "num_masking_patches": 75, "min_num_patches": 16}
 """BEiT's own pretraining masks at 224/16: ``MaskingGenerator(input_size=14,
 num_masking_patches=75, min_num_patches=16)`` (max_num_patches None = 75, aspect 0.3 to 1/0.3).
@@ -83,6 +86,7 @@ IJEPA_CITATION = (
     "Architecture, CVPR 2023; facebookresearch/ijepa configs/in1k_vith14_ep300.yaml and "
     "src/masks/multiblock.py (MaskCollator)"
 )
+"""Where ``IJEPA_IN1K`` comes from: the paper, its ImageNet config and its mask collator."""
 IJEPA_IN1K = {
     "batch_size": 128,
     "enc_mask_scale": (0.85, 1.0),

@@ -22,9 +22,12 @@ from maskstats.plot_recon import (  # noqa: E402, F401 (the reconstruction figur
 )
 
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000"]
+"""The colour-blind-safe Okabe-Ito palette every figure draws its series from, in order."""
 
-COLUMN_WIDTH = 3.4  # inches, one column of a two-column paper
+COLUMN_WIDTH = 3.4
+"""Inches: one column of a two-column paper."""
 FULL_WIDTH = 7.0
+"""Inches: a two-column paper's full width."""
 
 plt.rcParams.update(
     {

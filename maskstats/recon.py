@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
+"""ImageNet's per-channel mean (see ``IMAGENET_STD``)."""
 IMAGENET_STD = (0.229, 0.224, 0.225)
 """ImageNet's per-channel mean and std: what MAE, Hugging Face's ViTMAE processor and
 maskstats' data normalise with."""

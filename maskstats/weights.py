@@ -25,8 +25,10 @@ import numpy as np
 from maskstats.metrics import PATCH_METRICS, REGISTRY, compute
 
 WEIGHTINGS = ("none", "flatten", "histogram", "inverse")
-# Every per-patch metric has a difficulty binning (kept under this name for callers).
+"""The loss weightings: none (MAE's loss), flatten (Difficulty-Flatten), histogram (the
+equaliser that ``flatten`` was before 0.2.0) and inverse."""
 DIFFICULTY_METRICS = PATCH_METRICS
+"""The metrics a weighting can use: every per-patch metric (it has a difficulty binning)."""
 
 
 @dataclass(frozen=True)

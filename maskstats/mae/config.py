@@ -62,6 +62,8 @@ CONFIGS: dict[str, dict] = {
         decoder_num_heads=4,
     ),
 }
+"""The MAE architectures by name (``--model``): the fields that differ from
+:class:`MAEConfig`'s defaults; the first three are MAE's ViT-B/16, ViT-L/16 and ViT-H/14."""
 
 
 @dataclass

@@ -11,9 +11,9 @@ The masked count is not fixed by construction (block sizes are drawn, targets ov
 other and may stick out of the context block): :func:`maskstats.masks.masked_share` gives each
 mask's achieved ratio. There is no ``mask_ratio`` parameter (``generate`` ignores it for
 "multiblock"): the defaults give 0.586 on average at 224/16, 0.50 to 0.67 for 80% of the masks
-(2048 masks, seed 0; the README has the command). That is the *untruncated* view; with
-``collator_batch`` the masks are those I-JEPA's encoder sees after its collator cuts every
-context of a batch to the batch's smallest (see :func:`multiblock_blocks`).
+(2048 masks, seed 0; docs/concepts/masks.md has the command). That is the *untruncated*
+view; with ``collator_batch`` the masks are those I-JEPA's encoder sees after its collator cuts
+every context of a batch to the batch's smallest (see :func:`multiblock_blocks`).
 """
 
 from __future__ import annotations
@@ -115,7 +115,8 @@ def multiblock_blocks(
     block sizes (I-JEPA draws them once per batch), and every context (each of the ``nenc``)
     keeps only its first k patches in raster order, k the fewest any context of the batch
     kept; the cut patches count as masked. At I-JEPA's ImageNet batch of 128 the encoder
-    sees far fewer patches than the untruncated view suggests (the README has the numbers).
+    sees far fewer patches than the untruncated view suggests (docs/concepts/masks.md has the
+    numbers).
     The targets' own truncation (``min_keep_pred``) changes what the predictor is asked for,
     not what the encoder sees, so it does not change these masks.
 

@@ -69,7 +69,9 @@ REGISTRY: dict[str, Metric] = {
         ),
     )
 }
+"""Every metric by name: its paper name, unit and orientation (``higher_is_harder``)."""
 PATCH_METRICS = tuple(name for name, m in REGISTRY.items() if m.per_patch and not m.video_only)
+"""The image metrics with one value per masked patch (all but ``avgdist``, one per mask)."""
 METRIC_NAMES = tuple(name for name, m in REGISTRY.items() if not m.video_only)
 """The image metrics, in order (``compute``'s default on (N, H, W) masks)."""
 VIDEO_METRIC_NAMES = (*METRIC_NAMES, "temporal")
