@@ -76,8 +76,8 @@ print("avgdist:", np.round(values["avgdist"], 3), "px")
 # %% [markdown]
 # What each number says (NaN = visible patch, which has nothing to reconstruct):
 #
-# - **density3** — how many of the 8 neighbours are visible (0..8; *higher = easier*). The
-#   centre-left patch (1, 1) sees all four visible patches; the corner (3, 3) sees none.
+# - **density3** — how many of the 8 neighbours are visible (0..8; *higher = easier*). Patch
+#   (1, 1) sees all four visible patches; the corner (3, 3) sees none.
 # - **invdist5** — the sum of 1/d over the visible patches of the 5 x 5 window, d the centre
 #   distance in patches (*higher = easier*): (1, 1) has four visible patches at d = 1, so 4.0.
 # - **nearest** — the centre distance, in patches, to the nearest visible patch (*higher =

@@ -221,7 +221,7 @@ loss_table = pd.DataFrame(
         }
         for name, run in runs.items()
     }
-).T
+).T.astype({"patches": int, "decoder_tokens": int})
 loss_table.round(3)
 
 # %% [markdown]
