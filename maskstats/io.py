@@ -133,6 +133,18 @@ def load_masks(path: str | os.PathLike, grid: GridLike | None = None) -> np.ndar
 
     Returns:
         (N, H, W) bool, or (N, T, H, W) for clips.
+
+    Examples:
+        (N, L) files need the grid:
+
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import numpy as np
+        >>> from maskstats.io import load_masks
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     np.save(Path(folder) / "flat.npy", np.eye(2, 4, dtype=np.uint8))  # (2, 4) 0/1
+        ...     load_masks(Path(folder) / "flat.npy", grid=(2, 2)).tolist()
+        [[[True, False], [False, False]], [[False, True], [False, False]]]
     """
     array = open_mask_array(path)
     _check_mask_array(array, Path(path))
@@ -214,6 +226,18 @@ def save_masks(path: str | os.PathLike, masks: np.ndarray, overwrite: bool = Tru
         path: output file, ending in .npy or .npz.
         masks: (N, H, W) bool, True = masked; or clips (N, T, H, W).
         overwrite: replace an existing file (False: FileExistsError).
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from maskstats.io import load_masks, save_masks
+        >>> from maskstats.masks import random_masks
+        >>> masks = random_masks(3, 14, 0.75, seed=0)
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = save_masks(Path(folder) / "masks.npz", masks)
+        ...     back = load_masks(path)
+        >>> path.name, back.shape, bool((back == masks).all())
+        ('masks.npz', (3, 14, 14), True)
     """
     path = Path(path)
     if path.suffix not in (".npy", ".npz"):

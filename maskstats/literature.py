@@ -130,6 +130,11 @@ def band_distance(
 
     Returns:
         max(low - x, 0, x - high), float64, the shape of ``avgdist_px``.
+
+    Examples:
+        >>> from maskstats.literature import band_distance
+        >>> band_distance([5.0, 15.0, 26.0]).tolist()  # SimMIM's 10-20 px band
+        [5.0, 0.0, 6.0]
     """
     x = np.asarray(avgdist_px, dtype=np.float64)
     return np.maximum(np.maximum(band[0] - x, 0.0), x - band[1])

@@ -3,12 +3,16 @@ paper column, Okabe-Ito (colour-blind-safe) colours."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")
+# Files, not windows, unless the user (or a Jupyter kernel, which sets MPLBACKEND to its inline
+# backend) chose a backend: then figures show where they are drawn.
+if not os.environ.get("MPLBACKEND"):
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402

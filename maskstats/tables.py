@@ -69,6 +69,15 @@ def mask_table(
         names: metric names.
         progress: show a progress bar after one second.
         values: precomputed metric values (from :func:`compute_chunked`), else computed here.
+
+    Examples:
+        >>> import numpy as np
+        >>> from maskstats.tables import mask_table
+        >>> masks = np.ones((1, 3, 3), dtype=bool)
+        >>> masks[0, 1, 1] = False  # four patches at distance 1 from the centre, four at sqrt 2
+        >>> mask_table(masks, patch_size=1, progress=False).round(3).to_dict("records")
+        [{'mask': 0, 'n_masked': 8, 'density3': 1.0, 'invdist5': 0.854, 'nearest': 1.207,
+          'p2dist': 1.207, 'avgdist': 1.207}]
     """
     clips = np.ndim(masks) == 4
     masks = as_video_masks(masks) if clips else as_masks(masks)

@@ -64,6 +64,14 @@ def patchify(imgs: torch.Tensor, patch_size: int) -> torch.Tensor:
 
     Returns:
         (N, H*W, p*p*C).
+
+    Examples:
+        >>> import torch
+        >>> from maskstats.torch import patchify
+        >>> image = torch.arange(16.0).reshape(1, 1, 4, 4)  # one 4 x 4 grey image
+        >>> patchify(image, 2)[0].tolist()  # four 2 x 2 patches, row-major
+        [[0.0, 1.0, 4.0, 5.0], [2.0, 3.0, 6.0, 7.0],
+         [8.0, 9.0, 12.0, 13.0], [10.0, 11.0, 14.0, 15.0]]
     """
     n, c, height, width = imgs.shape
     p = check_patch_size(patch_size)
@@ -87,6 +95,19 @@ def mae_patch_loss(
 
     Returns:
         (N, L) mean squared error over each patch's P values (pixels x channels).
+
+    Examples:
+        >>> import torch
+        >>> from maskstats.torch import mae_patch_loss
+        >>> mae_patch_loss(torch.zeros(1, 2, 4), torch.ones(1, 2, 4)).tolist()
+        [[1.0, 1.0]]
+
+        norm_pix_loss: (0, 0, 2, 2) has mean 1 and unbiased variance 4/3, so it becomes +-sqrt(3)/2
+        and a zero prediction costs 3/4.
+
+        >>> target = torch.tensor([[[0.0, 0.0, 2.0, 2.0]]])
+        >>> round(mae_patch_loss(torch.zeros(1, 1, 4), target, norm_pix_loss=True).item(), 4)
+        0.75
     """
     target = target_patches
     if norm_pix_loss:
@@ -141,6 +162,15 @@ def noise_for_mask(
 
     Returns:
         (N, L) float32 noise on the mask's device (CPU for numpy masks).
+
+    Examples:
+        >>> import numpy as np
+        >>> from maskstats.torch import noise_for_mask
+        >>> noise = noise_for_mask(np.array([[True, False, True, False]]))
+        >>> noise.tolist()  # visible in [0, 0.5), masked in [0.5, 1)
+        [[0.5, 0.125, 0.75, 0.375]]
+        >>> noise.argsort(dim=1)[:, :2].tolist()  # what MAE keeps with len_keep = 2
+        [[1, 3]]
     """
     on_host = not isinstance(mask, torch.Tensor) or mask.device.type == "cpu"
     if check is None:
@@ -353,6 +383,25 @@ class DifficultyWeighting:
             clip's masked tokens dropped) or "running_cell" (VideoMAE v2's content-blind cell,
             ``decoder_mask_ratio`` 0.25, 0.5 or 0.75; the loss covers the encoder-masked,
             decoder-kept tokens). See :mod:`maskstats.torch_video`.
+
+    Examples:
+        Random masks at 0.75 on 14 x 14 (147 masked), the hardest floor(0.3 * 147) = 44 of each
+        dropped: 103 masked patches in the loss, 1 + 49 + 103 tokens in the decoder.
+
+        >>> from maskstats.masks import random_masks
+        >>> from maskstats.torch import DifficultyWeighting
+        >>> weighting = DifficultyWeighting(
+        ...     "p2dist", grid=14, patch_size=16, decoder_mask_ratio=0.3, seed=0
+        ... )
+        >>> targets = weighting(random_masks(8, 14, 0.75, seed=0))
+        >>> targets.weights.shape, targets.keep.sum(1).tolist(), targets.decoder_length
+        (torch.Size([8, 196]), [103, 103, 103, 103, 103, 103, 103, 103], 153)
+        >>> kept, dropped = targets.weights[targets.keep], targets.weights[~targets.keep]
+        >>> round(kept.mean().item(), 4), bool(dropped.eq(0).all())  # mean 1; 0 elsewhere
+        (1.0, True)
+        >>> difficulty = weighting.loss_difficulty(targets)
+        >>> bool(difficulty.effective_avgdist < difficulty.avgdist), difficulty.patches
+        (True, 824)
     """
 
     def __init__(
@@ -787,6 +836,18 @@ class MaskCollator:
             make masks on the weighting's grid (one mask is made to check); when called, for
             dict samples that already hold ``noise_key`` or ``targets_key`` (rename them, or
             pass other keys here: the collator never overwrites a sample's entry).
+
+    Examples:
+        >>> import torch
+        >>> from maskstats.torch import DifficultyWeighting, MaskCollator
+        >>> collate = MaskCollator(
+        ...     DifficultyWeighting(grid=8, patch_size=4), "block", mask_ratio=0.75, seed=0
+        ... )
+        >>> batch = collate([torch.zeros(3, 32, 32)] * 4)
+        >>> sorted(batch), batch["noise"].shape
+        (['noise', 'pixel_values', 'targets'], torch.Size([4, 64]))
+        >>> (~batch["targets"].mask).sum(1).tolist()  # int(64 * 0.25) visible, as the model keeps
+        [16, 16, 16, 16]
     """
 
     def __init__(

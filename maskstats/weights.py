@@ -93,6 +93,16 @@ def patch_difficulty(
     Returns:
         float32 in the masks' layout ((N, H, W) or (N, L)) and type (a torch tensor on the
         masks' device when a tensor came in).
+
+    Examples:
+        density3 counts visible neighbours (higher = easier): its difficulty is the negated count.
+
+        >>> import numpy as np
+        >>> from maskstats.weights import patch_difficulty
+        >>> masks = np.ones((1, 3, 3), dtype=bool)
+        >>> masks[0, 1, 1] = False
+        >>> patch_difficulty(masks, "density3")[0].tolist()
+        [[-1.0, -1.0, -1.0], [-1.0, nan, -1.0], [-1.0, -1.0, -1.0]]
     """
     if metric not in DIFFICULTY_METRICS:
         raise ValueError(f"metric must be one of {DIFFICULTY_METRICS}, got {metric!r}")
@@ -326,6 +336,15 @@ def histogram_weights(
 
     Returns:
         (M,) float32 weights, mean 1.
+
+    Examples:
+        Bins of 2, 3 and 3 patches: raw weights 1/2, 1/3, 1/3 over their mean 0.375.
+
+        >>> import numpy as np
+        >>> from maskstats.weights import histogram_weights
+        >>> nearest = np.array([1.0, 1.0, 2.0, 2.0, 2.0, 3.0, 3.0, 3.0])
+        >>> [round(float(x), 3) for x in histogram_weights(nearest, "nearest")]
+        [1.333, 1.333, 0.889, 0.889, 0.889, 0.889, 0.889, 0.889]
     """
     alpha = _check_power(alpha, "alpha")
     difficulty, binning = _oriented(values, metric, oriented, "values")
@@ -443,6 +462,16 @@ class LossDifficulty:
 
         Returns:
             LossDifficulty (NaN fields and 0 patches for K = 0).
+
+        Examples:
+            Two patches at P²Dist 1 and 2 weighted 3 and 1, 16 px patches: effective AvgDist
+            16 * (3 * 1 + 1 * 2) / 4 = 20 px, plain 16 * 1.5 = 24 px, ESS 4² / 10 = 1.6 of the 2
+            patches, largest weight 3 over the mean 2.
+
+            >>> from maskstats.weights import LossDifficulty
+            >>> LossDifficulty.from_patches([1.0, 2.0], [3.0, 1.0], 16)
+            LossDifficulty(effective_avgdist=20.0, avgdist=24.0, ess_share=0.8, max_weight=1.5,
+                           patches=2)
         """
         p2 = _numpy(p2dist).astype(np.float64).ravel()
         w = _numpy(weights).astype(np.float64).ravel()
@@ -541,6 +570,16 @@ def decoder_keep(
     Returns:
         (N, L) bool, True = masked patch that still reaches the decoder and the loss (a torch
         tensor on the masks' device when the masks were one).
+
+    Examples:
+        Three masked patches, q = 0.5: floor(1.5) = 1 dropped, the hardest (difficulty 3).
+
+        >>> import numpy as np
+        >>> from maskstats.weights import decoder_keep
+        >>> masks = np.array([[True, True, True, False]])
+        >>> difficulty = np.array([[1.0, 3.0, 2.0, np.nan]])
+        >>> decoder_keep(masks, difficulty, 0.5, rng=0).tolist()
+        [[True, False, True, False]]
     """
     if not 0.0 <= decoder_mask_ratio < 1.0:
         raise ValueError(f"decoder_mask_ratio must be in [0, 1), got {decoder_mask_ratio}")

@@ -249,3 +249,21 @@ def test_effective_difficulty_figure_draws_every_setting_and_the_band():
     assert len(spans) == 1 and spans[0].get_y() == 10.0 and spans[0].get_height() == 10.0
     assert "effective AvgDist" in _texts(fig)
     plt.close(fig)
+
+
+@pytest.mark.parametrize(("env", "expected"), [(None, "agg"), ("svg", "svg")])
+def test_plot_keeps_a_chosen_backend(env, expected):
+    """Without MPLBACKEND the figures go to files (Agg); a backend the user or a Jupyter kernel
+    chose (ipykernel sets MPLBACKEND to its inline backend) is kept, so notebooks show them."""
+    import os
+    import subprocess
+    import sys
+
+    environ = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    if env is not None:
+        environ["MPLBACKEND"] = env
+    code = "import maskstats.plot, matplotlib; print(matplotlib.get_backend().lower())"
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=environ, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == expected

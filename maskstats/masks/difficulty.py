@@ -360,6 +360,15 @@ def achievable_range(
 
     Raises:
         ValueError: a ratio that leaves no masked or no visible patch, or an unknown method.
+
+    Examples:
+        Three of four pixels in a row masked (patch_size 1): the visible one in the middle gives
+        distances 1, 1, 2 (mean 4/3), at an end 1, 2, 3 (mean 2); small enough to enumerate.
+
+        >>> from maskstats.masks import achievable_range
+        >>> reach = achievable_range((1, 4), 0.75, patch_size=1)
+        >>> round(reach.low, 3), round(reach.high, 3), reach.exact
+        (1.333, 2.0, True)
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -408,6 +417,15 @@ def difficulty_masks(
     Raises:
         ValueError: target outside :func:`achievable_range` (the message prints the range),
             or both or neither target given.
+
+    Examples:
+        >>> from maskstats.masks import difficulty_masks
+        >>> from maskstats.metrics import avgdist
+        >>> masks = difficulty_masks(4, 14, 0.75, 16, target_avgdist=15.0, seed=0)
+        >>> masks.sum(axis=(1, 2)).tolist()  # MAE's count at 0.75
+        [147, 147, 147, 147]
+        >>> bool((abs(avgdist(masks, 16) - 15.0) <= 0.02 * 15.0).all())  # within tol of the target
+        True
     """
     grid = as_grid(grid)
     ratio = check_mask_ratio(mask_ratio)

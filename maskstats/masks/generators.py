@@ -68,6 +68,18 @@ def random_masks(
     Returns:
         (N, H, W) bool, True = masked; exactly L - int(L * (1 - mask_ratio)) masked per row.
         (N, T, H, W) for a video grid.
+
+    Examples:
+        >>> from maskstats.masks import random_masks
+        >>> masks = random_masks(4, (14, 14), mask_ratio=0.75, seed=0)
+        >>> masks.shape, masks.sum(axis=(1, 2)).tolist()  # 196 - int(196 * 0.25) masked each
+        ((4, 14, 14), [147, 147, 147, 147])
+
+        MAE keeps the patches of smallest noise: here the first row of a 4 x 4 grid.
+
+        >>> import numpy as np
+        >>> random_masks(1, 4, 0.75, noise=np.arange(16.0)[None])[0].astype(int).tolist()
+        [[0, 0, 0, 0], [1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1]]
     """
     if is_video_grid(grid):
         return clip_random_masks(n, grid, mask_ratio, seed=seed, noise=noise)
@@ -144,6 +156,14 @@ def block_masks(
     Raises:
         ValueError: a parameter outside the ranges above (NaN included), or both or neither
             of ``mask_ratio`` and ``num_masking_patches``; one line naming it.
+
+    Examples:
+        >>> from maskstats.masks import block_masks
+        >>> block_masks(2, 14, 0.4, seed=0).sum(axis=(1, 2)).tolist()  # 196 - int(196 * 0.6)
+        [79, 79]
+        >>> beit = block_masks(2, 14, num_masking_patches=75, min_num_patches=16, seed=0)
+        >>> beit.sum(axis=(1, 2)).tolist()  # BEiT's pretraining count
+        [75, 75]
     """
     n = check_count(n)
     height, width = as_grid(grid)
@@ -251,6 +271,18 @@ def simmim_masks(
 
     Returns:
         (N, input_h // model_patch_size, input_w // model_patch_size) bool, True = masked.
+
+    Examples:
+        SimMIM's own setting: 192 px images, 32 px cells, 4 px patches, so 6 x 6 cells of 8 x 8
+        patches; ceil(36 * 0.6) = 22 cells masked, 22 * 64 = 1408 patches.
+
+        >>> from maskstats.masks import simmim_masks
+        >>> masks = simmim_masks(2, 192, 32, 4, 0.6, seed=0)
+        >>> masks.shape, masks.sum(axis=(1, 2)).tolist()
+        ((2, 48, 48), [1408, 1408])
+        >>> cells = masks.reshape(2, 6, 8, 6, 8)  # every cell all masked or all visible
+        >>> bool((cells.all(axis=(2, 4)) == cells.any(axis=(2, 4))).all())
+        True
     """
     n = check_count(n)
     check_simmim_cell(input_size, mask_patch_size, model_patch_size)
@@ -336,6 +368,11 @@ def grid_masks(
     Raises:
         ValueError: a ratio no cell side gives (the message lists the allowed ones), or an
             offset outside the cell.
+
+    Examples:
+        >>> from maskstats.masks import grid_masks
+        >>> grid_masks(1, 4, 0.75, offset=(0, 0))[0].astype(int).tolist()  # s = 2: 1 of each 2 x 2
+        [[0, 1, 0, 1], [1, 1, 1, 1], [0, 1, 0, 1], [1, 1, 1, 1]]
     """
     n = check_count(n)
     height, width = as_grid(grid)
@@ -378,6 +415,11 @@ def masked_share(masks: Any, grid: GridLike | None = None) -> np.ndarray:
 
     Returns:
         (N,) float64.
+
+    Examples:
+        >>> from maskstats.masks import grid_masks, masked_share
+        >>> masked_share(grid_masks(2, 14, 0.8889, seed=0)).round(4).tolist()  # 1 - 25/196
+        [0.8724, 0.8724]
     """
     masks = as_masks(masks, grid)
     return masks.sum(axis=(1, 2)) / (masks.shape[1] * masks.shape[2])

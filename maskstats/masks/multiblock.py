@@ -64,6 +64,15 @@ def multiblock_masks(
     each context is whole (the untruncated view); ``collator_batch=128`` gives the masks as
     I-JEPA's encoder sees them at its ImageNet batch, every context cut to its batch's
     smallest.
+
+    Examples:
+        At 224/16 no block reaches the last row or column (see :func:`multiblock_blocks`), so they
+        are always masked:
+
+        >>> from maskstats.masks import multiblock_masks
+        >>> masks = multiblock_masks(8, 14, seed=0)
+        >>> masks.shape, bool(masks[:, 13, :].all() and masks[:, :, 13].all())
+        ((8, 14, 14), True)
     """
     return multiblock_blocks(
         n,

@@ -131,6 +131,15 @@ def generate(
 
     Returns:
         (N, H, W) bool, True = masked, on the model's patch grid; (N, T, H, W) with ``frames``.
+
+    Examples:
+        >>> from maskstats.masks import generate
+        >>> generate("simmim", 2, 224, 16, 0.6, seed=0).shape  # the 14 x 14 patch grid
+        (2, 14, 14)
+        >>> int(generate("grid", 1, 64, 16, 0.75, seed=0).sum())  # 4 x 4 grid, 4 kept
+        12
+        >>> generate("tube", 2, 224, 16, 0.9, seed=0, frames=16).shape  # (N, T, H, W) clips
+        (2, 8, 14, 14)
     """
     n = check_count(n)
     grid = grid_from_image(img_size, patch_size)

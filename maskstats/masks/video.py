@@ -66,6 +66,14 @@ def tube_masks(n: int, grid: VideoGridLike, mask_ratio: float, seed: SeedLike = 
 
     Returns:
         (N, T, H, W) bool, True = masked; T * int(mask_ratio * H * W) masked per clip.
+
+    Examples:
+        >>> from maskstats.masks import tube_masks
+        >>> masks = tube_masks(2, (8, 14, 14), 0.9, seed=0)
+        >>> masks.shape, bool((masks == masks[:, :1]).all())  # the same mask in every frame
+        ((2, 8, 14, 14), True)
+        >>> masks[:, 0].sum(axis=(1, 2)).tolist()  # int(0.9 * 196) per frame
+        [176, 176]
     """
     n = check_count(n)
     frames, height, width = as_video_grid(grid)

@@ -249,6 +249,23 @@ def compute(
         name -> per-patch (N, H, W) float32 (NaN on visible; (N, L) for (N, L) input) or
         per-mask (N,) float32; (N, T, H, W) per token for clips; torch tensors on the input's
         device when a tensor came in.
+
+    Examples:
+        A 3 x 3 grid with only the centre visible, 2 px patches. An edge patch's pixels are 1, 1, 2
+        and 2 px from the centre patch (P²Dist 1.5 / 2); a corner's sqrt 2, sqrt 5, sqrt 5 and
+        sqrt 8 px (P²Dist 1.089).
+
+        >>> import numpy as np
+        >>> from maskstats.metrics import compute
+        >>> masks = np.ones((1, 3, 3), dtype=bool)
+        >>> masks[0, 1, 1] = False
+        >>> values = compute(masks, patch_size=2)
+        >>> sorted(values)
+        ['avgdist', 'density3', 'invdist5', 'nearest', 'p2dist']
+        >>> np.round(values["p2dist"][0].astype(float), 3).tolist()
+        [[1.089, 0.75, 1.089], [0.75, nan, 0.75], [1.089, 0.75, 1.089]]
+        >>> values["avgdist"].shape, round(float(values["avgdist"][0]), 3)  # 2 * mean P²Dist
+        ((1,), 1.839)
     """
     if names is not None and not isinstance(names, str):
         names = tuple(names)
@@ -298,6 +315,14 @@ def density3(
     Returns:
         (N, H, W) float32 in 0..8, NaN on visible patches. Higher = easier. Clips: the 26
         neighbours of the 3x3x3 window, (N, T, H, W) in 0..26.
+
+    Examples:
+        >>> import numpy as np
+        >>> from maskstats.metrics import density3
+        >>> masks = np.ones((1, 3, 3), dtype=bool)
+        >>> masks[0, 1, 1] = False  # every masked patch has the centre as its one visible neighbour
+        >>> density3(masks)[0].tolist()
+        [[1.0, 1.0, 1.0], [1.0, nan, 1.0], [1.0, 1.0, 1.0]]
     """
     return _one("density3", masks, patch_size, grid, on_empty, tubelet_size, temporal_step)
 
@@ -326,6 +351,14 @@ def invdist5(
     Returns:
         (N, H, W) float32 in 1/patch, NaN on visible patches. Higher = easier. Clips: the
         5x5x5 window, d = sqrt((dt tau)^2 + dy^2 + dx^2), tau = temporal_step / patch_size.
+
+    Examples:
+        >>> import numpy as np
+        >>> from maskstats.metrics import invdist5
+        >>> masks = np.ones((1, 3, 3), dtype=bool)
+        >>> masks[0, 1, 1] = False  # the centre is 1 away from an edge patch, sqrt 2 from a corner
+        >>> np.round(invdist5(masks)[0].astype(float), 3).tolist()
+        [[0.707, 1.0, 0.707], [1.0, nan, 1.0], [0.707, 1.0, 0.707]]
     """
     return _one("invdist5", masks, patch_size, grid, on_empty, tubelet_size, temporal_step)
 
@@ -351,6 +384,16 @@ def nearest(
 
     Returns:
         (N, H, W) float32 in patch units (>= 1), NaN on visible patches. Higher = harder.
+
+    Examples:
+        >>> import numpy as np
+        >>> from maskstats.metrics import nearest
+        >>> masks = np.ones((1, 3, 3), dtype=bool)
+        >>> masks[0, 1, 1] = False
+        >>> np.round(nearest(masks)[0].astype(float), 3).tolist()
+        [[1.414, 1.0, 1.414], [1.0, nan, 1.0], [1.414, 1.0, 1.414]]
+        >>> nearest(masks.reshape(1, 9), grid=(3, 3)).shape  # (N, L) in, (N, L) out
+        (1, 9)
     """
     return _one("nearest", masks, patch_size, grid, on_empty, tubelet_size, temporal_step)
 
@@ -377,6 +420,19 @@ def p2dist(
 
     Returns:
         (N, H, W) float32 in patch units, NaN on visible patches. Higher = harder.
+
+    Examples:
+        With 1 px patches P²Dist is the nearest distance; with 2 px patches an edge patch's four
+        pixels are 1, 1, 2, 2 px from the centre patch: 1.5 px, 0.75 patch.
+
+        >>> import numpy as np
+        >>> from maskstats.metrics import p2dist
+        >>> masks = np.ones((1, 3, 3), dtype=bool)
+        >>> masks[0, 1, 1] = False
+        >>> np.round(p2dist(masks, patch_size=1)[0].astype(float), 3).tolist()
+        [[1.414, 1.0, 1.414], [1.0, nan, 1.0], [1.414, 1.0, 1.414]]
+        >>> round(float(p2dist(masks, patch_size=2)[0, 0, 1]), 3)
+        0.75
     """
     return _one("p2dist", masks, patch_size, grid, on_empty, tubelet_size, temporal_step)
 
@@ -403,6 +459,14 @@ def avgdist(
 
     Returns:
         (N,) float32 in pixels; NaN for a mask with nothing masked. Higher = harder.
+
+    Examples:
+        >>> import numpy as np
+        >>> from maskstats.metrics import avgdist
+        >>> masks = np.ones((1, 3, 3), dtype=bool)
+        >>> masks[0, 1, 1] = False  # 1 px patches: four pixels at 1, four at sqrt 2
+        >>> round(float(avgdist(masks, patch_size=1)[0]), 3)  # (4 + 4 sqrt 2) / 8
+        1.207
     """
     return _one("avgdist", masks, patch_size, grid, on_empty, tubelet_size, temporal_step)
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from conftest import small_config
 
+from conftest import small_config
 from maskstats.mae.train import Trainer
 
 if __name__ == "__main__":
