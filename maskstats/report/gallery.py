@@ -236,7 +236,7 @@ def write_gallery(
             "files": sorted(files),
         }
         (build / MANIFEST).write_text(json.dumps(jsonable(record), indent=2), encoding="utf-8")
-        swap_in(build, out)
+        swap_in(build, out, overwrite, MANIFEST, TOOL)
     except BaseException:
         shutil.rmtree(build, ignore_errors=True)
         raise
@@ -381,7 +381,7 @@ def write_comparison(
             "files": sorted(files),
         }
         (build / MANIFEST).write_text(json.dumps(record, indent=2), encoding="utf-8")
-        swap_in(build, out)
+        swap_in(build, out, overwrite, MANIFEST, TOOL)
     except BaseException:
         shutil.rmtree(build, ignore_errors=True)
         raise

@@ -118,12 +118,15 @@ def _changed(out: Path, names: list[str]) -> ValueError:
     )
 
 
-def swap_in(build: Path, out: Path, overwrite: bool = False) -> list[str]:
+def swap_in(
+    build: Path, out: Path, overwrite: bool = False, manifest: str = MANIFEST, tool: str = TOOL
+) -> list[str]:
     """Move the finished report ``build`` to ``out``, checking ``out`` again first: a new
     or empty folder takes it; one that is not empty now (something wrote into it while the
     report ran) is replaced only with ``overwrite`` and only if it is still a report holding
     nothing but its own files, else refused with nothing changed. An old report is removed
-    only after the new one is in place; no signal breaks the swap.
+    only after the new one is in place; no signal breaks the swap. ``manifest`` and ``tool``
+    name another kind of folder (a reconstruction gallery), as in :func:`check_output`.
 
     Returns:
         Notes for the user (an old folder that could not be removed whole), usually none.
@@ -141,11 +144,13 @@ def swap_in(build: Path, out: Path, overwrite: bool = False) -> list[str]:
                 if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
                     raise
         if out.is_dir() and not any(out.iterdir()):
-            return _into_empty(build, out, overwrite)
-        return _replace(build, out, overwrite)
+            return _into_empty(build, out, overwrite, manifest, tool)
+        return _replace(build, out, overwrite, manifest, tool)
 
 
-def _into_empty(build: Path, out: Path, overwrite: bool) -> list[str]:
+def _into_empty(
+    build: Path, out: Path, overwrite: bool, manifest: str = MANIFEST, tool: str = TOOL
+) -> list[str]:
     """``out`` is an empty folder: take its place (rmdir fails if anything appeared in it),
     or, where it cannot be removed (a mount point, the current folder, a link), move the
     files into it, the manifest last."""
@@ -155,7 +160,7 @@ def _into_empty(build: Path, out: Path, overwrite: bool) -> list[str]:
             out.rmdir()
         except OSError as error:
             if error.errno in (errno.ENOTEMPTY, errno.EEXIST):
-                return _replace(build, out, overwrite)
+                return _replace(build, out, overwrite, manifest, tool)
         else:
             os.chmod(build, mode)
             build.rename(out)
@@ -164,17 +169,20 @@ def _into_empty(build: Path, out: Path, overwrite: bool) -> list[str]:
     present = sorted(p.name for p in out.iterdir())
     if present:
         raise _changed(out, present)
-    for name in sorted(names, key=lambda name: name == MANIFEST):
+    for name in sorted(names, key=lambda name: name == manifest):
         (build / name).rename(out / name)
     build.rmdir()
     return []
 
 
-def _replace(build: Path, out: Path, overwrite: bool) -> list[str]:
-    """``out`` holds something: replace it only if allowed and it is still a clean report."""
+def _replace(
+    build: Path, out: Path, overwrite: bool, manifest: str = MANIFEST, tool: str = TOOL
+) -> list[str]:
+    """``out`` holds something: replace it only if allowed and it is still a clean report
+    (or ``tool``'s folder)."""
     if not out.is_dir():
         raise ValueError(f"refusing to replace {out}: it is no longer a folder")
-    foreign = foreign_files(out)
+    foreign = foreign_files(out, manifest, tool)
     if foreign or not overwrite:
         raise _changed(out, foreign or sorted(p.name for p in out.iterdir()))
     why = _protected(out)
@@ -182,7 +190,7 @@ def _replace(build: Path, out: Path, overwrite: bool) -> list[str]:
         raise ValueError(f"refusing to replace {out}: {why}; pass a new --out folder")
     old = sibling_folder(out, "old")
     out.rename(old)
-    foreign = foreign_files(old)  # the last look, with nothing able to write into out
+    foreign = foreign_files(old, manifest, tool)  # the last look: nothing can write into out
     if foreign:
         old.rename(out)
         raise _changed(out, foreign)
@@ -191,26 +199,27 @@ def _replace(build: Path, out: Path, overwrite: bool) -> list[str]:
     except BaseException:
         old.rename(out)
         raise
-    return remove_report(old)
+    return remove_report(old, manifest, tool)
 
 
-def remove_report(folder: Path) -> list[str]:
+def remove_report(folder: Path, manifest: str = MANIFEST, tool: str = TOOL) -> list[str]:
     """Delete a report folder's own files (those its manifest lists, the manifest last) and
-    the folder; anything else is kept, and so is the folder then.
+    the folder; anything else is kept, and so is the folder then. ``manifest`` and ``tool``
+    name another kind of folder (a reconstruction gallery).
 
     Returns:
         A note naming the folder when it had to be kept, else nothing.
     """
-    manifest = read_manifest(folder)
+    found = read_manifest(folder, manifest, tool)
     names = [
         name
-        for name in (manifest or {}).get("files", [])
+        for name in (found or {}).get("files", [])
         if isinstance(name, str)
         and name == Path(name).name
         and name not in ("", ".", "..")
-        and name != MANIFEST
+        and name != manifest
     ]  # plain names inside the folder only, whatever a manifest lists
-    for name in [*names, MANIFEST]:
+    for name in [*names, manifest]:
         path = folder / name
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
