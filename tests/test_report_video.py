@@ -130,3 +130,17 @@ def test_clip_report_with_nothing_measurable_says_why(tmp_path, capsys):
         "token (nothing to measure))"
     )
     assert not out.exists()
+
+
+def test_clip_report_terminal_table_is_narrow_and_blank_where_undefined(clip_report, capsys):
+    """The terminal copy of the table fits 100 columns and shows no NaN (#22 item 5, for the
+    video report); the page and clip_summary.md keep every column."""
+    from maskstats.report.video import terminal_table
+
+    table = pd.read_csv(clip_report / "clip_summary.csv")
+    table.loc[0, "avgdist"] = float("nan")
+    text = terminal_table(table)
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) < 100 and "NaN" not in text and "nan" not in text
+    assert "AvgDist clip" in lines[0] and "visible 1 tubelet away" in lines[0]
+    assert f"{table.loc[1, 'avgdist']:.3f}" in text

@@ -75,6 +75,27 @@ def display_table(summary: pd.DataFrame) -> pd.DataFrame:
     return shown.set_index(["strategy", "mask ratio"])
 
 
+TERMINAL_COLUMNS = {
+    "avgdist": "AvgDist clip",
+    "avgdist_frame": "AvgDist frame",
+    "easy_share": "easy clip",
+    "easy_share_frame": "easy frame",
+    "leak_share": "visible 1 tubelet away",
+}
+"""The columns the terminal shows (the page and clip_summary.md have them all), short names:
+a line stays under 100 characters."""
+
+
+def terminal_table(summary: pd.DataFrame) -> str:
+    """The summary for a terminal: AvgDist [px] and the easy share, clip and frame, and the
+    share of masked tokens visible one tubelet away, per strategy and ratio; blanks where
+    undefined."""
+    shown = summary[["strategy", "mask_ratio", *TERMINAL_COLUMNS]].rename(
+        columns={"mask_ratio": "ratio", **TERMINAL_COLUMNS}
+    )
+    return shown.set_index(["strategy", "ratio"]).to_string(float_format="{:.3f}".format, na_rep="")
+
+
 def _pct(value: float) -> str:
     return f"{100 * value:.0f}%" if np.isfinite(value) else "n/a"
 
@@ -317,7 +338,7 @@ def run_clip_report(
         warn(f"maskstats report: left out {line}")
     for line in notes:
         warn(f"maskstats report: {line}")
-    echo(display_table(summary).to_string(float_format="{:.3f}".format))
+    echo(f"{terminal_table(summary)}\n(AvgDist in px; full table: {out / 'clip_summary.md'})")
     echo(f"\n{clip_finding(summary)}")
     echo(
         f"\nwrote {len(names)} files to {out}/ in {time.perf_counter() - started:.1f} s "
