@@ -459,7 +459,7 @@ def clip_sweep(
     Returns:
         Columns strategy, mask_ratio, clips, masked_share and ``CLIP_COLUMNS``.
     """
-    rows = []
+    rows, reasons = [], []
     settings = [(s, r) for s in strategies for r in mask_ratios]
     for k, (strategy, ratio) in enumerate(
         tqdm(settings, desc="clip settings", delay=1.0, disable=not progress)
@@ -470,13 +470,23 @@ def clip_sweep(
                 frames=frames, tubelet_size=tubelet_size,
             )  # fmt: skip
         except ValueError as error:
-            warnings.warn(f"skipping {strategy} at mask ratio {ratio:g}: {error}", stacklevel=2)
+            reasons.append(f"{strategy} at mask ratio {ratio:g}: {error}")
+            warnings.warn(f"skipping {reasons[-1]}", stacklevel=2)
             continue
-        clips = clips[~clips.reshape(len(clips), -1).all(axis=1)]
+        flat = clips.reshape(len(clips), -1)
+        clips = clips[flat.any(axis=1) & ~flat.all(axis=1)]  # distances need both kinds
         if not len(clips):
+            why = (
+                "no clip masks any token (nothing to measure)"
+                if not flat.any()
+                else "every clip hides every token or none (no distance defined)"
+            )
+            reasons.append(f"{strategy} at mask ratio {ratio:g}: {why}")
+            warnings.warn(f"skipping {reasons[-1]}", stacklevel=2)
             continue
         summary = clip_summary(clips, patch_size, tubelet_size, temporal_step)
         rows.append({"strategy": strategy, "mask_ratio": float(ratio), **summary})
     if not rows:
-        raise ValueError("no clip setting could be made")
+        first = f" ({reasons[0]})" if reasons else ""
+        raise ValueError(f"no clip setting could be made or measured{first}")
     return pd.DataFrame(rows)

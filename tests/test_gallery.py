@@ -88,6 +88,15 @@ def test_comparison_stacks_galleries_image_by_image(gallery, tmp_path):
     assert page.count("<figure>") == 3
     assert os.path.relpath(gallery / "index.html", tmp_path / "compare") in page
     assert (tmp_path / "compare" / "compare_002.pdf").stat().st_size > 1000
+    # A rerun (table5 run again) replaces its own comparison, and only that (#25, #27 item 3).
+    again = write_comparison(tmp_path / "compare", [("row two", other)], FACTS, title="cmp2")
+    assert again.read_text().count("<figure>") == 3 and "row one" not in again.read_text()
+    assert json.loads((tmp_path / "compare" / MANIFEST).read_text())["title"] == "cmp2"
+    (tmp_path / "compare" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="notes.txt"):
+        write_comparison(tmp_path / "compare", [("row one", gallery)], FACTS, title="cmp3")
+    assert (tmp_path / "compare" / "notes.txt").read_text() == "mine"
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
 def _open(page_path: Path, width: int, shots: Path):

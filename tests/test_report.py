@@ -688,6 +688,39 @@ def test_report_page_in_a_real_browser(report, tmp_path, width):
     assert max(found["charts"]) <= width and max(found["tables"]) <= width
 
 
+def test_mask_browser_says_n_a_for_a_setting_without_a_masked_patch(tmp_path):
+    """A setting whose masks hide nothing (left out of the tables) is still in the browser: its
+    note says n/a where AvgDist and the easy/hard shares are undefined, with and without the
+    script, and the script raises no error on it (#22 item 9: no console errors)."""
+    sync_playwright, executable = _browser_or_skip()
+    gen = _generators(tmp_path)
+    out = tmp_path / "report"
+    assert main(["report", "--out", str(out), *FAST, "--strategies", f"{gen}:zeros,random"]) == 0
+    page_text = (out / "index.html").read_text(encoding="utf-8")
+    assert "AvgDist n/a, 0% masked, n/a of masked patches easy, n/a hard." in page_text
+    assert "AvgDist nan" not in page_text
+    errors: list[str] = []
+    with sync_playwright() as playwright:
+        browser = _launch(playwright, executable)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto((out / "index.html").resolve().as_uri())
+            page.wait_for_load_state("load")
+            first = page.locator("#browse-note").inner_text()
+            page.select_option("#browse-strategy", "random")
+            other = page.locator("#browse-note").inner_text()
+            page.select_option("#browse-strategy", "zeros")
+            again = page.locator("#browse-note").inner_text()
+        finally:
+            browser.close()
+    assert errors == []
+    assert first.startswith("zeros masks") and "AvgDist n/a, 0% masked, n/a of masked" in first
+    assert "(this setting's means: AvgDist n/a, n/a easy, n/a hard)" in first
+    assert again == first and other.startswith("random masks") and "n/a" not in other
+
+
 def test_report_page_reads_without_javascript(report, tmp_path):
     sync_playwright, executable = _browser_or_skip()
     with sync_playwright() as playwright:

@@ -233,18 +233,8 @@ def _check_mask_options(
     grid = mask_lib.grid_from_image(args.img_size, args.patch_size)
     if args.strategy == "difficulty" and args.target_avgdist is None and args.target_p2dist is None:
         raise UsageError("maskstats: strategy difficulty needs --target-avgdist or --target-p2dist")
-    if getattr(args, "frames", None) is not None:
-        clip = mask_lib.video_grid(args.frames, args.tubelet_size, args.img_size, args.patch_size)
-        metric_kwargs(args)
-        cells = _cells(args)
-        check_memory_for(
-            lambda n: max(generation_peak(args, n), n * cells + after(n)),
-            args.n,
-            (clip[0] * clip[1], clip[2]),
-            what="clips",
-        )
-        return grid
-    if args.strategy in mask_lib.VIDEO_STRATEGIES:
+    clips = getattr(args, "frames", None) is not None
+    if not clips and args.strategy in mask_lib.VIDEO_STRATEGIES:
         raise UsageError(
             f"maskstats: strategy {args.strategy} makes clips: pass --frames (and --tubelet-size)"
         )
@@ -271,6 +261,17 @@ def _check_mask_options(
             check_simmim_cell(args.img_size, args.mask_patch_size, args.patch_size)
         except ValueError as error:
             raise UsageError(f"maskstats: {error} (--mask-patch-size)") from None
+    if clips:  # the checks above hold for clips too (block and simmim make tubes there)
+        clip = mask_lib.video_grid(args.frames, args.tubelet_size, args.img_size, args.patch_size)
+        metric_kwargs(args)
+        cells = _cells(args)
+        check_memory_for(
+            lambda n: max(generation_peak(args, n), n * cells + after(n)),
+            args.n,
+            (clip[0] * clip[1], clip[2]),
+            what="clips",
+        )
+        return grid
     cells = grid[0] * grid[1]
     check_memory_for(lambda n: max(generation_peak(args, n), n * cells + after(n)), args.n, grid)
     return grid

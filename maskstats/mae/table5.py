@@ -380,18 +380,17 @@ def run_table5(s: Table5Settings, echo: Callable[[str], None] = print) -> dict[s
         tmp.write_text(json.dumps(asdict(s), indent=2))
     if s.rows == "mae-sampling":
         rows = mae_sampling_rows(s)
-        tables = summarize(run_rows(s, rows, echo), rows, s)
-        write_tables(tables, out)
-        return tables
-    rows = base_rows(s)
-    # The decoder rows depend on the best metric, but not their number.
-    counter = RunCounter((len(rows) + len(decoder_rows(s, "p2dist"))) * len(s.seeds))
-    results = run_rows(s, rows, echo, counter)
-    best = best_flatten_metric(results, rows)
-    echo(f"best flatten metric by k-NN: {best}")
-    extra_rows = decoder_rows(s, best)
-    results += run_rows(s, extra_rows, echo, counter)
-    rows += extra_rows
+        results = run_rows(s, rows, echo, RunCounter(len(rows) * len(s.seeds)))
+    else:
+        rows = base_rows(s)
+        # The decoder rows depend on the best metric, but not their number.
+        counter = RunCounter((len(rows) + len(decoder_rows(s, "p2dist"))) * len(s.seeds))
+        results = run_rows(s, rows, echo, counter)
+        best = best_flatten_metric(results, rows)
+        echo(f"best flatten metric by k-NN: {best}")
+        extra_rows = decoder_rows(s, best)
+        results += run_rows(s, extra_rows, echo, counter)
+        rows += extra_rows
     tables = summarize(results, rows, s)
     write_tables(tables, out)
     if s.gallery_images > 0:

@@ -294,10 +294,12 @@ def row_gallery(
     seed: int,
     name: str,
     device: str = "auto",
+    strategy: str = "random",
 ) -> Path:
     """One table5 row's gallery: the row's checkpoint on the evaluation images (``data``),
-    at the row's own mask ratio, weighting and decoder masking, P²Dist as the difficulty shown
-    (the same for every row, so the comparison can stack them).
+    with the row's own mask strategy (``strategy``: block and grid in the mae-sampling rows),
+    mask ratio, weighting and decoder masking, P²Dist as the difficulty shown (the same for
+    every row, so the comparison can stack them).
 
     Returns:
         The gallery folder.
@@ -308,6 +310,7 @@ def row_gallery(
         n=n,
         seed=seed,
         metric="p2dist",
+        strategy=strategy,
         out=str(out),
         overwrite=True,
         device=device,
@@ -317,8 +320,11 @@ def row_gallery(
     return out
 
 
-def _is_current(gallery: Path, n: int, seed: int, data: str, step: int | None) -> bool:
-    """Whether ``gallery`` was made with these images from a checkpoint at ``step``."""
+def _is_current(
+    gallery: Path, n: int, seed: int, data: str, step: int | None, strategy: str = "random"
+) -> bool:
+    """Whether ``gallery`` was made with these images and ``strategy``'s masks from a
+    checkpoint at ``step``."""
     manifest = read_gallery_manifest(gallery)
     if manifest is None:
         return False
@@ -327,6 +333,7 @@ def _is_current(gallery: Path, n: int, seed: int, data: str, step: int | None) -
         manifest.get("requested") == n
         and manifest.get("seed") == seed
         and shown.get("data") == data
+        and shown.get("strategy", "random") == strategy
         and manifest.get("step") == step
     )
 
@@ -334,7 +341,7 @@ def _is_current(gallery: Path, n: int, seed: int, data: str, step: int | None) -
 def table5_galleries(s: Table5Settings, rows: Sequence, echo: Callable[[str], None]) -> Path:
     """Each table5 row's gallery (its first seed's checkpoint, ``s.gallery_images`` evaluation
     images of ``s.eval_data`` chosen by ``s.eval_seed``: the same images for every row, and the
-    same masks for rows of one mask ratio), an image-by-image comparison of all rows
+    same masks for rows of one mask strategy and ratio), an image-by-image comparison of all rows
     (OUT/gallery) and OUT/gallery.md linking them; a row's gallery already made from the same
     checkpoint step and images is kept.
 
@@ -354,11 +361,20 @@ def table5_galleries(s: Table5Settings, rows: Sequence, echo: Callable[[str], No
             if (run / "eval.json").is_file()
             else None
         )
+        strategy = getattr(row, "strategy", "random")
         if step is None or not _is_current(
-            gallery, s.gallery_images, s.eval_seed, s.eval_data, step
+            gallery, s.gallery_images, s.eval_seed, s.eval_data, step, strategy
         ):
             echo(f"gallery {row.name} -> {gallery}")
-            row_gallery(run, gallery, s.eval_data, s.gallery_images, s.eval_seed, row.name)
+            row_gallery(
+                run,
+                gallery,
+                s.eval_data,
+                s.gallery_images,
+                s.eval_seed,
+                row.name,
+                strategy=strategy,
+            )
         made.append((row.name, gallery))
     compare = out / GALLERY_FOLDER
     facts = [
@@ -371,7 +387,8 @@ def table5_galleries(s: Table5Settings, rows: Sequence, echo: Callable[[str], No
         "# Reconstructions of every table5 row",
         "",
         f"The same {s.gallery_images} evaluation images ({s.eval_data}, seed {s.eval_seed}) for "
-        f"every row (seed {seed}'s checkpoint), the same masks for rows of one mask ratio. "
+        f"every row (seed {seed}'s checkpoint), the same masks for rows of one mask strategy "
+        "and ratio. "
         f"Image by image, every row in one figure: [{GALLERY_FOLDER}/index.html]"
         f"({GALLERY_FOLDER}/index.html).",
         "",

@@ -123,7 +123,10 @@
   });
   var state = { strategy: info.settings[0].strategy, ratio: info.settings[0].ratio, mask: 0 };
 
-  function pct(v) { return (100 * v).toFixed(0) + "%"; }
+  // null (NaN in the report: no masked patch, no distance) reads "n/a".
+  function defined(v) { return v !== null && isFinite(v); }
+  function fixed(v, unit) { return defined(v) ? v.toFixed(2) + unit : "n/a"; }
+  function pct(v) { return defined(v) ? (100 * v).toFixed(0) + "%" : "n/a"; }
 
   // Log-spaced from vmin to vmax, as the page's first drawing (views.colour_index).
   function colour(value) {
@@ -194,10 +197,10 @@
     var m = setting.mean;
     note.textContent =
       setting.strategy + " masks at mask ratio " + setting.ratio + ", mask " + (state.mask + 1) +
-      " of the " + setting.n + " the report measured: AvgDist " + mask.avgdist.toFixed(2) +
-      " px, " + pct(mask.share) + " masked, " + pct(mask.easy) + " of masked patches easy, " +
-      pct(mask.hard) + " hard (this setting's means: AvgDist " + m.avgdist.toFixed(2) +
-      " px, " + pct(m.easy) + " easy, " + pct(m.hard) + " hard).";
+      " of the " + setting.n + " the report measured: AvgDist " + fixed(mask.avgdist, " px") +
+      ", " + pct(mask.share) + " masked, " + pct(mask.easy) + " of masked patches easy, " +
+      pct(mask.hard) + " hard (this setting's means: AvgDist " + fixed(m.avgdist, " px") +
+      ", " + pct(m.easy) + " easy, " + pct(m.hard) + " hard).";
     grid.setAttribute("aria-label", note.textContent);
   }
 

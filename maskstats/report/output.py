@@ -126,7 +126,7 @@ def swap_in(
     report ran) is replaced only with ``overwrite`` and only if it is still a report holding
     nothing but its own files, else refused with nothing changed. An old report is removed
     only after the new one is in place; no signal breaks the swap. ``manifest`` and ``tool``
-    name another kind of folder (e.g. a reconstruction gallery).
+    name another kind of folder (a reconstruction gallery), as in :func:`check_output`.
 
     Returns:
         Notes for the user (an old folder that could not be removed whole), usually none.
@@ -148,7 +148,9 @@ def swap_in(
         return _replace(build, out, overwrite, manifest, tool)
 
 
-def _into_empty(build: Path, out: Path, overwrite: bool, manifest: str, tool: str) -> list[str]:
+def _into_empty(
+    build: Path, out: Path, overwrite: bool, manifest: str = MANIFEST, tool: str = TOOL
+) -> list[str]:
     """``out`` is an empty folder: take its place (rmdir fails if anything appeared in it),
     or, where it cannot be removed (a mount point, the current folder, a link), move the
     files into it, the manifest last."""
@@ -173,8 +175,11 @@ def _into_empty(build: Path, out: Path, overwrite: bool, manifest: str, tool: st
     return []
 
 
-def _replace(build: Path, out: Path, overwrite: bool, manifest: str, tool: str) -> list[str]:
-    """``out`` holds something: replace it only if allowed and it is still a clean report."""
+def _replace(
+    build: Path, out: Path, overwrite: bool, manifest: str = MANIFEST, tool: str = TOOL
+) -> list[str]:
+    """``out`` holds something: replace it only if allowed and it is still a clean report
+    (or ``tool``'s folder)."""
     if not out.is_dir():
         raise ValueError(f"refusing to replace {out}: it is no longer a folder")
     foreign = foreign_files(out, manifest, tool)
@@ -199,7 +204,8 @@ def _replace(build: Path, out: Path, overwrite: bool, manifest: str, tool: str) 
 
 def remove_report(folder: Path, manifest: str = MANIFEST, tool: str = TOOL) -> list[str]:
     """Delete a report folder's own files (those its manifest lists, the manifest last) and
-    the folder; anything else is kept, and so is the folder then.
+    the folder; anything else is kept, and so is the folder then. ``manifest`` and ``tool``
+    name another kind of folder (a reconstruction gallery).
 
     Returns:
         A note naming the folder when it had to be kept, else nothing.

@@ -11,7 +11,7 @@ import json
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -75,6 +75,27 @@ def display_table(summary: pd.DataFrame) -> pd.DataFrame:
     return shown.set_index(["strategy", "mask ratio"])
 
 
+TERMINAL_COLUMNS = {
+    "avgdist": "AvgDist clip",
+    "avgdist_frame": "AvgDist frame",
+    "easy_share": "easy clip",
+    "easy_share_frame": "easy frame",
+    "leak_share": "visible 1 tubelet away",
+}
+"""The columns the terminal shows (the page and clip_summary.md have them all), short names:
+a line stays under 100 characters."""
+
+
+def terminal_table(summary: pd.DataFrame) -> str:
+    """The summary for a terminal: AvgDist [px] and the easy share, clip and frame, and the
+    share of masked tokens visible one tubelet away, per strategy and ratio; blanks where
+    undefined."""
+    shown = summary[["strategy", "mask_ratio", *TERMINAL_COLUMNS]].rename(
+        columns={"mask_ratio": "ratio", **TERMINAL_COLUMNS}
+    )
+    return shown.set_index(["strategy", "ratio"]).to_string(float_format="{:.3f}".format, na_rep="")
+
+
 def _pct(value: float) -> str:
     return f"{100 * value:.0f}%" if np.isfinite(value) else "n/a"
 
@@ -91,6 +112,8 @@ def clip_finding(summary: pd.DataFrame, ratio: float = LEAK_RATIO) -> str:
     for strategy, rows in summary.groupby("strategy", sort=False):
         rows = rows.sort_values("mask_ratio")
         row = _at(rows, ratio)
+        if not np.isfinite(row.avgdist):  # nothing measurable at this ratio
+            continue
         drop = 1 - row.avgdist / row.avgdist_frame if row.avgdist_frame > 0 else np.nan
         if row.seen_share == 0:
             parts.append(
@@ -141,7 +164,12 @@ def _figure(out: Path, name: str, title: str, caption: str, finding: str) -> str
 
 
 def write_clip_index(
-    out: Path, s: ReportSettings, summary: pd.DataFrame, files: list[str], elapsed: float
+    out: Path,
+    s: ReportSettings,
+    summary: pd.DataFrame,
+    files: list[str],
+    elapsed: float,
+    skipped: Sequence[str] = (),
 ) -> Path:
     """index.html of the video report: header (command, version, date, machine), the
     finding, the figure, the table, the settings left out and every file, relative links.
@@ -171,6 +199,13 @@ Definitions: maskstats' docs/metrics.md, section Video.</p>
 <dt>machine</dt><dd>{html.escape(machine_line())}</dd>
 <dt>seed</dt><dd>{s.seed}</dd></dl></header>"""
     parts = [header]
+    if skipped:
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in skipped)
+        parts.append(
+            '<section class="skipped"><h2>Settings left out</h2><p>These settings could not '
+            "be made or measured; the table and figure below leave them out:</p>"
+            f"<ul>{items}</ul></section>"
+        )
     parts.append(
         _figure(
             out,
@@ -212,6 +247,25 @@ Definitions: maskstats' docs/metrics.md, section Video.</p>
     return path
 
 
+def check_clip_strategies(strategies: Sequence[str]) -> None:
+    """Check every strategy spec of the video report before anything runs: it must name a
+    strategy or a ``module:function`` (the report makes its own clips; a mask file is
+    measured with ``maskstats stats --masks``).
+
+    Raises:
+        ValueError: one line naming the spec.
+    """
+    from maskstats.masks import resolve_strategies
+
+    for spec in strategies:
+        if Path(spec).suffix in (".npy", ".npz"):
+            raise ValueError(
+                f"the video report makes its own clips: {spec} is a mask file, not a strategy "
+                f"(measure it with maskstats stats --masks {spec})"
+            )
+    resolve_strategies(strategies)
+
+
 def run_clip_report(
     settings: ReportSettings,
     echo: Callable[[str], None] = print,
@@ -239,6 +293,7 @@ def run_clip_report(
     started = time.perf_counter()
     s = clip_settings(settings)
     video_grid(s.frames, s.tubelet_size, s.img_size, s.patch_size)  # validate first
+    check_clip_strategies(s.strategies)
     out = Path(s.out)
     warn = warn or (lambda line: print(line, file=sys.stderr))
     with building(out, s.overwrite) as (build, notes):
@@ -250,7 +305,11 @@ def run_clip_report(
                 s.strategies, s.mask_ratios, s.img_size, s.patch_size, s.frames,
                 s.tubelet_size, s.clips, s.seed, s.temporal_step, progress,
             )  # fmt: skip
-        skipped = [str(w.message) for w in caught if str(w.message).startswith("skipping ")]
+        skipped = [
+            str(w.message).removeprefix("skipping ")
+            for w in caught
+            if str(w.message).startswith("skipping ")
+        ]
         names = [
             path.name
             for path in export_table(
@@ -263,7 +322,7 @@ def run_clip_report(
             for path in plot.save(plot.clip_difficulty(summary), build / "clip_difficulty")
         ]
         names = sorted({*names, "index.html", MANIFEST})
-        write_clip_index(build, s, summary, names, time.perf_counter() - started)
+        write_clip_index(build, s, summary, names, time.perf_counter() - started, skipped)
         manifest = {
             "tool": "maskstats report",
             "kind": "clips",
@@ -276,10 +335,10 @@ def run_clip_report(
         }
         (build / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     for line in skipped:
-        warn(f"maskstats report: left out {line.removeprefix('skipping ')}")
+        warn(f"maskstats report: left out {line}")
     for line in notes:
         warn(f"maskstats report: {line}")
-    echo(display_table(summary).to_string(float_format="{:.3f}".format))
+    echo(f"{terminal_table(summary)}\n(AvgDist in px; full table: {out / 'clip_summary.md'})")
     echo(f"\n{clip_finding(summary)}")
     echo(
         f"\nwrote {len(names)} files to {out}/ in {time.perf_counter() - started:.1f} s "

@@ -299,7 +299,8 @@ def browser_data(
             if finite.any():
                 vmin = min(vmin, float(values[finite].min()))
                 vmax = max(vmax, float(values[finite].max()))
-            masked = max(int(mask.sum()), 1)
+            # Shares of the masked patches: undefined (null in the page) without any.
+            masked = int(mask.sum()) or float("nan")
             entries.append(
                 {
                     "v": coded.astype(int).ravel().tolist(),
@@ -349,10 +350,27 @@ def colour_index(value: float, vmin: float, vmax: float, stops: int) -> int:
     return int(round(min(max(share, 0.0), 1.0) * (stops - 1)))
 
 
+def _finite(value: object) -> object:
+    """``value`` with every non-finite float (NaN, infinity) as None, in lists and dicts."""
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
 def _json(data: dict) -> str:
-    """Compact JSON safe inside ``<script>`` (no ``</`` sequence, NaN as null)."""
-    text = json.dumps(data, separators=(",", ":"), allow_nan=True).replace("NaN", "null")
+    """Compact JSON safe inside ``<script>`` (no ``</`` sequence, NaN as null; names that
+    contain "NaN" are kept)."""
+    text = json.dumps(_finite(data), separators=(",", ":"), allow_nan=False)
     return text.replace("</", "<\\/")
+
+
+def _number(value: float, spec: str, unit: str = "") -> str:
+    """``value`` formatted by ``spec`` with ``unit``, or "n/a" where it is undefined."""
+    return f"{value:{spec}}{unit}" if np.isfinite(value) else "n/a"
 
 
 def browser_html(
@@ -390,9 +408,9 @@ def browser_html(
     mask = first["masks"][0]
     note = (
         f"{first['strategy']} masks at mask ratio {first['ratio']:g}, mask 1 of the "
-        f"{first['n']} the report measured: AvgDist {mask['avgdist']:.2f} px, "
-        f"{100 * mask['share']:.0f}% masked, {100 * mask['easy']:.0f}% of masked patches easy, "
-        f"{100 * mask['hard']:.0f}% hard."
+        f"{first['n']} the report measured: AvgDist {_number(mask['avgdist'], '.2f', ' px')}, "
+        f"{100 * mask['share']:.0f}% masked, {_number(100 * mask['easy'], '.0f', '%')} of masked "
+        f"patches easy, {_number(100 * mask['hard'], '.0f', '%')} hard."
     )
     gradient = ", ".join(colours)
     count = len(first["masks"])

@@ -54,6 +54,17 @@ def test_stats_generates_whole_clip_random_masks_and_reads_flat_files(tmp_path, 
         (["stats", "--strategy", "tube", "--frames", "16", "--temporal-step", "0"],
          "--temporal-step must be > 0"),
         (["stats", "--masks", "f.npy", "--grid", "8x14x14x2"], "TxHxW"),
+        # --num-masked, --min-num-patches and SimMIM's cell are checked for clips too (#24, #26)
+        (["masks", "--strategy", "tube", "--frames", "16", "--num-masked", "75", "--out",
+          "x.npy"], "--num-masked is BEiT's count"),
+        (["stats", "--strategy", "random", "--frames", "16", "--num-masked", "75"],
+         "--num-masked is BEiT's count"),
+        (["stats", "--strategy", "block", "--frames", "16", "--num-masked", "197"],
+         "more than the 14x14 grid's 196"),
+        (["stats", "--strategy", "tube", "--frames", "16", "--min-num-patches", "16"],
+         "--min-num-patches is for"),
+        (["stats", "--strategy", "simmim", "--frames", "16", "--img-size", "112"],
+         "(--mask-patch-size)"),
     ],
 )  # fmt: skip
 def test_clip_options_refuse_bad_input_in_one_line(tmp_path, monkeypatch, capsys, args, words):

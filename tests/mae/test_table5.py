@@ -412,8 +412,9 @@ def test_mae_sampling_preset_runs_maes_four_samplings_and_resumes(tmp_path):
     from maskstats.literature import MAE_SAMPLING_ABLATION
     from maskstats.mae.runlog import read_metrics
 
-    settings = _micro_settings(tmp_path, rows="mae-sampling", seeds=(0, 1))
-    tables = run_table5(settings, echo=lambda line: None)
+    settings = _micro_settings(tmp_path, rows="mae-sampling", seeds=(0, 1), gallery_images=2)
+    first = []
+    tables = run_table5(settings, echo=first.append)
     table = tables["table"]
     expected = ["untrained encoder"] + [
         f"{r.strategy} r={r.mask_ratio:g}" for r in MAE_SAMPLING_ABLATION
@@ -434,9 +435,34 @@ def test_mae_sampling_preset_runs_maes_four_samplings_and_resumes(tmp_path):
     target = table["target AvgDist px"]
     assert target["grid r=0.75"] < target["random r=0.75"] < target["block r=0.75"]
     assert set(tables["separation"]["rows"]) == {5, 4}
+    # The run counter and the row galleries, as for the Tab.5 rows; each row's gallery shows
+    # its own masks (block and grid rows are not shown random masks).
+    started = [line for line in first if "] run " in line]
+    assert started[0].startswith(f"[run 1 of {2 * len(expected)}] run untrained encoder")
+    assert started[-1].startswith(f"[run {2 * len(expected)} of {2 * len(expected)}, about ")
+    _check_sampling_galleries(tmp_path, expected)
     lines = []
     run_table5(settings, echo=lines.append)
-    assert sum(line.startswith("skip") for line in lines) == 2 * len(expected)
+    assert sum("] skip " in line for line in lines) == 2 * len(expected)
+    assert not any(line.startswith("gallery ") for line in lines)  # kept
+
+
+def _check_sampling_galleries(out, names):
+    from maskstats.report.gallery import load_arrays, read_gallery_manifest
+
+    masks = {}
+    for name in names:
+        gallery = out / Row(name, 0).slug / "gallery"
+        shown = read_gallery_manifest(gallery)["shown"]
+        assert shown["strategy"] == ("random" if name == "untrained encoder" else name.split()[0])
+        masks[name] = load_arrays(gallery / "reconstructions.npz")[0].mask
+    np.testing.assert_array_equal(masks["untrained encoder"], masks["random r=0.75"])
+    for name in ("block r=0.75", "grid r=0.75"):
+        assert masks[name].sum() == masks["random r=0.75"].sum()  # one ratio, other masks
+        assert (masks[name] != masks["random r=0.75"]).any()
+    md = (out / "gallery.md").read_text()
+    assert all(f"{Row(name, 0).slug}/gallery/index.html" in md for name in names)
+    assert "gallery.md" in (out / "table5.md").read_text()
 
 
 def test_mae_sampling_rows_follow_the_published_table():
