@@ -8,8 +8,6 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-import numba
-
 _lock = threading.Lock()
 _pools: dict[tuple[int, int], ThreadPoolExecutor] = {}
 
@@ -49,6 +47,8 @@ def run_rows(
         if n:
             kernel(0, n)
         return
+    import numba  # here, not at import: maskstats --help loads no numba
+
     threads = min(numba.get_num_threads(), n // max(1, min_rows_per_thread))
     if threads <= 1:
         kernel(0, n)

@@ -8,6 +8,7 @@ import dataclasses
 import re
 from pathlib import Path
 
+from maskstats._version import __version__
 from maskstats.cli import commands
 from maskstats.cli.argtypes import (
     KINDS,
@@ -211,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``maskstats`` parser with every subcommand."""
     formatter = HelpFormatter
     parser = _Parser(prog="maskstats", description="Difficulty of masked-image-modeling masks.")
+    parser.add_argument(
+        "--version", action="version", version=f"maskstats {__version__}", help="print the version"
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def command(name: str, help: str) -> argparse.ArgumentParser:

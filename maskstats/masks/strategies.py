@@ -25,9 +25,6 @@ from maskstats._validate import (
     grid_from_image,
     video_grid,
 )
-from maskstats.masks.difficulty import difficulty_masks
-from maskstats.masks.generators import block_masks, grid_masks, random_masks, simmim_masks
-from maskstats.masks.multiblock import multiblock_masks
 from maskstats.masks.video import VIDEO_STRATEGIES, tubes, video_strategy_masks
 
 STRATEGIES = ("random", "block", "simmim", "grid", "multiblock", "difficulty", *VIDEO_STRATEGIES)
@@ -132,6 +129,11 @@ def generate(
     Returns:
         (N, H, W) bool, True = masked, on the model's patch grid; (N, T, H, W) with ``frames``.
     """
+    # The generators load here, not with this module: the CLI's parser reads STRATEGIES.
+    from maskstats.masks.difficulty import difficulty_masks
+    from maskstats.masks.generators import block_masks, grid_masks, random_masks, simmim_masks
+    from maskstats.masks.multiblock import multiblock_masks
+
     n = check_count(n)
     grid = grid_from_image(img_size, patch_size)
     if frames is not None:

@@ -32,7 +32,6 @@ from maskstats._validate import (
     check_tubelet_size,
     is_video_input,
 )
-from maskstats.metrics import _window_kernels, distance_kernels, video
 from maskstats.metrics.registry import (
     METRIC_NAMES,
     PATCH_METRICS,
@@ -49,6 +48,8 @@ ON_EMPTY = ("raise", "nan")
 
 def _new_memo(patch_size: object) -> tuple[np.ndarray, np.ndarray]:
     """An empty patch-sum memo (keys -1) for :func:`distance_kernels.mask_distance_total`."""
+    from maskstats.metrics import distance_kernels
+
     slots = 1 << distance_kernels.MEMO_BITS
     return np.full(slots, -1, np.int64), np.empty(slots, np.float64)
 
@@ -67,6 +68,8 @@ def _no_rows(size: int) -> np.ndarray:
 def clear_memo() -> None:
     """Forget the p2dist/avgdist patch-sum memos (1 MiB per thread and patch size; about as
     much for clips). Results never depend on them; only the time of the next call does."""
+    from maskstats.metrics import video
+
     _MEMO_POOL.clear()
     video.clear_memo()
 
@@ -88,6 +91,9 @@ def _compute_numpy(
 ) -> dict[str, np.ndarray]:
     """All requested metrics for validated (N, H, W) bool masks (p2dist and avgdist share one
     kernel run)."""
+    # The numba kernels load at the first call, not with this package (maskstats --help).
+    from maskstats.metrics import _window_kernels, distance_kernels
+
     if on_empty not in ON_EMPTY:
         raise ValueError(f"on_empty must be one of {ON_EMPTY}, got {on_empty!r}")
     distances = any(REGISTRY[name].needs_visible for name in names)
@@ -169,6 +175,8 @@ def _compute_clips_numpy(
 ) -> dict[str, np.ndarray]:
     """All requested metrics of validated (N, T, H, W) clips: T = 1 through the image kernels
     (bit for bit today's numbers), T > 1 through :mod:`maskstats.metrics.video`."""
+    from maskstats.metrics import video
+
     if on_empty not in ON_EMPTY:
         raise ValueError(f"on_empty must be one of {ON_EMPTY}, got {on_empty!r}")
     if any(REGISTRY[name].needs_visible for name in names):
