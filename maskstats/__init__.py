@@ -9,7 +9,7 @@ the package, and ``maskstats --help``, loads neither numba nor scipy.
 from typing import TYPE_CHECKING
 
 from maskstats._lazy import lazy_exports
-from maskstats._version import __version__
+from maskstats._version import __version__ as __version__
 
 if TYPE_CHECKING:
     from maskstats.masks import (
