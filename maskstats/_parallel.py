@@ -6,7 +6,10 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # loaded by the first pool: maskstats --help needs none
+    from concurrent.futures import ThreadPoolExecutor
 
 _lock = threading.Lock()
 _pools: dict[tuple[int, int], ThreadPoolExecutor] = {}
@@ -22,6 +25,8 @@ def _executor(workers: int) -> ThreadPoolExecutor:
             del _pools[key]
         pool = _pools.get((pid, workers))
         if pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
             pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="maskstats")
             _pools[(pid, workers)] = pool
         return pool
