@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -34,7 +34,11 @@ Tab.5-style table holds two ratios' masks, their five float32 metrics and the pe
 tables its agreement ranks (tracemalloc: 215 in that stage, 105 in the sweep; peak RSS
 grew 240 per patch from -n 256 to 1024 at 224/4)."""
 
-SettingsT = TypeVar("SettingsT")
+if TYPE_CHECKING:
+    import pandas as pd
+    from _typeshed import DataclassInstance
+
+SettingsT = TypeVar("SettingsT", bound="DataclassInstance")
 """A settings dataclass (ReportSettings, TrainConfig, ...)."""
 
 TORCH_HINT = (
@@ -361,7 +365,7 @@ class ValueCounts:
         return float(low + (high - low) * frac)
 
 
-def summary_of_counts(tallies: dict[str, ValueCounts]) -> object:
+def summary_of_counts(tallies: dict[str, ValueCounts]) -> pd.DataFrame:
     """Per metric: over, unit, count, mean, std and quantiles q10 ... q90 (masked patches;
     avgdist: masks), as :func:`maskstats.tables.summarize` gives them."""
     import pandas as pd

@@ -230,6 +230,7 @@ class Strategy:
         """
         if self.kind != "callable":
             raise ValueError(f"strategy {self.spec!r} is a {self.kind}, not a callable")
+        assert self.func is not None  # a "callable" strategy holds its function
         grid = as_grid(grid)
         if isinstance(seed, np.random.Generator):
             seed = int(seed.integers(0, 2**31 - 1))
@@ -265,6 +266,7 @@ class Strategy:
         """
         if self.kind != "file":
             raise ValueError(f"strategy {self.spec!r} is a {self.kind}, not a mask file")
+        assert self.path is not None  # a "file" strategy holds its path
         from maskstats.io import load_masks  # io imports only _validate and _cleanup
 
         try:
@@ -285,6 +287,7 @@ class Strategy:
         """
         if self.kind != "file":
             return
+        assert self.path is not None  # a "file" strategy holds its path
         from maskstats.io import iter_mask_chunks
 
         try:
@@ -396,6 +399,8 @@ def _import(spec: str, module_name: str, what: str = "strategy") -> Any:
             if name in sys.modules:
                 return sys.modules[name]
             loader_spec = importlib.util.spec_from_file_location(name, path)
+            if loader_spec is None or loader_spec.loader is None:  # not for a .py file
+                raise ValueError(f"{what} {spec!r}: cannot import {path}")
             module = importlib.util.module_from_spec(loader_spec)
             sys.modules[name] = module
             try:
@@ -425,8 +430,8 @@ def _describe(func: Any) -> str:
     name = getattr(func, "__qualname__", None) or getattr(func, "__name__", repr(func))
     loaded = sys.modules.get(module) if module else None
     if module and module.startswith("_maskstats_strategy_") and loaded is not None:
-        return f"{Path(loaded.__file__).name}:{name}"  # a file.py:function spec
-    return f"{module}.{name}" if module else name
+        return f"{Path(str(loaded.__file__)).name}:{name}"  # a file.py:function spec
+    return f"{module}.{name}" if module else str(name)
 
 
 def _in_file(path: Path | None, error: Exception) -> str:

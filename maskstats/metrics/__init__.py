@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, cast, overload
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from maskstats._parallel import ScratchPool, run_rows
 from maskstats._validate import (
     GridLike,
     MaskBatch,
+    VideoGridLike,
     as_mask_batch,
     as_video_batch,
     check_patch_size,
@@ -196,7 +197,7 @@ def _compute_clips(
     masks: MaskLike,
     names: str | Iterable[str] | None,
     patch_size: int,
-    grid: GridLike | None,
+    grid: GridLike | VideoGridLike | None,
     on_empty: str,
     tubelet_size: int,
     temporal_step: float | None,
@@ -210,11 +211,11 @@ def _compute_clips(
         clips, restore = batch.masks, batch.restore
         names = _names(names, VIDEO_METRIC_NAMES)
     else:  # images asked for "temporal": clips of one token-frame
-        image_batch = as_mask_batch(masks, grid)
+        image_batch = as_mask_batch(masks, cast("GridLike | None", grid))
         clips = image_batch.masks[:, None]
 
-        def restore(value: np.ndarray) -> ArrayLike:
-            return image_batch.restore(value[:, 0] if value.ndim == 4 else value)
+        def restore(values: np.ndarray) -> Any:
+            return image_batch.restore(values[:, 0] if values.ndim == 4 else values)
 
         names = _names(names)
     values = _compute_clips_numpy(clips, names, patch_size, tubelet_size, temporal_step, on_empty)
@@ -227,16 +228,49 @@ ArrayLike: TypeAlias = "np.ndarray | torch.Tensor"
 """A result: a numpy array, or a torch tensor on the input's device when a tensor came in."""
 
 
+@overload
+def compute(
+    masks: np.ndarray | Sequence[Any],
+    names: str | Iterable[str] | None = ...,
+    patch_size: int = ...,
+    grid: GridLike | VideoGridLike | None = ...,
+    on_empty: str = ...,
+    *,
+    tubelet_size: int = ...,
+    temporal_step: float | None = ...,
+) -> dict[str, np.ndarray]: ...
+@overload
+def compute(
+    masks: torch.Tensor,
+    names: str | Iterable[str] | None = ...,
+    patch_size: int = ...,
+    grid: GridLike | VideoGridLike | None = ...,
+    on_empty: str = ...,
+    *,
+    tubelet_size: int = ...,
+    temporal_step: float | None = ...,
+) -> dict[str, torch.Tensor]: ...
+@overload
+def compute(
+    masks: MaskLike,
+    names: str | Iterable[str] | None = ...,
+    patch_size: int = ...,
+    grid: GridLike | VideoGridLike | None = ...,
+    on_empty: str = ...,
+    *,
+    tubelet_size: int = ...,
+    temporal_step: float | None = ...,
+) -> dict[str, ArrayLike]: ...
 def compute(
     masks: MaskLike,
     names: str | Iterable[str] | None = None,
     patch_size: int = 16,
-    grid: GridLike | None = None,
+    grid: GridLike | VideoGridLike | None = None,
     on_empty: str = "raise",
     *,
     tubelet_size: int = 2,
     temporal_step: float | None = None,
-) -> dict[str, ArrayLike]:
+) -> dict[str, Any]:
     """Several metrics at once (the pixel kernel runs once for p2dist and avgdist).
 
     Args:
@@ -262,7 +296,7 @@ def compute(
         names = tuple(names)
     if is_video_input(masks, grid) or (names is not None and "temporal" in names):
         return _compute_clips(masks, names, patch_size, grid, on_empty, tubelet_size, temporal_step)
-    batch: MaskBatch = as_mask_batch(masks, grid)
+    batch: MaskBatch = as_mask_batch(masks, cast("GridLike | None", grid))  # not a clip
     patch_size = check_patch_size(patch_size)
     values = _compute_numpy(batch.masks, _names(names), patch_size, on_empty)
     return {name: batch.restore(value) for name, value in values.items()}
@@ -278,8 +312,16 @@ def _one(
     temporal_step: float | None,
 ) -> ArrayLike:
     """One metric through :func:`compute` (the public per-metric functions)."""
-    clip = {"tubelet_size": tubelet_size, "temporal_step": temporal_step}
-    return compute(masks, name, patch_size, grid, on_empty, **clip)[name]
+    clip = compute(
+        masks,
+        name,
+        patch_size,
+        grid,
+        on_empty,
+        tubelet_size=tubelet_size,
+        temporal_step=temporal_step,
+    )
+    return clip[name]
 
 
 def density3(
@@ -461,7 +503,7 @@ def per_frame(
         raise ValueError("per_frame gives the image metrics; the temporal gap needs compute()")
     values = compute(
         batch.masks.reshape(n * frames, height, width), names, patch_size, None, on_empty
-    )
+    )  # numpy in, numpy out
     shaped = {
         name: value.reshape(n, frames, height, width)
         if value.ndim == 3
