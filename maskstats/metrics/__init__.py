@@ -250,17 +250,6 @@ def compute(
     tubelet_size: int = ...,
     temporal_step: float | None = ...,
 ) -> dict[str, torch.Tensor]: ...
-@overload
-def compute(
-    masks: MaskLike,
-    names: str | Iterable[str] | None = ...,
-    patch_size: int = ...,
-    grid: GridLike | VideoGridLike | None = ...,
-    on_empty: str = ...,
-    *,
-    tubelet_size: int = ...,
-    temporal_step: float | None = ...,
-) -> dict[str, ArrayLike]: ...
 def compute(
     masks: MaskLike,
     names: str | Iterable[str] | None = None,
