@@ -6,9 +6,10 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-import numba
+if TYPE_CHECKING:  # loaded by the first pool: maskstats --help needs none
+    from concurrent.futures import ThreadPoolExecutor
 
 _lock = threading.Lock()
 _pools: dict[tuple[int, int], ThreadPoolExecutor] = {}
@@ -24,6 +25,8 @@ def _executor(workers: int) -> ThreadPoolExecutor:
             del _pools[key]
         pool = _pools.get((pid, workers))
         if pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
             pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="maskstats")
             _pools[(pid, workers)] = pool
         return pool
@@ -49,6 +52,8 @@ def run_rows(
         if n:
             kernel(0, n)
         return
+    import numba  # here, not at import: maskstats --help loads no numba
+
     threads = min(numba.get_num_threads(), n // max(1, min_rows_per_thread))
     if threads <= 1:
         kernel(0, n)
@@ -66,18 +71,21 @@ def run_rows(
         future.result()
 
 
-class ScratchPool:
+Scratch = TypeVar("Scratch")
+
+
+class ScratchPool(Generic[Scratch]):
     """Reusable per-task scratch, keyed (e.g. by patch size): a task takes one set, uses it
     alone, and gives it back, so concurrent calls never share a set. Sets made before a fork
     are dropped in the child."""
 
-    def __init__(self, make: Callable[[object], object]) -> None:
+    def __init__(self, make: Callable[[object], Scratch]) -> None:
         self._make = make
         self._lock = threading.Lock()
-        self._free: dict[object, list[object]] = {}
+        self._free: dict[object, list[Scratch]] = {}
         self._pid = os.getpid()
 
-    def take(self, key: object) -> object:
+    def take(self, key: object) -> Scratch:
         if self._pid != os.getpid():
             self._lock, self._free, self._pid = threading.Lock(), {}, os.getpid()
         with self._lock:
@@ -86,7 +94,7 @@ class ScratchPool:
                 return free.pop()
         return self._make(key)
 
-    def give(self, key: object, item: object) -> None:
+    def give(self, key: object, item: Scratch) -> None:
         if self._pid == os.getpid():
             with self._lock:
                 self._free.setdefault(key, []).append(item)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -50,7 +50,7 @@ MAX_SQUARED_EXTENT = 2**31 - 2
 distances (up to H**2 + W**2 + 1) in int32."""
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int | np.integer]:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
@@ -238,7 +238,7 @@ MAX_VIDEO_FRAMES = 4096
 """Largest T a video mask grid may have (token-frames)."""
 
 
-def is_video_grid(grid: Any) -> bool:
+def is_video_grid(grid: Any) -> TypeGuard[tuple[int, int, int]]:
     """True when ``grid`` is a (T, H, W) triple (not yet validated)."""
     return isinstance(grid, (tuple, list)) and len(grid) == 3
 

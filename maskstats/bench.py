@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numba
 import numpy as np
@@ -644,7 +645,7 @@ def run_clip_benchmark(
     out_dir: str | os.PathLike = "maskstats-bench",
     repeats: int = 7,
     progress: Callable[[str], None] = print,
-    **kwargs: object,
+    **kwargs: Any,
 ) -> tuple[pd.DataFrame, str]:
     """:func:`clip_benchmark`; writes clip_benchmark.csv and .md into ``out_dir``.
 

@@ -11,7 +11,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -87,7 +87,7 @@ IJEPA_CITATION = (
     "src/masks/multiblock.py (MaskCollator)"
 )
 """Where ``IJEPA_IN1K`` comes from: the paper, its ImageNet config and its mask collator."""
-IJEPA_IN1K = {
+IJEPA_IN1K: dict[str, Any] = {
     "batch_size": 128,
     "enc_mask_scale": (0.85, 1.0),
     "pred_mask_scale": (0.15, 0.2),
@@ -216,12 +216,13 @@ def exact_spearman_p(x: Sequence[float], y: Sequence[float]) -> float:
 
     With n = 4 the smallest possible value is 2/24 = 0.083 (rho = +1 or -1).
     """
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    observed = abs(_spearman(x, y))
+    xs = np.asarray(x, dtype=np.float64)
+    ys = np.asarray(y, dtype=np.float64)
+    observed = abs(_spearman(xs, ys))
     if not np.isfinite(observed):
         return float("nan")
-    values = [abs(_spearman(x, y[list(order)])) for order in itertools.permutations(range(len(y)))]
+    orders = itertools.permutations(range(len(ys)))
+    values = [abs(_spearman(xs, ys[list(order)])) for order in orders]
     return float(np.mean(np.asarray(values) >= observed - 1e-12))
 
 
@@ -454,7 +455,7 @@ def ijepa_views(
         )
         visible = (~masks).sum(axis=(1, 2))
         share = masked_share(masks)
-        distance = avgdist(masks, patch_size).astype(np.float64)
+        distance = np.asarray(avgdist(masks, patch_size), dtype=np.float64)
         per_batch = distance.reshape(batches, batch).mean(axis=1)
         record: dict[str, object] = {"view": view, "masks": len(masks)}
         record.update(
@@ -514,13 +515,15 @@ def beit_count_fill(
     )
     records = []
     for name, count, smallest in cases:
-        kwargs = dict(num_masking_patches=count, min_num_patches=smallest, seed=seed)
+        kwargs: dict[str, Any] = dict(
+            num_masking_patches=count, min_num_patches=smallest, seed=seed
+        )
         own = block_masks(n, grid, exact_count=False, **kwargs)
         exact = block_masks(n, grid, **kwargs)
         counts = own.sum(axis=(1, 2))
         short = counts < count
-        own_px = avgdist(own, patch_size).astype(np.float64)  # NaN: nothing masked
-        exact_px = avgdist(exact, patch_size).astype(np.float64)
+        own_px = np.asarray(avgdist(own, patch_size), dtype=np.float64)  # NaN: nothing masked
+        exact_px = np.asarray(avgdist(exact, patch_size), dtype=np.float64)
         beit, filled = float(np.nanmean(own_px)), float(exact_px.mean())
         both = short & (counts > 0)
         records.append(

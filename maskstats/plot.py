@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import cast
 
 import matplotlib
 
@@ -41,7 +42,7 @@ plt.rcParams.update(
         "legend.fontsize": 7,
         "xtick.labelsize": 7,
         "ytick.labelsize": 7,
-        "axes.prop_cycle": matplotlib.cycler(color=OKABE_ITO),
+        "axes.prop_cycle": matplotlib.rcsetup.cycler(color=OKABE_ITO),
         "axes.spines.top": False,
         "axes.spines.right": False,
     }
@@ -83,7 +84,8 @@ def ratio_shades(colour: str, ratios: Sequence[float]) -> dict[float, str]:
     shades = {}
     for k, r in enumerate(ordered):
         mix = 0.62 * (1 - k / (len(ordered) - 1)) if len(ordered) > 1 else 0.0
-        shades[r] = matplotlib.colors.to_hex(base + (1 - base) * mix)
+        red, green, blue = (float(c) for c in base + (1 - base) * mix)
+        shades[r] = matplotlib.colors.to_hex((red, green, blue))
     return shades
 
 
@@ -192,10 +194,12 @@ def p2dist_distributions(
     from maskstats.tables import cdf_thresholds, share_below
 
     first = next(iter(values_by_ratio.values()), None)
-    if isinstance(first, Mapping):
-        panels = dict(values_by_ratio)
+    panels: dict[str | None, Mapping[float, np.ndarray]]
+    if isinstance(first, Mapping):  # strategy -> ratio -> values
+        by_strategy = cast("Mapping[str, Mapping[float, np.ndarray]]", values_by_ratio)
+        panels = {strategy: values for strategy, values in by_strategy.items()}
     else:
-        panels = {None: dict(values_by_ratio)}
+        panels = {None: dict(cast("Mapping[float, np.ndarray]", values_by_ratio))}
     thresholds = [t for t in (easy_threshold, hard_threshold) if t is not None]
     samples = [v for panel in panels.values() for v in panel.values()]
     grid = cdf_thresholds(samples, points, thresholds)

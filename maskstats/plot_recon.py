@@ -12,7 +12,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import matplotlib
 import matplotlib.ticker
@@ -23,6 +23,9 @@ from matplotlib.patches import Rectangle
 
 from maskstats.metrics import REGISTRY
 from maskstats.recon import IMAGENET_MEAN, IMAGENET_STD, Reconstructions, reconstructions
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 FULL_WIDTH = 7.0
 """Inches: a two-column paper's full width (as :mod:`maskstats.plot`)."""
@@ -40,7 +43,7 @@ MASKED_GREY = 0.5
 HATCH = "xxxx"
 BACKGROUND = (0.78, 0.98)
 """Lightness range of the faint grey image under the map panels (visible patches)."""
-STYLE = {
+STYLE: dict[RcKeyType, Any] = {
     "font.size": 8,
     "axes.titlesize": 8,
     "axes.labelsize": 7,
@@ -230,6 +233,7 @@ def _draw(ax: Any, rec: Reconstructions, row: int, column: str, scales: dict) ->
         _hatch(ax, rec.dropped[row], p, fill=True)
     else:
         values = {"loss": rec.loss, "difficulty": rec.difficulty, "weights": rec.weights}[column]
+        assert values is not None  # a column is shown only for values the figure has
         _map(ax, values[row], scales[column], p, rec.original[row])
         _hatch(ax, rec.dropped[row], p, fill=column != "difficulty")  # no loss, weight 0
     ax.set_xticks([])
@@ -283,7 +287,8 @@ def reconstruction_figure(
         # The first row also holds the column titles: as much more height, so that its panels
         # come out as large as the others'.
         heights = [row_height + TITLE_HEIGHT] + [row_height] * (n - 1) + [bar_height]
-        subfigs = fig.subfigures(n + 1, 1, height_ratios=heights)
+        # n + 1 >= 2 rows: an array of subfigures
+        subfigs = cast("np.ndarray", fig.subfigures(n + 1, 1, height_ratios=heights))
         for row in range(n):
             sub = subfigs[row]
             axes = sub.subplots(1, len(columns))
@@ -344,14 +349,15 @@ def reconstruction_panel(
             _draw(ax, rec, row, column, scales)
             ax.set_title(_column_title(rec, column))
         maps = columns[3:]
-        for ax, column in zip(axes[1], maps + [None] * (3 - len(maps)), strict=True):
-            if column is None:
+        shown: list[str | None] = [*maps, *[None] * (3 - len(maps))]
+        for ax, name in zip(axes[1], shown, strict=True):
+            if name is None:
                 ax.axis("off")
                 continue
-            _draw(ax, rec, row, column, scales)
-            ax.set_title(_column_title(rec, column))
+            _draw(ax, rec, row, name, scales)
+            ax.set_title(_column_title(rec, name))
             cax = ax.inset_axes([0.0, -0.13, 1.0, 0.06])
-            _colorbar(fig, cax, scales[column], scales[column].short, PANEL_WIDTH / 3)
+            _colorbar(fig, cax, scales[name], scales[name].short, PANEL_WIDTH / 3)
         fig.suptitle(caption(rec, row, title), fontsize=7, wrap=True)
     return fig
 

@@ -324,8 +324,11 @@ def reconstructions(
     if weights is not None:
         weights = np.where(flat, as_array(weights, np.float64).reshape(n, -1), np.nan)
 
-    def cells(x: np.ndarray | None) -> np.ndarray | None:
-        return None if x is None else x.reshape(n, *grid)
+    def cells(x: np.ndarray) -> np.ndarray:
+        return x.reshape(n, *grid)
+
+    def maybe_cells(x: np.ndarray | None) -> np.ndarray | None:
+        return None if x is None else cells(x)
 
     return Reconstructions(
         original=original,
@@ -334,8 +337,8 @@ def reconstructions(
         mask=cells(flat),
         dropped=cells(flat & ~keep),
         loss=cells(loss),
-        difficulty=cells(values),
-        weights=cells(weights),
+        difficulty=maybe_cells(values),
+        weights=maybe_cells(weights),
         spearman=spearman,
         scored=(keep & np.isfinite(loss)).sum(axis=1),
         patch_size=p,

@@ -408,7 +408,7 @@ def clip_summary(
     )
     frames = per_frame(clips, ("p2dist", "avgdist"), patch_size, on_empty="nan")
     counts = np.maximum(clips.sum(axis=axes), 1)
-    p2, p2_frame, gap = values["p2dist"], frames["p2dist"], values["temporal"]
+    p2, p2_frame, gap = values["p2dist"], np.asarray(frames["p2dist"]), values["temporal"]
     finite = np.isfinite(gap)
     with np.errstate(invalid="ignore"):
         row = {

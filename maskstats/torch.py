@@ -39,6 +39,7 @@ from maskstats._validate import (
 from maskstats.masks import as_grid, as_masks, generate, running_cell_masks
 from maskstats.masks.video import check_running_cell
 from maskstats.metrics import PATCH_METRICS, REGISTRY, compute
+from maskstats.weights import LossDifficulty
 
 __all__ = [
     "DecoderMasking",
@@ -195,8 +196,8 @@ def noise_for_mask(
     # On the host in numpy: small torch CPU ops pay thread-pool overheads.
     if isinstance(flat, torch.Tensor):
         flat = flat.numpy()
-    index = np.arange(length, dtype=np.float32)
-    noise = (flat.astype(np.float32) * np.float32(length) + index) / np.float32(2 * length)
+    positions = np.arange(length, dtype=np.float32)
+    noise = (flat.astype(np.float32) * np.float32(length) + positions) / np.float32(2 * length)
     return torch.from_numpy(noise)
 
 
@@ -250,12 +251,11 @@ class DifficultyTargets:
         return self.mask
 
     def _map(self, fn: Any) -> DifficultyTargets:
-        return DifficultyTargets(
-            **{
-                f.name: None if getattr(self, f.name) is None else fn(getattr(self, f.name))
-                for f in dataclasses.fields(self)
-            }
-        )
+        mapped: dict[str, Any] = {
+            f.name: None if getattr(self, f.name) is None else fn(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+        }
+        return DifficultyTargets(**mapped)
 
     def __reduce__(self) -> tuple:
         # CPU targets travel as one uint8 buffer: a DataLoader worker then hands the training
@@ -264,7 +264,8 @@ class DifficultyTargets:
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         if not all(t is None or t.device.type == "cpu" for t in fields.values()):
             return (DifficultyTargets, tuple(fields.values()))
-        layout, total = [], 0
+        layout: list[tuple[str, torch.dtype | None, tuple[int, ...] | None, int, int]] = []
+        total = 0
         for name, tensor in fields.items():
             if tensor is None:
                 layout.append((name, None, None, 0, 0))
@@ -341,7 +342,7 @@ class DifficultyTargets:
 
 def _unpack_targets(buffer: torch.Tensor, layout: list[tuple]) -> DifficultyTargets:
     """Rebuild DifficultyTargets as views into one buffer (see ``__reduce__``)."""
-    fields = {}
+    fields: dict[str, Any] = {}
     for name, dtype, shape, start, nbytes in layout:
         if dtype is None:
             fields[name] = None
@@ -516,8 +517,12 @@ class DifficultyWeighting:
         """The targets as numpy arrays (CPU work only); see :meth:`__call__`."""
         if self.clips:
             masks = as_video_masks(mask, self.grid)
-            clip = {"tubelet_size": self.tubelet_size, "temporal_step": self.temporal_step}
+            clip: dict[str, Any] = {
+                "tubelet_size": self.tubelet_size,
+                "temporal_step": self.temporal_step,
+            }
         else:
+            assert len(self.grid) == 2  # images: an (H, W) grid
             masks, clip = as_masks(mask, self.grid), {}
         n, length = masks.shape[0], self.num_patches
         flat = masks.reshape(n, length)
@@ -525,6 +530,7 @@ class DifficultyWeighting:
         difficulty = REGISTRY[self.metric].difficulty(raw)
         decoder_tokens = None
         if self.decoder_masking == "running_cell":
+            assert len(self.grid) == 3  # checked at construction: running cells are clips'
             cell = running_cell_masks(n, self.grid, self.decoder_mask_ratio, seed=self.rng)
             decoder_tokens = ~cell.reshape(n, -1)
             keep = flat & decoder_tokens
@@ -605,9 +611,10 @@ class DifficultyWeighting:
         """
         device = mask.device if isinstance(mask, torch.Tensor) else torch.device("cpu")
         arrays = self.targets_numpy(mask)
-        return DifficultyTargets(
-            **{k: None if v is None else _pinned(v, device) for k, v in arrays.items()}
-        )
+        pinned: dict[str, Any] = {
+            k: None if v is None else _pinned(v, device) for k, v in arrays.items()
+        }
+        return DifficultyTargets(**pinned)
 
     def loss(self, per_patch_loss: torch.Tensor, targets: DifficultyTargets) -> torch.Tensor:
         """Sum of w * loss / sum of w: the weighted MAE loss.
@@ -625,7 +632,7 @@ class DifficultyWeighting:
         """
         return targets.loss(per_patch_loss)
 
-    def loss_difficulty(self, targets: DifficultyTargets) -> _weights.LossDifficulty:
+    def loss_difficulty(self, targets: DifficultyTargets) -> LossDifficulty:
         """The effective difficulty of the loss these targets weight: effective AvgDist (px),
         the unweighted AvgDist of the same patches, ESS share and largest weight
         (:class:`maskstats.weights.LossDifficulty`). Reuses the targets' difficulty when the
@@ -714,8 +721,9 @@ class DecoderMasking:
             pred = head if pred is None else pred
         if mask_ratio is None:
             mask_ratio = getattr(getattr(inner, "config", None), "mask_ratio", None)
-        if mask_ratio is None and isinstance(getattr(inner, "mask_ratio", None), float):
-            mask_ratio = inner.mask_ratio
+        own_ratio = getattr(inner, "mask_ratio", None)  # facebook MAE keeps it on the model
+        if mask_ratio is None and isinstance(own_ratio, float):
+            mask_ratio = own_ratio
         self.mask_ratio = None if mask_ratio is None else check_mask_ratio(mask_ratio)
         self._checked = False
         self.targets = targets

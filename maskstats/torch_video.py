@@ -98,7 +98,7 @@ def videomae_targets(
                 raise ValueError(
                     "ImageNet's mean and std are for 3 channels; pass unnormalize=False"
                 )
-            kind = {"device": clip.device, "dtype": clip.dtype}
+            kind: dict[str, Any] = {"device": clip.device, "dtype": clip.dtype}
             mean = torch.as_tensor(IMAGENET_DEFAULT_MEAN).to(**kind)[None, None, :, None, None]
             std = torch.as_tensor(IMAGENET_DEFAULT_STD).to(**kind)[None, None, :, None, None]
             clip = clip * std + mean
@@ -234,6 +234,8 @@ class VideoDecoderMasking:
         decoder: nn.Module | None = None,
     ) -> None:
         inner = getattr(model, "module", model)
+        self._mask_token: nn.Parameter | None
+        self._positions: Any
         found, self._mask_token, self._positions = (
             _videomae_parts(inner)
             if decoder is None
@@ -245,7 +247,7 @@ class VideoDecoderMasking:
         )
         self.targets = targets
         self.last_length: int | None = None
-        self._restore_index: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._restore_index: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self._masked = 0
         self._handles = [
             found.register_forward_pre_hook(self._shorten),

@@ -609,6 +609,7 @@ def decoder_keep(
         for drop in np.unique(n_drop[n_drop > 0]):
             rows = np.flatnonzero(n_drop == drop)
             if order is None:
+                assert key is not None  # no full order: the tie keys exist
                 hardest = np.argpartition(-key[rows], drop - 1, axis=1)[:, :drop]
             else:
                 hardest = order[rows, :drop]

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import maskstats
 from maskstats.cli import main
 from maskstats.report import (
     MANIFEST,
@@ -85,6 +86,7 @@ def test_report_writes_every_file_and_a_manifest(report, capsys):
     assert sorted(manifest["files"]) == sorted(p.name for p in report.iterdir())
     assert manifest["settings"]["img_size"] == 64 and manifest["settings"]["n"] == 64
     assert "--img-size 64" in manifest["command"]
+    assert manifest["version"] == maskstats.__version__
     # No temporary sibling is left behind.
     assert [p.name for p in report.parent.iterdir()] == ["report"]
     for path in report.iterdir():
@@ -105,7 +107,10 @@ def test_index_reads_like_an_appendix(report):
         assert raw not in page, raw
     assert "mean P²Dist [patch]" in page and "AvgDist [px]" in page
     # The header says what was run, by which version, when and where.
-    assert "maskstats report --out" in page and "machine" in page and "0.1.0" in page
+    assert "maskstats report --out" in page and "machine" in page
+    assert (
+        f"<dt>maskstats</dt><dd>{maskstats.__version__}</dd>" in (report / "index.html").read_text()
+    )
     # Each figure has a caption that is not its file name, and links to its PNG and PDF.
     captions = re.findall(r"<figcaption>(.*?)</figcaption>", page, re.S)
     assert len(captions) == 6 and all(len(c) > 80 for c in captions)

@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -33,13 +34,20 @@ Tab.5-style table holds two ratios' masks, their five float32 metrics and the pe
 tables its agreement ranks (tracemalloc: 215 in that stage, 105 in the sweep; peak RSS
 grew 240 per patch from -n 256 to 1024 at 224/4)."""
 
+if TYPE_CHECKING:
+    import pandas as pd
+    from _typeshed import DataclassInstance
+
+SettingsT = TypeVar("SettingsT", bound="DataclassInstance")
+"""A settings dataclass (ReportSettings, TrainConfig, ...)."""
+
 TORCH_HINT = (
     "pip install 'maskstats[train]' (CPU-only machines first: "
     "pip install torch --index-url https://download.pytorch.org/whl/cpu)"
 )
 
 
-def settings_from_args(settings: type, args: argparse.Namespace) -> object:
+def settings_from_args(settings: type[SettingsT], args: argparse.Namespace) -> SettingsT:
     """The dataclass ``settings`` from parsed flags (fields the CLI does not expose keep their
     defaults)."""
     names = {f.name for f in dataclasses.fields(settings) if f.metadata.get("cli", True)}
@@ -358,7 +366,7 @@ class ValueCounts:
         return float(low + (high - low) * frac)
 
 
-def summary_of_counts(tallies: dict[str, ValueCounts]) -> object:
+def summary_of_counts(tallies: dict[str, ValueCounts]) -> pd.DataFrame:
     """Per metric: over, unit, count, mean, std and quantiles q10 ... q90 (masked patches;
     avgdist: masks), as :func:`maskstats.tables.summarize` gives them."""
     import pandas as pd
@@ -448,6 +456,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
                 table["mask"] += start
                 rows.append(table)
             bar.update(len(chunk))
+    assert shape is not None  # the loop ran: a mask source holds at least one mask
     summary = summary_of_counts(tallies)
     what = "clips" if len(shape) == 3 else "masks"
     source = args.masks or f"{args.strategy} {what}, mask_ratio={args.mask_ratio}"

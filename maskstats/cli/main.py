@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Terminated as stop:
         _close_progress_bars()
         print(f"maskstats: {stop}; its unfinished files were removed", file=sys.stderr)
-        return int(stop.code)
+        return stop.code if isinstance(stop.code, int) else 1  # always 128 + the signal
     except KeyboardInterrupt:
         _close_progress_bars()
         print("maskstats: interrupted", file=sys.stderr)

@@ -7,7 +7,9 @@ import argparse
 import dataclasses
 import re
 from pathlib import Path
+from typing import Any, NoReturn
 
+from maskstats._version import __version__
 from maskstats.cli import commands
 from maskstats.cli.argtypes import (
     KINDS,
@@ -67,11 +69,11 @@ def _suggestion(word: str, choices: list[str]) -> str:
 
 
 class _Parser(argparse.ArgumentParser):
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)  # --ratio is not --ratios
         super().__init__(*args, **kwargs)
 
-    def error(self, message: str) -> None:  # one line, no usage dump
+    def error(self, message: str) -> NoReturn:  # one line, no usage dump
         found = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
         if found:
             choices = re.findall(r"'([^']*)'", found.group(2))
@@ -89,7 +91,7 @@ class _Parser(argparse.ArgumentParser):
         parser: argparse.ArgumentParser = self
         for action in self._actions:
             if isinstance(action, argparse._SubParsersAction):
-                parser = action.choices.get(getattr(parsed, action.dest, None), self)
+                parser = action.choices.get(getattr(parsed, action.dest, ""), self)
         options = [o for a in parser._actions for o in a.option_strings]
         first = next((e for e in extras if e.startswith("-")), extras[0])
         hint = _suggestion(first.split("=")[0], options) if first.startswith("-") else ""
@@ -130,7 +132,7 @@ def add_settings(
         flags = _flags(field.name, meta.get("aliases", ()))
         kind = _kind_of(field)
         help_text = meta.get("help") or field.name.replace("_", " ")
-        kwargs: dict[str, object] = {"dest": field.name, "help": help_text}
+        kwargs: dict[str, Any] = {"dest": field.name, "help": help_text}
         if kind == "bool":
             kwargs["action"] = "store_true"
         else:
@@ -211,6 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``maskstats`` parser with every subcommand."""
     formatter = HelpFormatter
     parser = _Parser(prog="maskstats", description="Difficulty of masked-image-modeling masks.")
+    parser.add_argument(
+        "--version", action="version", version=f"maskstats {__version__}", help="print the version"
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def command(name: str, help: str) -> argparse.ArgumentParser:

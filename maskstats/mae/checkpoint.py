@@ -30,7 +30,7 @@ MODEL_KEYS = ("model", "model_config", "model_name")
 """What a checkpoint must hold to rebuild its model (evaluation)."""
 
 _ARRAY_REDUCE = np.zeros(1).__reduce__()[0]  # numpy's _reconstruct, whatever its module
-LEGACY_NUMPY_GLOBALS = [
+LEGACY_NUMPY_GLOBALS: list[Any] = [
     np.ndarray,
     np.dtype,
     (_ARRAY_REDUCE, "numpy.core.multiarray._reconstruct"),

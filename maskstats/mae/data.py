@@ -12,13 +12,14 @@ import hashlib
 import math
 import pickle
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from numpy.typing import DTypeLike
 from torch.utils.data import Dataset
 
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
@@ -127,7 +128,7 @@ class ImageDataset(Dataset):
 
     def __init__(
         self,
-        loaders: list[Callable[[], torch.Tensor]],
+        loaders: Sequence[Callable[..., torch.Tensor]],
         labels: list[int],
         img_size: int,
         train: bool = True,
@@ -404,7 +405,7 @@ def cifar_dataset(root: Path, img_size: int, train: bool, seed: int) -> ImageDat
     return ImageDataset(loaders, labels, img_size, train, seed)
 
 
-IDX_DTYPES = {
+IDX_DTYPES: dict[int, DTypeLike] = {
     0x08: np.uint8,
     0x09: np.int8,
     0x0B: np.dtype(">i2"),
@@ -516,7 +517,14 @@ def idx_dataset(spec: str, img_size: int, train: bool, seed: int) -> ImageDatase
         raise DataError(f"{root}: {len(images)} {prefix} images but labels of shape {labels.shape}")
     names = [f"{name}:{prefix}[{i}]" for i in range(len(images))]
     loaders = ArrayLoaders(images)
-    return ImageDataset(loaders, [int(v) for v in labels], img_size, train, seed, names=names)  # type: ignore[arg-type]
+    return ImageDataset(
+        loaders,  # type: ignore[arg-type]  # ArrayLoaders: len and [i] only, not a Sequence
+        [int(v) for v in labels],
+        img_size,
+        train,
+        seed,
+        names=names,
+    )
 
 
 def load_dataset(spec: str, img_size: int, train: bool = True, seed: int = 0) -> ImageDataset:

@@ -9,6 +9,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeAlias
 
 import numpy as np
 import torch
@@ -21,12 +22,15 @@ from maskstats._validate import check_mask_ratio, mae_num_masked
 from maskstats.io import atomic_path, check_output_file
 from maskstats.mae.checkpoint import MODEL_KEYS, checkpoint_file, load_checkpoint
 from maskstats.mae.config import EvalSettings
-from maskstats.mae.data import load_dataset
+from maskstats.mae.data import ImageDataset, load_dataset
 from maskstats.mae.model import MaskedAutoencoderViT, create_model
 from maskstats.mae.train import pick_device
 from maskstats.masks import random_masks
 from maskstats.metrics import PATCH_METRICS
 from maskstats.weights import patch_difficulty
+
+EvalData: TypeAlias = "ImageDataset | Subset[Any]"
+"""What evaluation reads: a data set of (image (3, H, W) float tensor, label) with a length."""
 
 
 def load_pretrained(path: str | Path) -> tuple[MaskedAutoencoderViT, dict]:
@@ -52,7 +56,8 @@ def split_indices(
         (train, test) sorted int64 indices (either may be empty).
     """
     rng = np.random.default_rng(seed)
-    train, test = [], []
+    train: list[np.ndarray] = []
+    test: list[np.ndarray] = []
     for label in np.unique(labels):
         members = rng.permutation(np.flatnonzero(labels == label))
         cut = int(round(len(members) * test_share))
@@ -91,10 +96,11 @@ def dataset_labels(dataset: Dataset) -> np.ndarray | None:
     if labels is None or len(labels) == 0:
         return None
     # An ImageDataset longer than its images (built-in crops) repeats them in order.
-    return np.asarray(labels)[np.arange(len(dataset)) % len(labels)]
+    length = len(dataset)  # type: ignore[arg-type]  # torch's Dataset declares no __len__
+    return np.asarray(labels)[np.arange(length) % len(labels)]
 
 
-def evaluation_subset(data: Dataset, max_images: int | None, seed: int) -> Dataset:
+def evaluation_subset(data: EvalData, max_images: int | None, seed: int) -> EvalData:
     """``data``, or a seeded subset of ``max_images`` of its images."""
     if max_images and max_images < len(data):
         keep = np.random.default_rng(seed).choice(len(data), max_images, replace=False)
@@ -120,8 +126,11 @@ def check_mask_ratio_for(grid: tuple[int, int], mask_ratio: float, flag: str) ->
 
 @torch.no_grad()
 def extract_features(
-    model: MaskedAutoencoderViT, dataset: Dataset, batch_size: int = 256, progress: bool = False
-) -> dict[str, torch.Tensor]:
+    model: MaskedAutoencoderViT,
+    dataset: EvalData,
+    batch_size: int = 256,
+    progress: bool = False,
+) -> dict[str, Any]:
     """Frozen encoder features of every image, nothing masked (``progress``: a bar on stderr
     after a second).
 
@@ -131,7 +140,10 @@ def extract_features(
     """
     model.eval()
     device = next(model.parameters()).device
-    cls, mean, labels, digests = [], [], [], []
+    cls: list[torch.Tensor] = []
+    mean: list[torch.Tensor] = []
+    labels: list[int] = []
+    digests: list[str] = []
     starts = range(0, len(dataset), batch_size)
     for start in tqdm(starts, desc="features", unit="batch", delay=1.0, disable=not progress):
         items = [dataset[i] for i in range(start, min(len(dataset), start + batch_size))]
@@ -273,13 +285,13 @@ def bootstrap_interval(
 @torch.no_grad()
 def real_difficulty(
     model: MaskedAutoencoderViT,
-    dataset: Dataset,
+    dataset: EvalData,
     mask_ratio: float,
     seed: int = 0,
     max_images: int = 512,
     n_boot: int = 100,
     progress: bool = False,
-) -> dict[str, dict[str, float]]:
+) -> dict[str, Any]:
     """How well each metric predicts the model's per-patch reconstruction loss.
 
     Fresh random masks (seeded) on held-out images; for each metric, Spearman between its
@@ -313,7 +325,7 @@ def real_difficulty(
         variances.append(model.patchify(imgs).var(dim=-1).numpy())
     loss = np.concatenate(losses)
     normalized = loss / (np.concatenate(variances) + 1e-6)
-    result = {}
+    result: dict[str, Any] = {}
     for name in PATCH_METRICS:
         difficulty = patch_difficulty(masks, name, model.config.patch_size).reshape(count, -1)
         per_image = [

@@ -23,6 +23,7 @@ from maskstats.mae.config import (
     VisualizeSettings,
 )
 from maskstats.mae.data import IMAGENET_MEAN, IMAGENET_STD, load_dataset
+from maskstats.mae.model import MaskedAutoencoderViT
 from maskstats.masks.strategies import VARIABLE_COUNT
 from maskstats.metrics import REGISTRY, compute
 from maskstats.recon import Reconstructions, reconstructions
@@ -112,7 +113,7 @@ def _check_mask(kind: str, returned: torch.Tensor, wanted: torch.Tensor) -> None
 
 
 def _predict_hf(loaded: LoadedMAE, images: torch.Tensor, t: DifficultyTargets):
-    model = loaded.model
+    model: Any = loaded.model  # a transformers ViTMAEForPreTraining
     visible = int((~t.mask[0]).sum())
     length = t.mask.shape[1]
     ratio = model.config.mask_ratio
@@ -130,7 +131,7 @@ def _predict_hf(loaded: LoadedMAE, images: torch.Tensor, t: DifficultyTargets):
 
 
 def _predict_fb(loaded: LoadedMAE, images: torch.Tensor, t: DifficultyTargets):
-    model = loaded.model
+    model: Any = loaded.model  # the user's facebook-MAE-style module
     mask = t.mask
 
     def random_masking(x: torch.Tensor, mask_ratio: float, *args: Any, **kwargs: Any):
@@ -160,7 +161,7 @@ def _predict_fb(loaded: LoadedMAE, images: torch.Tensor, t: DifficultyTargets):
     return out[1].float().cpu().numpy()
 
 
-def from_run(model: nn.Module, state: dict, path: Path) -> LoadedMAE:
+def from_run(model: MaskedAutoencoderViT, state: dict, path: Path) -> LoadedMAE:
     """A maskstats model with its checkpoint dict (``config``, ``step``, ``model_name``)."""
     config = state.get("config") or {}
     c = model.config
@@ -393,7 +394,7 @@ def facts(loaded: LoadedMAE, shown: Shown, seed: int, command: str | None) -> li
 
 
 def training_gallery(
-    model: nn.Module, config: TrainConfig, out: Path, step: int, final: bool
+    model: MaskedAutoencoderViT, config: TrainConfig, out: Path, step: int, final: bool
 ) -> Path:
     """The gallery ``maskstats train`` writes: at the end of a run into RUN/gallery (linking
     the ``--gallery-every`` ones), during it into RUN/gallery-steps/step_NNNNNN; the run's

@@ -65,6 +65,9 @@ class MaskedAutoencoderViT(nn.Module):
     (True = masked), so the metrics see exactly the mask the model trains on.
     """
 
+    pos_embed: torch.Tensor  # buffers (register_buffer), fixed sin-cos embeddings
+    decoder_pos_embed: torch.Tensor
+
     def __init__(self, config: MAEConfig) -> None:
         super().__init__()
         c = self.config = config

@@ -24,8 +24,8 @@ class DifficultyStats:
     binning: Binning
     patch_size: int = 16
     raw_masked: list[np.ndarray] = field(default_factory=list)
-    bin_loss_sum: np.ndarray | None = None
-    bin_loss_count: np.ndarray | None = None
+    bin_loss_sum: np.ndarray = field(default_factory=lambda: np.zeros(0))  # set in post_init
+    bin_loss_count: np.ndarray = field(default_factory=lambda: np.zeros(0))
     weights: list[np.ndarray] = field(default_factory=list)
     p2dist_kept: list[np.ndarray] = field(default_factory=list)
     decoder_tokens: list[int] = field(default_factory=list)

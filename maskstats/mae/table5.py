@@ -515,7 +515,8 @@ def separation(results: list[dict], rows: Sequence[Row]) -> pd.DataFrame:
                 freedom = sum(len(v) - 1 for v in values)
                 noise = float(np.sqrt(sum(((v - v.mean()) ** 2).sum() for v in values) / freedom))
                 means = {name: float(v.mean()) for name, v in groups.items()}
-                best, worst = max(means, key=means.get), min(means, key=means.get)
+                best = max(means, key=lambda name: means[name])
+                worst = min(means, key=lambda name: means[name])
                 spread = means[best] - means[worst]
                 with np.errstate(divide="ignore", invalid="ignore"):
                     test = stats.f_oneway(*values) if noise > 0 else None

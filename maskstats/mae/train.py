@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -229,8 +230,9 @@ class Trainer:
         config.validate()
         self.cfg = config
         self.out = Path(config.run_folder)
+        resume = config.resume  # set whenever a checkpoint was resumed
         self.resumes_in_place = resumed is not None and (
-            self.out.resolve() == checkpoint_file(config.resume).parent.resolve()
+            resume is not None and self.out.resolve() == checkpoint_file(resume).parent.resolve()
         )
         self.device = pick_device(config.device)
         self.dist = setup_distributed(self.device)
@@ -256,7 +258,7 @@ class Trainer:
                 )
             self.dataset.length = config.dataset_length
         self.dataset[0]  # some image decodes (a DataError otherwise), before anything is written
-        self.sampler = DistributedSampler(
+        self.sampler: DistributedSampler[int] = DistributedSampler(
             self.dataset,
             num_replicas=self.dist.world_size,
             rank=self.dist.rank,
@@ -321,12 +323,12 @@ class Trainer:
         # How a run stopped by a signal is continued (table5 says: rerun table5).
         self.resume_hint = f"--resume {self.out}"
         self._warned_ess = False
-        self.net = self.model
+        self.net: MaskedAutoencoderViT | DistributedDataParallel = self.model
         if self.dist.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = DistributedDataParallel(self.model, device_ids=ids)
-        if resumed is not None:
-            self._resume(resumed, checkpoint_file(config.resume))
+        if resumed is not None and resume is not None:
+            self._resume(resumed, checkpoint_file(resume))
         # Load (or compile) the numba kernels now, so that step timings measure steady state.
         self.prepare_targets(self.make_masks(-1, 2), -1)
 
@@ -466,18 +468,20 @@ class Trainer:
         self._signal = signum
 
     def _stop_on_signal(self, bar: tqdm) -> None:
+        signum = self._signal
+        assert signum is not None  # called once a signal arrived
         self.save()
         bar.close()
-        name = signal.Signals(self._signal).name
+        name = signal.Signals(signum).name
         if self.dist.is_main:
             print(
                 f"maskstats: {name} at step {self.step}: checkpoint saved; "
                 f"continue with {self.resume_hint}",
                 file=sys.stderr,
             )
-        if self._signal == signal.SIGINT:
+        if signum == signal.SIGINT:
             raise KeyboardInterrupt
-        raise SystemExit(128 + int(self._signal))
+        raise SystemExit(128 + int(signum))
 
     def _run(self) -> dict:
         c = self.cfg
@@ -624,7 +628,9 @@ class Trainer:
         on_device = targets.to(device, non_blocking=True)
         imgs = imgs.to(device, non_blocking=True)
         sync = micro_in_step == c.accum_iter - 1 or self.dist.world_size == 1
-        context = self.net.no_sync() if not sync else contextlib.nullcontext()
+        context: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+        if not sync and isinstance(self.net, DistributedDataParallel):  # world_size > 1
+            context = self.net.no_sync()
         with context, torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.use_amp):
             out = self.net(imgs, on_device.mask, on_device.keep, on_device.weights)
             loss = out["loss"]

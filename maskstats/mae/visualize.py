@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +166,7 @@ def load_fb(path: Path, state: dict, arch: str | None, norm_pix_loss: bool) -> L
         raise ValueError(
             f"wrong architecture: {path} is not a facebook-MAE state dict (no {error})"
         ) from None
+    accepted: Mapping[str, inspect.Parameter]
     try:
         accepted = inspect.signature(factory).parameters
     except (TypeError, ValueError):

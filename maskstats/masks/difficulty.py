@@ -73,10 +73,10 @@ def _calibration(grid: tuple[int, int], num_masked: int, patch_size: int) -> tup
     means = []
     for s in SMOOTHNESS:
         masks = smooth_start_masks(64, grid, num_masked, float(s), rng)
-        values = avgdist(masks, patch_size, on_empty="nan").astype(np.float64)
+        values = np.asarray(avgdist(masks, patch_size, on_empty="nan"), dtype=np.float64)
         finite = [float(v) for v in values if v == v]
         means.append(math.fsum(finite) / len(finite) if finite else math.nan)
-    curve = []
+    curve: list[float] = []
     for mean in means:
         curve.append(mean if not curve or mean > curve[-1] else curve[-1])
     return tuple(curve)
@@ -432,7 +432,11 @@ def difficulty_masks(
     patch_size = check_patch_size(patch_size)
     if (target_avgdist is None) == (target_p2dist is None):
         raise ValueError("give exactly one of target_avgdist (pixels) or target_p2dist (patches)")
-    target = float(target_avgdist if target_avgdist is not None else target_p2dist * patch_size)
+    if target_avgdist is not None:
+        target = float(target_avgdist)
+    else:
+        assert target_p2dist is not None  # exactly one is given (checked above)
+        target = float(target_p2dist * patch_size)
     if not 0 < tol < 1:
         raise ValueError(f"tol must be in (0, 1), got {tol}")
     num_masked = mae_num_masked(grid[0] * grid[1], ratio)

@@ -108,8 +108,8 @@ def block_masks(
     n: int,
     grid: GridLike,
     mask_ratio: float | None = None,
-    min_num_patches: int = 4,
-    max_num_patches: int | None = None,
+    min_num_patches: float = 4,
+    max_num_patches: float | None = None,
     min_aspect: float = 0.3,
     max_aspect: float | None = None,
     seed: SeedLike = None,
@@ -294,8 +294,8 @@ def simmim_masks(
     cell_masks = np.zeros((n, cells), dtype=bool)
     np.put_along_axis(cell_masks, order[:, :mask_count], True, axis=1)
     scale = mask_patch_size // model_patch_size
-    cell_masks = cell_masks.reshape(n, cells_h, cells_w)
-    return cell_masks.repeat(scale, axis=1).repeat(scale, axis=2)
+    cell_grid = cell_masks.reshape(n, cells_h, cells_w)
+    return cell_grid.repeat(scale, axis=1).repeat(scale, axis=2)
 
 
 GRID_RATIO_TOL = 5e-4

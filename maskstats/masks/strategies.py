@@ -25,9 +25,6 @@ from maskstats._validate import (
     grid_from_image,
     video_grid,
 )
-from maskstats.masks.difficulty import difficulty_masks
-from maskstats.masks.generators import block_masks, grid_masks, random_masks, simmim_masks
-from maskstats.masks.multiblock import multiblock_masks
 from maskstats.masks.video import VIDEO_STRATEGIES, tubes, video_strategy_masks
 
 STRATEGIES = ("random", "block", "simmim", "grid", "multiblock", "difficulty", *VIDEO_STRATEGIES)
@@ -141,6 +138,11 @@ def generate(
         >>> generate("tube", 2, 224, 16, 0.9, seed=0, frames=16).shape  # (N, T, H, W) clips
         (2, 8, 14, 14)
     """
+    # The generators load here, not with this module: the CLI's parser reads STRATEGIES.
+    from maskstats.masks.difficulty import difficulty_masks
+    from maskstats.masks.generators import block_masks, grid_masks, random_masks, simmim_masks
+    from maskstats.masks.multiblock import multiblock_masks
+
     n = check_count(n)
     grid = grid_from_image(img_size, patch_size)
     if frames is not None:
@@ -237,6 +239,7 @@ class Strategy:
         """
         if self.kind != "callable":
             raise ValueError(f"strategy {self.spec!r} is a {self.kind}, not a callable")
+        assert self.func is not None  # a "callable" strategy holds its function
         grid = as_grid(grid)
         if isinstance(seed, np.random.Generator):
             seed = int(seed.integers(0, 2**31 - 1))
@@ -272,6 +275,7 @@ class Strategy:
         """
         if self.kind != "file":
             raise ValueError(f"strategy {self.spec!r} is a {self.kind}, not a mask file")
+        assert self.path is not None  # a "file" strategy holds its path
         from maskstats.io import load_masks  # io imports only _validate and _cleanup
 
         try:
@@ -292,6 +296,7 @@ class Strategy:
         """
         if self.kind != "file":
             return
+        assert self.path is not None  # a "file" strategy holds its path
         from maskstats.io import iter_mask_chunks
 
         try:
@@ -403,6 +408,8 @@ def _import(spec: str, module_name: str, what: str = "strategy") -> Any:
             if name in sys.modules:
                 return sys.modules[name]
             loader_spec = importlib.util.spec_from_file_location(name, path)
+            if loader_spec is None or loader_spec.loader is None:  # not for a .py file
+                raise ValueError(f"{what} {spec!r}: cannot import {path}")
             module = importlib.util.module_from_spec(loader_spec)
             sys.modules[name] = module
             try:
@@ -432,8 +439,8 @@ def _describe(func: Any) -> str:
     name = getattr(func, "__qualname__", None) or getattr(func, "__name__", repr(func))
     loaded = sys.modules.get(module) if module else None
     if module and module.startswith("_maskstats_strategy_") and loaded is not None:
-        return f"{Path(loaded.__file__).name}:{name}"  # a file.py:function spec
-    return f"{module}.{name}" if module else name
+        return f"{Path(str(loaded.__file__)).name}:{name}"  # a file.py:function spec
+    return f"{module}.{name}" if module else str(name)
 
 
 def _in_file(path: Path | None, error: Exception) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, cast, overload
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from maskstats._parallel import ScratchPool, run_rows
 from maskstats._validate import (
     GridLike,
     MaskBatch,
+    VideoGridLike,
     as_mask_batch,
     as_video_batch,
     check_patch_size,
@@ -32,7 +33,6 @@ from maskstats._validate import (
     check_tubelet_size,
     is_video_input,
 )
-from maskstats.metrics import _window_kernels, distance_kernels, video
 from maskstats.metrics.registry import (
     METRIC_NAMES,
     PATCH_METRICS,
@@ -49,6 +49,8 @@ ON_EMPTY = ("raise", "nan")
 
 def _new_memo(patch_size: object) -> tuple[np.ndarray, np.ndarray]:
     """An empty patch-sum memo (keys -1) for :func:`distance_kernels.mask_distance_total`."""
+    from maskstats.metrics import distance_kernels
+
     slots = 1 << distance_kernels.MEMO_BITS
     return np.full(slots, -1, np.int64), np.empty(slots, np.float64)
 
@@ -67,6 +69,8 @@ def _no_rows(size: int) -> np.ndarray:
 def clear_memo() -> None:
     """Forget the p2dist/avgdist patch-sum memos (1 MiB per thread and patch size; about as
     much for clips). Results never depend on them; only the time of the next call does."""
+    from maskstats.metrics import video
+
     _MEMO_POOL.clear()
     video.clear_memo()
 
@@ -88,6 +92,9 @@ def _compute_numpy(
 ) -> dict[str, np.ndarray]:
     """All requested metrics for validated (N, H, W) bool masks (p2dist and avgdist share one
     kernel run)."""
+    # The numba kernels load at the first call, not with this package (maskstats --help).
+    from maskstats.metrics import _window_kernels, distance_kernels
+
     if on_empty not in ON_EMPTY:
         raise ValueError(f"on_empty must be one of {ON_EMPTY}, got {on_empty!r}")
     distances = any(REGISTRY[name].needs_visible for name in names)
@@ -169,6 +176,8 @@ def _compute_clips_numpy(
 ) -> dict[str, np.ndarray]:
     """All requested metrics of validated (N, T, H, W) clips: T = 1 through the image kernels
     (bit for bit today's numbers), T > 1 through :mod:`maskstats.metrics.video`."""
+    from maskstats.metrics import video
+
     if on_empty not in ON_EMPTY:
         raise ValueError(f"on_empty must be one of {ON_EMPTY}, got {on_empty!r}")
     if any(REGISTRY[name].needs_visible for name in names):
@@ -188,7 +197,7 @@ def _compute_clips(
     masks: MaskLike,
     names: str | Iterable[str] | None,
     patch_size: int,
-    grid: GridLike | None,
+    grid: GridLike | VideoGridLike | None,
     on_empty: str,
     tubelet_size: int,
     temporal_step: float | None,
@@ -202,11 +211,11 @@ def _compute_clips(
         clips, restore = batch.masks, batch.restore
         names = _names(names, VIDEO_METRIC_NAMES)
     else:  # images asked for "temporal": clips of one token-frame
-        image_batch = as_mask_batch(masks, grid)
+        image_batch = as_mask_batch(masks, cast("GridLike | None", grid))
         clips = image_batch.masks[:, None]
 
-        def restore(value: np.ndarray) -> ArrayLike:
-            return image_batch.restore(value[:, 0] if value.ndim == 4 else value)
+        def restore(values: np.ndarray) -> Any:
+            return image_batch.restore(values[:, 0] if values.ndim == 4 else values)
 
         names = _names(names)
     values = _compute_clips_numpy(clips, names, patch_size, tubelet_size, temporal_step, on_empty)
@@ -219,16 +228,38 @@ ArrayLike: TypeAlias = "np.ndarray | torch.Tensor"
 """A result: a numpy array, or a torch tensor on the input's device when a tensor came in."""
 
 
+@overload
+def compute(
+    masks: np.ndarray | Sequence[Any],
+    names: str | Iterable[str] | None = ...,
+    patch_size: int = ...,
+    grid: GridLike | VideoGridLike | None = ...,
+    on_empty: str = ...,
+    *,
+    tubelet_size: int = ...,
+    temporal_step: float | None = ...,
+) -> dict[str, np.ndarray]: ...
+@overload
+def compute(
+    masks: torch.Tensor,
+    names: str | Iterable[str] | None = ...,
+    patch_size: int = ...,
+    grid: GridLike | VideoGridLike | None = ...,
+    on_empty: str = ...,
+    *,
+    tubelet_size: int = ...,
+    temporal_step: float | None = ...,
+) -> dict[str, torch.Tensor]: ...
 def compute(
     masks: MaskLike,
     names: str | Iterable[str] | None = None,
     patch_size: int = 16,
-    grid: GridLike | None = None,
+    grid: GridLike | VideoGridLike | None = None,
     on_empty: str = "raise",
     *,
     tubelet_size: int = 2,
     temporal_step: float | None = None,
-) -> dict[str, ArrayLike]:
+) -> dict[str, Any]:
     """Several metrics at once (the pixel kernel runs once for p2dist and avgdist).
 
     Args:
@@ -271,7 +302,7 @@ def compute(
         names = tuple(names)
     if is_video_input(masks, grid) or (names is not None and "temporal" in names):
         return _compute_clips(masks, names, patch_size, grid, on_empty, tubelet_size, temporal_step)
-    batch: MaskBatch = as_mask_batch(masks, grid)
+    batch: MaskBatch = as_mask_batch(masks, cast("GridLike | None", grid))  # not a clip
     patch_size = check_patch_size(patch_size)
     values = _compute_numpy(batch.masks, _names(names), patch_size, on_empty)
     return {name: batch.restore(value) for name, value in values.items()}
@@ -287,8 +318,16 @@ def _one(
     temporal_step: float | None,
 ) -> ArrayLike:
     """One metric through :func:`compute` (the public per-metric functions)."""
-    clip = {"tubelet_size": tubelet_size, "temporal_step": temporal_step}
-    return compute(masks, name, patch_size, grid, on_empty, **clip)[name]
+    clip = compute(
+        masks,
+        name,
+        patch_size,
+        grid,
+        on_empty,
+        tubelet_size=tubelet_size,
+        temporal_step=temporal_step,
+    )
+    return clip[name]
 
 
 def density3(
@@ -517,7 +556,7 @@ def per_frame(
         raise ValueError("per_frame gives the image metrics; the temporal gap needs compute()")
     values = compute(
         batch.masks.reshape(n * frames, height, width), names, patch_size, None, on_empty
-    )
+    )  # numpy in, numpy out
     shaped = {
         name: value.reshape(n, frames, height, width)
         if value.ndim == 3

@@ -132,7 +132,9 @@ def clip_metrics(
 
     # A clip is about T images of work: threads pay off from a few clips on.
     run_rows(kernel, n, 4, 4 if pixels or "nearest" in names else 64)
-    values = {name: out.reshape(n, frames, height, width) for name, out in outputs.items()}
+    values: dict[str, np.ndarray] = {
+        name: out.reshape(n, frames, height, width) for name, out in outputs.items()
+    }
     if "p2dist" in names:
         values["p2dist"] = p2dist.reshape(n, frames, height, width)
     if "avgdist" in names:

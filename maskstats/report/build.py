@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -267,7 +267,8 @@ def gallery_layout(
         row: list[float | None] = [None] * len(columns)
         for r in own:
             j = min(range(len(columns)), key=lambda k: (abs(columns[k] - r), k))
-            if row[j] is None or abs(columns[j] - r) < abs(columns[j] - row[j]):
+            held = row[j]
+            if held is None or abs(columns[j] - r) < abs(columns[j] - held):
                 row[j] = r
         cells.append(row)
     return columns, rows, cells
@@ -329,7 +330,7 @@ def write_distribution_figures(
     if chosen:
         shown = np.stack([grouped[name][r][0] for name, r in chosen])
         values = compute(shown, s.gallery_metric, s.patch_size, on_empty="nan")[s.gallery_metric]
-        panels: list[np.ndarray | None] = []
+        panels: list[int | None] = []
         labels: list[str | None] = []
         k = 0
         for row in cells:
@@ -429,8 +430,8 @@ def write_metric_table(
     grouped = _by_strategy(masks)
     parts, agreements = [], []
     for strategy, ratios in table_ratios(s, masks).items():
-        chosen = {r: _measurable(grouped[strategy][r], strategy, r, skipped) for r in ratios}
-        chosen = {r: m for r, m in chosen.items() if m is not None and m.any()}
+        measured = {r: _measurable(grouped[strategy][r], strategy, r, skipped) for r in ratios}
+        chosen = {r: m for r, m in measured.items() if m is not None and m.any()}
         if not chosen:
             continue
         part = tables.metric_rows(chosen, s.patch_size)
@@ -543,9 +544,9 @@ def write_loss_difficulty(
     name = "random" if "random" in candidates else candidates[0]
     chosen = {}
     for ratio, made in _by_strategy(masks).get(name, {}).items():
-        made = _measurable(made, name, ratio, skipped)
-        if made is not None and made.any():
-            chosen[float(ratio)] = made
+        kept = _measurable(made, name, ratio, skipped)
+        if kept is not None and kept.any():
+            chosen[float(ratio)] = kept
     if not chosen:
         return pd.DataFrame(), files
     table = sweeps.loss_difficulty_sweep(chosen, s.patch_size, seed=s.seed)
@@ -583,7 +584,7 @@ def write_literature(
     from maskstats import literature
 
     names = {display_name(spec) for spec in s.strategies}
-    tables: dict[str, object] = {"n": s.n, "seed": s.seed}
+    tables: dict[str, Any] = {"n": s.n, "seed": s.seed}
     files: dict[str, Path] = {}
     if MAE_SAMPLINGS <= names:
         tables.update(_mae_part(out, s, files))

@@ -103,7 +103,7 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw - 1e-12)
     first = math.floor(low / step + 1e-9) * step
-    ticks = []
+    ticks: list[float] = []
     value = first
     while value < high + step - 1e-9 and len(ticks) < 4 * count:
         ticks.append(round(value, 12))

@@ -11,6 +11,7 @@ import json
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -91,7 +92,7 @@ def _pixels(x: np.ndarray) -> np.ndarray:
 def save_arrays(path: Path, rec: Reconstructions, titles: Sequence[str]) -> None:
     """Write ``rec`` (display pixels as uint8, maps as float32) and the row titles to ``path``
     (.npz), for :func:`load_arrays`."""
-    arrays = {
+    arrays: dict[str, Any] = {
         "original": _pixels(rec.original),
         "masked_input": _pixels(rec.masked_input),
         "reconstruction": _pixels(rec.reconstruction),

@@ -24,7 +24,7 @@ from maskstats._cleanup import pid_alive, stale_entries, uninterrupted
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows: the lock falls back to O_EXCL
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]  # None marks "no flock here" for the lock code
 
 MANIFEST = "maskstats-report.json"
 """The file that marks a folder as a maskstats report (settings, version, files)."""

@@ -9,7 +9,7 @@ import os
 import platform
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -232,7 +232,7 @@ def _cell(value: object, column: str) -> str:
     if isinstance(value, float | np.floating):
         if "share" in column or "decile" in column:
             return f"{100 * value:.1f}%"
-        return f"{value:.3f}" if abs(value) < 100 else f"{value:.1f}"
+        return f"{value:.3f}" if abs(float(value)) < 100 else f"{value:.1f}"
     text = str(value)
     return "" if text.lower() in ("nan", "nan ± nan") else text
 
@@ -520,7 +520,7 @@ def write_index(
     elapsed: float | None = None,
     loss_table: pd.DataFrame | None = None,
     masks: Mapping[tuple[str, float], np.ndarray] | None = None,
-    literature: Mapping[str, object] | None = None,
+    literature: Mapping[str, Any] | None = None,
 ) -> Path:
     """index.html: a header (command, version, date, machine), each table and figure with a
     caption and its headline finding, the settings left out, a mask browser and links to every
@@ -614,8 +614,8 @@ nearest visible pixel, in patches; AvgDist (SimMIM) the same over a whole mask, 
         parts.append(f"<p class=finding>{html.escape(metric_finding(metric_table))}</p>")
         parts.append(html_table(metric_legend(metric_table), "The metrics:", sortable=False))
         for name, table_ratios, wide in tables.metric_table_blocks(metric_table):
-            shown = ", ".join(f"{r:g}" for r in table_ratios)
-            parts.append(f"<h3>{html.escape(name)} masks, mask ratios {shown}</h3>")
+            ratios_text = ", ".join(f"{r:g}" for r in table_ratios)
+            parts.append(f"<h3>{html.escape(name)} masks, mask ratios {ratios_text}</h3>")
             parts.append(html_table(metric_display(wide).rename_axis(f"{name} masks")))
         parts.append(
             '<p class="note">Per-patch metrics over masked patches, AvgDist over masks; each '
@@ -699,9 +699,7 @@ def _equivalent_command(s: ReportSettings) -> str:
     return text
 
 
-def literature_section(
-    out: Path, literature: Mapping[str, object], files: Mapping[str, Path]
-) -> str:
+def literature_section(out: Path, literature: Mapping[str, Any], files: Mapping[str, Path]) -> str:
     """The section against the literature: MAE's Table 1(f) beside maskstats' statistics of
     the same masks (table, finding, figure) and I-JEPA's masks in both views, each where
     ``literature`` has it.
@@ -722,9 +720,7 @@ def literature_section(
     return "".join(parts)
 
 
-def _mae_section(
-    out: Path, literature: Mapping[str, object], files: Mapping[str, Path]
-) -> list[str]:
+def _mae_section(out: Path, literature: Mapping[str, Any], files: Mapping[str, Path]) -> list[str]:
     from maskstats.literature import MAE_CITATION
 
     mae = literature["mae"]
@@ -759,7 +755,7 @@ def _mae_section(
     return parts
 
 
-def _ijepa_section(literature: Mapping[str, object]) -> list[str]:
+def _ijepa_section(literature: Mapping[str, Any]) -> list[str]:
     from maskstats.literature import IJEPA_CITATION, IJEPA_IN1K
 
     ijepa = literature["ijepa"]

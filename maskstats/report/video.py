@@ -301,6 +301,7 @@ def run_clip_report(
             notice()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
+            assert s.frames is not None  # the video report is the one with frames
             summary = sweeps.clip_sweep(
                 s.strategies, s.mask_ratios, s.img_size, s.patch_size, s.frames,
                 s.tubelet_size, s.clips, s.seed, s.temporal_step, progress,

@@ -217,17 +217,6 @@ def test_help_shows_defaults_and_a_line_per_option(capsys):
     assert "(default: maskstats-report)" in capsys.readouterr().out
 
 
-def test_help_is_fast_and_imports_no_torch_or_plotting():
-    code = (
-        "import sys; from maskstats.cli import main\n"
-        "try:\n    main(['report', '--help'])\nexcept SystemExit:\n    pass\n"
-        "print(sorted(m for m in ('torch', 'matplotlib', 'pandas', 'scipy.stats') "
-        "if m in sys.modules), file=sys.stderr)"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.stderr.strip() == "[]", result.stderr
-
-
 def test_bench_defaults_outside_figures_and_refuses_existing(tmp_path, monkeypatch, capsys):
     from maskstats.cli.parser import build_parser
 
