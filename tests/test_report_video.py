@@ -144,3 +144,14 @@ def test_clip_report_terminal_table_is_narrow_and_blank_where_undefined(clip_rep
     assert max(len(line) for line in lines) < 100 and "NaN" not in text and "nan" not in text
     assert "AvgDist clip" in lines[0] and "visible 1 tubelet away" in lines[0]
     assert f"{table.loc[1, 'avgdist']:.3f}" in text
+
+
+def test_a_changed_n_sets_the_clips_per_setting_unless_clips_is_given():
+    from maskstats.report import ReportSettings
+    from maskstats.report.video import clip_settings
+
+    default = ReportSettings(frames=8)
+    assert clip_settings(default).clips == 256  # neither changed: the video default
+    assert clip_settings(ReportSettings(frames=8, n=64)).clips == 64
+    assert clip_settings(ReportSettings(frames=8, n=64, clips=24)).clips == 24  # --clips wins
+    assert clip_settings(ReportSettings(frames=8, n=64)).strategies == ("tube", "random")

@@ -69,7 +69,9 @@ class ReportSettings:
     temporal_step: float | None = option(
         None, "with --frames: px between token-frames (default: the patch size)", kind="float"
     )
-    clips: int = option(256, "with --frames: clips per setting", kind="positive_int")
+    clips: int = option(
+        256, "with --frames: clips per setting (a changed -n sets it too)", kind="positive_int"
+    )
 
 
 @dataclass

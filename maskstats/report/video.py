@@ -59,10 +59,13 @@ COLUMNS = {
 
 def clip_settings(settings: ReportSettings) -> ReportSettings:
     """The settings with the video defaults filled in: tube and whole-clip random masks when
-    the image report's default strategies were left as they are."""
-    default = ReportSettings().strategies
-    if tuple(settings.strategies) == tuple(default):
-        return replace(settings, strategies=CLIP_STRATEGIES)
+    the image report's default strategies were left as they are, and ``n`` clips per setting
+    when ``n`` was changed but ``clips`` was not (``-n 64 --frames 8`` is 64 clips)."""
+    default = ReportSettings()
+    if tuple(settings.strategies) == tuple(default.strategies):
+        settings = replace(settings, strategies=CLIP_STRATEGIES)
+    if settings.n != default.n and settings.clips == default.clips:
+        settings = replace(settings, clips=settings.n)
     return settings
 
 
