@@ -10,7 +10,7 @@ from pathlib import Path
 
 from maskstats._options import option
 from maskstats._validate import check_mask_ratio, mae_num_masked
-from maskstats.masks import STRATEGIES
+from maskstats.masks import IMAGE_STRATEGIES
 from maskstats.masks.strategies import VARIABLE_COUNT
 from maskstats.metrics import PATCH_METRICS
 from maskstats.weights import FLATTEN_ALPHA, FLATTEN_MIN_SHARE, WEIGHTINGS, check_weighting
@@ -85,7 +85,7 @@ class TrainConfig:
     )
     in_chans: int = option(3, cli=False)
     mask_ratio: float = option(0.75, "share of patches masked", kind="ratio")
-    strategy: str = option("random", "mask strategy", choices=STRATEGIES)
+    strategy: str = option("random", "mask strategy", choices=IMAGE_STRATEGIES)
     mask_patch_size: int = option(
         32, "SimMIM masking cell in pixels (simmim only)", kind="positive_int"
     )
@@ -191,8 +191,11 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least 1")
         if self.gallery_images < 0:
             raise ValueError(f"gallery_images must be 0 or more, got {self.gallery_images}")
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"unknown strategy {self.strategy!r}")
+        if self.strategy not in IMAGE_STRATEGIES:
+            raise ValueError(
+                f"strategy {self.strategy!r} is not an image strategy; an image MAE trains with "
+                f"one of {', '.join(IMAGE_STRATEGIES)}"
+            )
         if self.strategy in VARIABLE_COUNT:
             raise ValueError(
                 f"strategy {self.strategy} masks a different number of patches in each image; "
@@ -438,7 +441,7 @@ class VisualizeSettings:
     )
     n: int = option(8, "images, one row each", kind="positive_int")
     seed: int = option(0, "seed of the images, the masks and the decoder-masking tie-breaks")
-    strategy: str = option("random", "mask strategy", choices=STRATEGIES)
+    strategy: str = option("random", "mask strategy", choices=IMAGE_STRATEGIES)
     mask_ratio: float | None = option(
         None, "share of patches masked (default: the model's own)", kind="ratio"
     )

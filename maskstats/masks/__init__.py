@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from maskstats.masks.multiblock import MultiBlockMasks, multiblock_blocks, multiblock_masks
     from maskstats.masks.strategies import (
         GENERATION_BYTES_PER_CELL,
+        IMAGE_STRATEGIES,
         OWN_RATIO,
         STRATEGIES,
         VARIABLE_COUNT,
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GENERATION_BYTES_PER_CELL",
+    "IMAGE_STRATEGIES",
     "OWN_RATIO",
     "RUNNING_CELL_RATIOS",
     "STRATEGIES",
@@ -126,6 +128,7 @@ __getattr__, __dir__ = lazy_exports(
         ),
         "maskstats.masks.strategies": (
             "GENERATION_BYTES_PER_CELL",
+            "IMAGE_STRATEGIES",
             "OWN_RATIO",
             "STRATEGIES",
             "VARIABLE_COUNT",

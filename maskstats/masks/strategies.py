@@ -27,7 +27,10 @@ from maskstats._validate import (
 )
 from maskstats.masks.video import VIDEO_STRATEGIES, tubes, video_strategy_masks
 
-STRATEGIES = ("random", "block", "simmim", "grid", "multiblock", "difficulty", *VIDEO_STRATEGIES)
+IMAGE_STRATEGIES = ("random", "block", "simmim", "grid", "multiblock", "difficulty")
+"""The built-in strategies that make image masks (and, with ``frames=``, tubes of them): what
+an image MAE (``maskstats train``, ``maskstats visualize``) can train or be shown with."""
+STRATEGIES = (*IMAGE_STRATEGIES, *VIDEO_STRATEGIES)
 """Every built-in strategy :func:`generate` knows; "difficulty" needs a target; "tube" and
 "running_cell" make clips only (``frames=``)."""
 

@@ -177,6 +177,8 @@ def _cases():
         ("train", ["--out", f"{o}/run", "--mask-ratio", "2"], "[0, 1)"),
         ("train", ["--out", f"{o}/run", "--batch-size", "0"], "positive"),
         ("train", ["--out", f"{o}/run", "--strategy", "foo"], ""),
+        ("train", ["--out", f"{o}/run", "--strategy", "tube"], "invalid choice: 'tube'"),
+        ("visualize", ["--ckpt", f"{i}/ckpt.txt", "--strategy", "running_cell"], "invalid choice"),
         # issue 27: refused before the run folder (or anything in it) is written
         ("train", ["--out", f"{o}/run", "--num-workers", "-1"], "num_workers"),
         ("train", ["--out", f"{o}/run", "--dataset-length", "1000000000000"], "GB"),

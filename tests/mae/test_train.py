@@ -130,6 +130,7 @@ def test_ddp_two_cpu_processes_hold_the_same_weights(tmp_path):
         ({"strategy": "multiblock"}, "different number of patches"),
         ({"strategy": "grid", "mask_ratio": 0.9}, "1 - 1/s"),
         ({"strategy": "grid", "mask_ratio": 8 / 9}, "do not tile"),
+        ({"strategy": "tube"}, "'tube' is not an image strategy"),  # clips only
     ],
 )
 def test_trainer_refuses_strategies_without_one_count_per_batch(
