@@ -25,9 +25,15 @@ HARD_P2DIST = 1.0
 pixel (no visible 4-neighbour)."""
 
 
+DEFAULT_STRATEGIES = ("random", "block", "simmim")
+"""The strategies :func:`sweep` and :func:`sweep_masks` measure when none are given."""
+DEFAULT_RATIOS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+"""The mask ratios :func:`sweep` and :func:`sweep_masks` measure when none are given."""
+
+
 def sweep_masks(
-    strategies: Sequence[str] = ("random", "block", "simmim"),
-    mask_ratios: Sequence[float] = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95),
+    strategies: Sequence[str] = DEFAULT_STRATEGIES,
+    mask_ratios: Sequence[float] = DEFAULT_RATIOS,
     img_size: int = 224,
     patch_size: int = 16,
     n: int = 2048,
@@ -142,8 +148,8 @@ def sweep_table(
 
 
 def sweep(
-    strategies: Sequence[str] = ("random", "block", "simmim"),
-    mask_ratios: Sequence[float] = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95),
+    strategies: Sequence[str] = DEFAULT_STRATEGIES,
+    mask_ratios: Sequence[float] = DEFAULT_RATIOS,
     img_size: int = 224,
     patch_size: int = 16,
     n: int = 2048,
